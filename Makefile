@@ -1,0 +1,54 @@
+# Onion — top-level entry points. Every target does its own set-up (idempotent, fast when done).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+PYTEST  := $(PY) -m pytest
+STAMP   := $(VENV)/.onion-setup
+APT_PKGS := iverilog yosys
+
+.PHONY: help setup test demo train bench csim cocotb synth hls bd bitstream cosim clean
+
+help:
+	@echo "make demo   - train the tiny ViT on the embedded digits data through the engine (C-sim off the board)"
+	@echo "make test   - the whole test suite: PyTorch reference, C-sim vs PyTorch, cocotb on Icarus + Verilator, host"
+	@echo "make setup  - create .venv with pinned dependencies (+ Debian iverilog, yosys)"
+	@echo "make train  - python -m model.train on the embedded default (PyTorch reference)"
+	@echo "make bench  - benchmarks (results land in docs/bench/ and the README)"
+	@echo "make csim | cocotb | synth | hls | bd | bitstream | cosim"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml tools/setup_system.sh
+	@bash tools/setup_system.sh $(APT_PKGS)
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+test: $(STAMP)
+	$(PYTEST) -q
+
+demo: $(STAMP)
+	@if [ -f host/train_on_board.py ]; then $(PY) host/train_on_board.py; \
+	else echo "make demo will run 'python host/train_on_board.py' (tiny ViT, digits, engine C-sim); the host is not built yet (issue #6)."; exit 1; fi
+
+train: $(STAMP)
+	$(PY) -m model.train
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+csim: $(STAMP)
+	$(PY) -m sim.csim
+
+cocotb: $(STAMP)
+	$(PYTEST) -q tests/rtl
+
+# The Xilinx flow lives in hw/Makefile; it checks for the vendor tools itself.
+synth hls bd bitstream cosim:
+	@$(MAKE) --no-print-directory -C hw $@
+
+clean:
+	rm -rf build hw/build sim_build .pytest_cache

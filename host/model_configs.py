@@ -1,0 +1,31 @@
+"""Named ViT configurations shared by the PyTorch reference and the board host (plain dicts).
+
+The one place a model's shape is declared: `model/` builds timm models from it, `host/` builds
+its engine-side model from it, and bundles record it.
+"""
+from __future__ import annotations
+
+CONFIGS: dict[str, dict] = {
+    # CPU/test model for the embedded digits data (8x8 digits upscaled to 32x32, 1 channel).
+    "onion_tiny": dict(img_size=32, patch_size=4, in_chans=1, embed_dim=64, depth=12,
+                       num_heads=4, mlp_ratio=4.0, num_classes=10),
+    # The paper's models (ImageNet, 224x224).
+    "deit_tiny_patch16_224": dict(img_size=224, patch_size=16, in_chans=3, embed_dim=192, depth=12,
+                                  num_heads=3, mlp_ratio=4.0, num_classes=1000),
+    "deit_small_patch16_224": dict(img_size=224, patch_size=16, in_chans=3, embed_dim=384, depth=12,
+                                   num_heads=6, mlp_ratio=4.0, num_classes=1000),
+    "deit_base_patch16_224": dict(img_size=224, patch_size=16, in_chans=3, embed_dim=768, depth=12,
+                                  num_heads=12, mlp_ratio=4.0, num_classes=1000),
+}
+
+
+def get_config(name: str) -> dict:
+    try:
+        return dict(CONFIGS[name])
+    except KeyError:
+        raise KeyError(f"unknown model config {name!r}; known: {', '.join(sorted(CONFIGS))}") from None
+
+
+def num_tokens(cfg: dict) -> int:
+    """Patch tokens plus [CLS]."""
+    return (cfg["img_size"] // cfg["patch_size"]) ** 2 + 1

@@ -1,0 +1,1 @@
+"""Verification: C-sim harness, cocotb benches, golden vectors from the PyTorch reference."""
