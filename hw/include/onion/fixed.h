@@ -38,10 +38,9 @@ inline word_t requantize(acc_t acc, int shift, uint32_t &sat_count) {
     }
     if (shift < 0) {
         const int ls = -shift;
-        const acc_t limit = (acc_t)1 << (WORD_BITS - 1);
-        // any |acc| >= 2^(15 - ls) overflows after the shift: saturate without shifting out bits
-        if (acc >= (limit >> ls)) { ++sat_count; return WORD_MAX; }
-        if (acc < -(limit >> ls)) { ++sat_count; return WORD_MIN; }
+        // bounds checked before shifting, so no bits are shifted out: acc*2^ls must fit 16 bits
+        if (acc > ((acc_t)WORD_MAX >> ls)) { ++sat_count; return WORD_MAX; }
+        if (acc < -(((acc_t)1 << (WORD_BITS - 1)) >> ls)) { ++sat_count; return WORD_MIN; }
         return (word_t)(acc * ((acc_t)1 << ls));
     }
     return saturate(acc, sat_count);
