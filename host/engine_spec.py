@@ -41,3 +41,153 @@ def quantize(values: np.ndarray, frac: int) -> tuple[np.ndarray, int]:
 
 def dequantize(words: np.ndarray, frac: int) -> np.ndarray:
     return np.asarray(words, dtype=np.float32) * np.float32(2.0 ** -frac)
+
+
+# --- engine interface: op codes, registers, limits, layouts (all read from the same JSON) ---
+
+def _section(name: str) -> dict:
+    return {k: v for k, v in load_spec()[name].items() if not k.startswith("_")}
+
+
+def opcode(name: str) -> int:
+    """Op code of an engine operation, e.g. opcode('ATTN_FWD')."""
+    ops = _section("ops")
+    if name not in ops:
+        raise KeyError(f"unknown engine op {name!r}; known: {', '.join(ops)}")
+    return int(ops[name]["opcode"])
+
+
+def op_names() -> list[str]:
+    return list(_section("ops"))
+
+
+def op(name: str) -> dict:
+    """The op's declaration: opcode, regs, params/save/scratch layout names, tensors."""
+    opcode(name)
+    return dict(_section("ops")[name])
+
+
+def op_tensors(name: str) -> list[str]:
+    """Per-tensor list of an op: the order of its stats (all ops) and gradient frac table (backward ops)."""
+    return list(op(name)["tensors"])
+
+
+def register(name: str) -> dict:
+    """A register's declaration with its byte offset as an int: {name, offset, width, dir, doc}."""
+    for reg in load_spec()["registers"]:
+        if reg["name"] == name:
+            return dict(reg, offset=int(reg["offset"], 16))
+    raise KeyError(f"unknown engine register {name!r}")
+
+
+def registers() -> list[dict]:
+    return [register(r["name"]) for r in load_spec()["registers"]]
+
+
+def limit(name: str) -> int:
+    """A compile-time size limit, e.g. limit('max_tokens')."""
+    limits = _section("limits")
+    if name not in limits:
+        raise KeyError(f"unknown engine limit {name!r}; known: {', '.join(limits)}")
+    return int(limits[name])
+
+
+def status_code(name: str) -> int:
+    codes = load_spec()["status_codes"]
+    if name not in codes:
+        raise KeyError(f"unknown status {name!r}; known: {', '.join(codes)}")
+    return int(codes[name])
+
+
+def status_name(code: int) -> str:
+    for name, value in load_spec()["status_codes"].items():
+        if value == code:
+            return name
+    return f"UNKNOWN_STATUS_{code}"
+
+
+def status_doc(code: int) -> str:
+    return load_spec().get("status_doc", {}).get(status_name(code), "")
+
+
+def flag(name: str) -> int:
+    flags = load_spec()["flags"]
+    if name not in flags:
+        raise KeyError(f"unknown flag {name!r}; known: {', '.join(flags)}")
+    return int(flags[name])
+
+
+def internal_frac(name: str) -> int:
+    return int(load_spec()["internal"][name])
+
+
+def _eval_extent(expr: str, dims: dict[str, int]) -> int:
+    """Evaluates a size: a sum of products of integers and layout symbols ('N+1+Z', '3*D')."""
+    total = 0
+    for term in expr.split("+"):
+        value = 1
+        for factor in term.split("*"):
+            factor = factor.strip()
+            if factor.isdigit():
+                value *= int(factor)
+            elif factor in dims:
+                value *= int(dims[factor])
+            else:
+                raise ValueError(f"size {expr!r} needs dimension {factor!r}; given: {', '.join(dims) or 'none'}")
+        total += value
+    return total
+
+
+def layout(name: str, **dims: int) -> dict[str, tuple[int, tuple[int, ...]]]:
+    """Word offset (relative to the region start) and shape of every tensor of a region layout.
+
+    dims use the layout symbols: N, K, D, H, M, I, O, Z (see engine_spec.json layouts._doc).
+    """
+    layouts = _section("layouts")
+    if name not in layouts:
+        raise KeyError(f"unknown layout {name!r}; known: {', '.join(layouts)}")
+    out, offset = {}, 0
+    for tensor, shape_exprs in layouts[name]:
+        shape = tuple(_eval_extent(e, dims) for e in shape_exprs)
+        out[tensor] = (offset, shape)
+        offset += int(np.prod(shape))
+    return out
+
+
+def op_regions(name: str, **dims: int) -> dict[str, tuple[str, int]]:
+    """{offset register: (port, words)} an op reads or writes, for the given layout symbols."""
+    regions = {}
+    for reg, (port, size) in op(name).get("regions", {}).items():
+        words = layout_size(size, **dims) if size in _section("layouts") else _eval_extent(size, dims)
+        regions[reg] = (port, words)
+    count = len(op_tensors(name))
+    regions["stats_off"] = ("aux", 2 * count)
+    if "fracs_off" in op(name)["regs"]:
+        regions["fracs_off"] = ("aux", count)
+    return regions
+
+
+def layout_size(name: str, **dims: int) -> int:
+    """Words a region of this layout occupies."""
+    entries = layout(name, **dims)
+    if not entries:
+        return 0
+    offset, shape = list(entries.values())[-1]
+    return offset + int(np.prod(shape))
+
+
+def next_grad_frac(frac: int, max_abs: int, saturations: int) -> int:
+    """Adapts a gradient tensor's exponent from the engine's stats of the last call.
+
+    Saturated -> one bit more range (frac - 1). Otherwise aim the largest word at 2^13..2^14
+    (one spare bit of headroom): frac + (free top bits - 1). All-zero tensors keep their frac.
+    Stays inside the declared [frac_min, frac_max].
+    """
+    g = load_spec()["formats"]["gradient"]
+    if saturations > 0:
+        frac -= 1
+    elif max_abs > 0:
+        free_bits = (int(load_spec()["word_bits"]) - 1) - int(max_abs).bit_length()
+        if free_bits > 1:
+            frac += free_bits - 1
+    return int(min(max(frac, int(g["frac_min"])), int(g["frac_max"])))

@@ -1,0 +1,216 @@
+"""C-sim backend: the HLS engine's C++ compiled for the CPU, driven through ctypes (numpy only).
+
+The engine sees four memories (ports wts/act/grd/aux) exactly as on the board; registers are a
+uint32 image indexed by byte offset / 4, laid out as hw/spec/engine_spec.json declares.
+
+Building: `build_library()` compiles hw/src/csim_entry.cpp with the flags of the spec's
+"csim_build" section (the one list of flags; sim/ reads the same) into build/csim/, cached by a
+hash of sources, headers and flags. `CsimBackend(lib_path=...)` loads a given library instead.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from host import engine_spec
+
+REPO = Path(__file__).resolve().parents[2]
+PORT_DTYPES = {"int16": np.int16, "int32": np.int32}
+
+
+class EngineError(RuntimeError):
+    """An engine call returned a non-zero status."""
+
+    def __init__(self, op: str, status: int):
+        self.op, self.status = op, status
+        super().__init__(f"engine {op} failed: {engine_spec.status_name(status)} ({status}): "
+                         f"{engine_spec.status_doc(status)}")
+
+
+def build_library(force: bool = False) -> Path:
+    """Compiles the engine into a shared library (cached); returns its path."""
+    build = engine_spec.load_spec()["csim_build"]
+    sources = [REPO / s for s in build["sources"]]
+    includes = [REPO / d for d in build["include_dirs"]]
+    flags = list(build["cxxflags"])
+    h = hashlib.sha256()
+    for path in sources + sorted(p for d in includes for p in d.rglob("*.h")):
+        h.update(str(path.relative_to(REPO)).encode())
+        h.update(path.read_bytes())
+    h.update("\0".join(flags).encode())
+    out_dir = REPO / "build" / "csim"
+    out = out_dir / f"libonion_engine-{h.hexdigest()[:16]}.so"
+    if out.exists() and not force:
+        return out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    cmd = ["g++", *flags, *(f"-I{d}" for d in includes), *map(str, sources), "-o", str(tmp)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"building the C-sim engine failed:\n{' '.join(cmd)}\n{result.stderr}")
+    tmp.replace(out)  # atomic: another process never loads a half-written library
+    return out
+
+
+@dataclass
+class Region:
+    """A block of words in one port's memory: `offset` goes into the registers, `array` is a view."""
+    port: str
+    offset: int
+    array: np.ndarray
+
+
+class CsimBackend:
+    """The engine on the CPU. Memories are numpy arrays; `call` runs one op synchronously."""
+
+    PORTS = ("wts", "act", "grd", "aux")
+    kind = "csim"
+
+    def __init__(self, words: dict[str, int] | None = None, lib_path: str | Path | None = None):
+        spec = engine_spec.load_spec()
+        words = dict(words or {})
+        default = 1 << 22
+        self.mem = {}
+        for port in self.PORTS:
+            dtype = PORT_DTYPES[spec["ports"][port]["word"]]
+            self.mem[port] = np.zeros(int(words.get(port, default)), dtype=dtype)
+        self._next = {port: 0 for port in self.PORTS}
+        self._lib = ctypes.CDLL(str(lib_path or build_library()))
+        fn = getattr(self._lib, spec["csim_build"]["entry"])
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ctypes.c_void_p] * 5
+        self._entry = fn
+        check = self._lib.onion_csim_validate
+        check.restype = ctypes.c_int
+        check.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        self._validate = check
+        self._regs = np.zeros(max(r["offset"] for r in engine_spec.registers()) // 4 + 2, dtype=np.uint32)
+        self._inputs = {r["name"]: r for r in engine_spec.registers()
+                        if r["dir"] == "in" and not r["name"].endswith("_addr")}
+        self._last = None
+
+    # -- memory --
+    def alloc(self, port: str, n_words: int) -> Region:
+        """Reserves n_words in a port's memory (bump allocator); zero-filled."""
+        if port not in self.mem:
+            raise ValueError(f"unknown port {port!r}; ports: {', '.join(self.PORTS)}")
+        start, n_words = self._next[port], int(n_words)
+        if n_words < 0 or start + n_words > self.mem[port].size:
+            raise ValueError(f"port {port}: cannot allocate {n_words} words ({self.mem[port].size - start} free)")
+        self._next[port] = start + n_words
+        view = self.mem[port][start:start + n_words]
+        view[:] = 0
+        return Region(port, start, view)
+
+    def reset(self, port: str | None = None) -> None:
+        """Frees every allocation of a port (or of all ports)."""
+        for p in [port] if port else self.PORTS:
+            self._next[p] = 0
+
+    # -- calls --
+    def call(self, op: str | int, **registers: int) -> int:
+        """Runs one op; registers by name (engine_spec.json). Returns the status (0 = OK)."""
+        code = engine_spec.opcode(op) if isinstance(op, str) else int(op)
+        self._regs[:] = 0
+        self._regs[engine_spec.register("opcode")["offset"] // 4] = code
+        for name, value in registers.items():
+            if name not in self._inputs or name == "opcode":
+                raise ValueError(f"unknown input register {name!r}; known: {', '.join(self._inputs)}")
+            value = int(value)
+            if not 0 <= value < (1 << 32):
+                raise ValueError(f"register {name}={value} does not fit 32 bits")
+            self._regs[self._inputs[name]["offset"] // 4] = value
+        name = self._op_name(code)
+        if name is not None:  # unknown op codes go to the engine, which rejects them
+            self._check_lists(name, registers)
+            status = self._validate(self._regs.ctypes.data, self.mem["aux"].ctypes.data)
+            if status != 0:  # rejected before anything runs, as the engine itself would
+                self._last = {"status": int(status), "macs": 0, "cycles": 0, "saturations": 0}
+                return int(status)
+            self._check_regions(name, registers)
+        ptrs = [self.mem[p].ctypes.data for p in self.PORTS]
+        self._entry(self._regs.ctypes.data, *ptrs)
+        self._last = self._read_outputs()
+        return self._last["status"]
+
+    # -- buffer bounds (the C++ trusts its offsets; out-of-range ones would corrupt this process) --
+    @staticmethod
+    def _op_name(code: int) -> str | None:
+        for name in engine_spec.op_names():
+            if engine_spec.opcode(name) == code:
+                return name
+        return None
+
+    def _fits(self, name: str, reg: str, port: str, offset: int, words: int) -> None:
+        if offset + words > self.mem[port].size:
+            raise ValueError(f"{name}: {reg}={offset} + {words} words runs past the {port} memory "
+                             f"({self.mem[port].size} words)")
+
+    def _uses(self, name: str, reg: str, registers: dict) -> bool:
+        flags = int(registers.get("flags", 0))
+        if reg == "keys_off":
+            return bool(flags & engine_spec.flag("SPARSE"))
+        if reg == "keep_off":
+            return bool(flags & engine_spec.flag("GATHER"))
+        return reg in engine_spec.op(name)["regs"]
+
+    def _check_lists(self, name: str, registers: dict) -> None:
+        """The aux words the engine's own validation reads (key lists, keep list, frac table)."""
+        n = int(registers.get("n_tokens", 0))
+        if self._uses(name, "keys_off", registers):
+            off = int(registers.get("keys_off", 0))
+            self._fits(name, "keys_off", "aux", off, n + 1)
+            z = int(self.mem["aux"][off + n]) if n >= 0 else 0
+            self._fits(name, "keys_off", "aux", off, n + 1 + max(z, 0))
+        if self._uses(name, "keep_off", registers):
+            self._fits(name, "keep_off", "aux", int(registers.get("keep_off", 0)), int(registers.get("n_keep", 0)))
+        if "fracs_off" in engine_spec.op(name)["regs"]:
+            self._fits(name, "fracs_off", "aux", int(registers.get("fracs_off", 0)), len(engine_spec.op_tensors(name)))
+
+    def _check_regions(self, name: str, registers: dict) -> None:
+        n = int(registers.get("n_tokens", 0))
+        flags = int(registers.get("flags", 0))
+        if name.startswith("ATTN"):
+            z = int(self.mem["aux"][int(registers.get("keys_off", 0)) + n]) if flags & engine_spec.flag("SPARSE") else n * n
+        else:
+            z = 0
+        k = int(registers.get("n_keep", 0)) or n
+        dims = dict(N=n, P=max(n - 1, 0), K=k, D=int(registers.get("dim", 0)), H=int(registers.get("heads", 0)),
+                    M=int(registers.get("mlp_dim", 0)), I=int(registers.get("in_dim", 0)),
+                    O=int(registers.get("out_dim", 0)), Z=z)
+        for reg, (port, words) in engine_spec.op_regions(name, **dims).items():
+            if self._uses(name, reg, registers):
+                self._fits(name, reg, port, int(registers.get(reg, 0)), words)
+
+    def call_checked(self, op: str | int, **registers: int) -> dict:
+        """call(), raising EngineError on a non-zero status; returns read_counters()."""
+        status = self.call(op, **registers)
+        if status != 0:
+            raise EngineError(str(op), status)
+        return self.read_counters()
+
+    def _read_outputs(self) -> dict:
+        def reg(name):
+            return int(self._regs[engine_spec.register(name)["offset"] // 4])
+        return {"status": reg("status"),
+                "macs": reg("macs_lo") | (reg("macs_hi") << 32),
+                "cycles": reg("cycles_lo") | (reg("cycles_hi") << 32),
+                "saturations": reg("saturations")}
+
+    def read_counters(self) -> dict:
+        """status, macs, cycles (modelled MAC-array cycles) and saturations of the last call."""
+        if self._last is None:
+            raise RuntimeError("no engine call yet")
+        return dict(self._last)
+
+    def read_stats(self, op: str, stats: Region) -> dict[str, tuple[int, int]]:
+        """Per-tensor (max |word|, saturations) an op wrote at stats_off."""
+        names = engine_spec.op_tensors(op)
+        values = stats.array[:2 * len(names)].reshape(-1, 2)
+        return {name: (int(v[0]), int(v[1])) for name, v in zip(names, values)}

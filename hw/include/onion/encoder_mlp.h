@@ -1,0 +1,93 @@
+// The MLP call of an encoder block (timm Block, second half) with token pruning:
+// x_g = x[keep]; y = x_g + FC2(GELU(FC1(LN2(x_g)))). The backward scatters dx to the kept rows of
+// an [N, D] gradient (zero rows for pruned tokens). Saved (layouts.mlp_save): x_g, LN2 output, FC1
+// output, GELU output.
+#ifndef ONION_ENCODER_MLP_H
+#define ONION_ENCODER_MLP_H
+
+#include "onion/gelu.h"
+#include "onion/layernorm.h"
+#include "onion/linear.h"
+
+namespace onion {
+
+struct MlpView {
+    int n, k, D, M;
+    spec::MlpParamsLayout pw;
+    spec::MlpSaveLayout sv;
+    spec::MlpScratchLayout sc;
+};
+
+inline MlpView mlp_view(int n, int k, int D, int M) {
+    spec::Dims d = {n, k, D, 0, M, 0, 0, 0};
+    MlpView v;
+    v.n = n;
+    v.k = k;
+    v.D = D;
+    v.M = M;
+    v.pw = spec::mlp_params_layout(d);
+    v.sv = spec::mlp_save_layout(d);
+    v.sc = spec::mlp_scratch_layout(d);
+    return v;
+}
+
+// keep: kept row indices (k of them), or 0 for all rows.
+inline void mlp_fwd(const MlpView &v, const word_t *x, const int32_t *keep, const word_t *w, word_t *save,
+                    word_t *y, Stat *st, Counters &cnt) {
+    namespace T = spec::mlp_fwd;
+    const int k = v.k, D = v.D, M = v.M;
+    word_t *xg = save + v.sv.x_in;
+    for (int t = 0; t < k; ++t) {  // gather the kept tokens
+#pragma HLS LOOP_TRIPCOUNT max=197
+        const word_t *src = x + (long)(keep ? keep[t] : t) * D;
+        for (int i = 0; i < D; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=384
+#pragma HLS PIPELINE II=1
+            xg[(long)t * D + i] = src[i];
+        }
+    }
+    stats_scan(st[T::X_IN], xg, (long)k * D);
+    word_t *ln = save + v.sv.ln_out;
+    word_t *u = save + v.sv.fc1_out;
+    word_t *g = save + v.sv.gelu_out;
+    layernorm_fwd(xg, D, k, D, w + v.pw.ln_w, w + v.pw.ln_b, ln, D, st[T::LN_OUT]);
+    linear_fwd(ln, D, k, D, w + v.pw.fc1_w, w + v.pw.fc1_b, M, u, M, st[T::FC1_OUT], cnt);
+    gelu_fwd(u, g, (long)k * M, st[T::GELU_OUT]);
+    linear_fwd(g, M, k, M, w + v.pw.fc2_w, w + v.pw.fc2_b, D, y, D, st[T::FC2_OUT], cnt);
+    for (long i = 0; i < (long)k * D; ++i) {  // residual
+#pragma HLS LOOP_TRIPCOUNT max=75648
+#pragma HLS PIPELINE II=1
+        y[i] = add_words(xg[i], spec::FRAC_ACTIVATION, y[i], spec::FRAC_ACTIVATION, spec::FRAC_ACTIVATION,
+                         st[T::OUT].sat);
+    }
+    stats_scan(st[T::OUT], y, (long)k * D);
+}
+
+// dy [k, D] -> dx [n, D] (rows of pruned tokens zero); gw: mlp_params layout.
+inline void mlp_bwd(const MlpView &v, const int32_t *keep, const word_t *w, const word_t *save, const word_t *dy,
+                    word_t *dx, word_t *gw, word_t *gs, const int32_t *fr, Stat *st, Counters &cnt) {
+    namespace T = spec::mlp_bwd;
+    const int k = v.k, D = v.D, M = v.M;
+    const word_t *xg = save + v.sv.x_in;
+    const word_t *ln = save + v.sv.ln_out;
+    const word_t *u = save + v.sv.fc1_out;
+    const word_t *g = save + v.sv.gelu_out;
+    word_t *d_g = gs + v.sc.d_gelu;
+    word_t *d_u = gs + v.sc.d_fc1;
+    word_t *d_ln = gs + v.sc.d_ln;
+    linear_bwd_params(dy, D, fr[T::D_OUT], g, M, k, M, D, gw + v.pw.fc2_w, fr[T::D_FC2_W], gw + v.pw.fc2_b,
+                      fr[T::D_FC2_B], st[T::D_FC2_W], st[T::D_FC2_B], cnt);
+    linear_bwd_data(dy, D, fr[T::D_OUT], k, M, D, w + v.pw.fc2_w, d_g, M, fr[T::D_GELU], st[T::D_GELU], cnt);
+    gelu_bwd(u, d_g, fr[T::D_GELU], d_u, fr[T::D_FC1], (long)k * M, st[T::D_FC1]);
+    linear_bwd_params(d_u, M, fr[T::D_FC1], ln, D, k, D, M, gw + v.pw.fc1_w, fr[T::D_FC1_W], gw + v.pw.fc1_b,
+                      fr[T::D_FC1_B], st[T::D_FC1_W], st[T::D_FC1_B], cnt);
+    linear_bwd_data(d_u, M, fr[T::D_FC1], k, D, M, w + v.pw.fc1_w, d_ln, D, fr[T::D_LN], st[T::D_LN], cnt);
+    fill_zero(dx, (long)v.n * D);  // pruned rows get no gradient
+    layernorm_bwd(xg, D, k, D, w + v.pw.ln_w, d_ln, D, fr[T::D_LN], dy, fr[T::D_OUT], dx, D, keep, fr[T::D_IN],
+                  gw + v.pw.ln_w, fr[T::D_LN_W], gw + v.pw.ln_b, fr[T::D_LN_B], st[T::D_IN], st[T::D_LN_W],
+                  st[T::D_LN_B]);
+}
+
+}  // namespace onion
+
+#endif

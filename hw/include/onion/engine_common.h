@@ -1,0 +1,138 @@
+// Shared pieces of the engine ops: call counters, per-tensor stats, conversions and memory views.
+//
+// Every conversion to a 16-bit word goes through onion::requantize (fixed.h); `requantize_wide`
+// and `requantize_any` only bring a wider value or an out-of-range shift to a form requantize
+// takes, without changing the result (see their comments).
+#ifndef ONION_ENGINE_COMMON_H
+#define ONION_ENGINE_COMMON_H
+
+#include <stdint.h>
+
+#include "onion/fixed.h"
+#include "onion/mac_array_timing.h"
+#include "onion/spec.h"
+
+#ifdef __SYNTHESIS__
+#include <ap_int.h>
+#endif
+
+namespace onion {
+
+#ifdef __SYNTHESIS__
+typedef ap_int<128> wide_t;
+#else
+typedef __int128 wide_t;  // C-sim: a native 128-bit integer (same values as ap_int<128>)
+#endif
+
+// Work and clipping of one engine call (read back through the output registers).
+struct Counters {
+    uint64_t macs;
+    uint64_t cycles;
+};
+
+// Per-tensor stats: largest |word| written and saturations while converting to it.
+struct Stat {
+    int32_t max_abs;
+    uint32_t sat;
+};
+
+inline void stats_clear(Stat *st, int n) {
+    for (int i = 0; i < n; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=16
+        st[i].max_abs = 0;
+        st[i].sat = 0;
+    }
+}
+
+// Folds |w| of n words into a tensor's max.
+inline void stats_scan(Stat &st, const word_t *p, long n) {
+    int32_t m = st.max_abs;
+    for (long i = 0; i < n; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=75000
+#pragma HLS PIPELINE II=1
+        int32_t v = p[i] < 0 ? -(int32_t)p[i] : (int32_t)p[i];
+        m = v > m ? v : m;
+    }
+    st.max_abs = m;
+}
+
+inline void stats_scan_rows(Stat &st, const word_t *p, long rows, long cols, long stride) {
+    for (long r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT max=197
+        stats_scan(st, p + r * stride, cols);
+    }
+}
+
+// requantize for any shift: shifts below fixed.h's SHIFT_MIN + 1 multiply by >= 2^16, so every
+// non-zero value saturates (counted by fixed.h's saturate) and zero stays zero.
+inline word_t requantize_any(acc_t acc, int shift, uint32_t &sat) {
+    if (shift < SHIFT_MIN + 1) {
+        if (acc == 0) return 0;
+        return saturate(acc > 0 ? (acc_t)WORD_MAX + 1 : (acc_t)WORD_MIN - 1, sat);
+    }
+    return requantize(acc, shift, sat);
+}
+
+// requantize of a 128-bit value: an arithmetic (floor) shift by shift-16 followed by requantize's
+// rounding shift of 16 rounds exactly like one rounding shift (floor((floor(v/2^a) + 2^15)/2^16)
+// = floor(v/2^(a+16) + 1/2)); values beyond +-2^62 saturate either way.
+inline word_t requantize_wide(wide_t v, int shift, uint32_t &sat) {
+    if (shift > 16) {
+        v >>= (shift - 16);
+        shift = 16;
+    }
+    const wide_t lim = (wide_t)1 << 62;
+    if (v > lim) v = lim;
+    if (v < -lim) v = -lim;
+    return requantize_any((acc_t)v, shift, sat);
+}
+
+// v * 2^-s rounded half up (s >= 0), for op-internal wide values (never stored).
+inline int64_t round_shift(int64_t v, int s) {
+    return s > 0 ? (v + ((int64_t)1 << (s - 1))) >> s : v;
+}
+
+// Saturating sum of two words with different fracs, written at frac fo: (a*2^-fa + b*2^-fb).
+inline word_t add_words(word_t a, int fa, word_t b, int fb, int fo, uint32_t &sat) {
+    const int f = fa > fb ? fa : fb;
+    const acc_t acc = ((acc_t)a << (f - fa)) + ((acc_t)b << (f - fb));
+    return requantize_any(acc, f - fo, sat);
+}
+
+// Column sums of a [rows, cols] word matrix (frac fi) written at frac fo: bias gradients.
+inline void column_sums(const word_t *p, long rows, long cols, long stride, int fi, word_t *out, int fo,
+                        Stat &st) {
+    for (long c = 0; c < cols; ++c) {
+#pragma HLS LOOP_TRIPCOUNT max=1536
+        acc_t acc = 0;
+        for (long r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS PIPELINE II=1
+            acc += p[r * stride + c];
+        }
+        out[c] = requantize_any(acc, fi - fo, st.sat);
+    }
+    stats_scan(st, out, cols);
+}
+
+// Copies words, converting frac fi -> fo.
+inline void convert_words(const word_t *in, int fi, word_t *out, int fo, long n, Stat &st) {
+    for (long i = 0; i < n; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=75000
+#pragma HLS PIPELINE II=1
+        out[i] = requantize_any((acc_t)in[i], fi - fo, st.sat);
+    }
+    stats_scan(st, out, n);
+}
+
+inline void fill_zero(word_t *p, long n) {
+    for (long i = 0; i < n; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=75000
+#pragma HLS PIPELINE II=1
+        p[i] = 0;
+    }
+}
+
+}  // namespace onion
+
+#endif

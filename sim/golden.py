@@ -1,0 +1,555 @@
+"""Golden vectors for the engine from the PyTorch reference (autograd for every backward).
+
+A case is a set of initial memory images (ports wts/act/grd/aux), a sequence of engine calls
+(register dicts) and the regions to compare with float64 PyTorch results computed on the same
+quantized inputs. Cases cover every op on its own and a whole encoder layer (timm Block) with
+pruned tokens (MLP gather) and sparse attention, at onion_tiny and DeiT-Tiny size.
+
+`python -m sim.golden` writes build/golden/<case>/ (binary memory images, calls, reference
+tensors) and build/golden/index.json; hw/tb/tb_onion_engine.cpp runs them (see sim/csim.py).
+Tests build the same cases in memory and run them through host.backends.csim.
+
+Gradient exponents: the reference's gradient magnitudes choose each tensor's frac (what the
+host's adaptive exponents converge to, host.engine_spec.next_grad_frac), one spare top bit.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import model  # noqa: F401  (CPU shim before timm)
+import torch
+import torch.nn.functional as F
+from timm.models.vision_transformer import Block
+
+from host import engine_spec as es
+from host.model_configs import get_config, num_tokens
+
+REPO = Path(__file__).resolve().parents[1]
+GOLDEN_DIR = REPO / "build" / "golden"
+PORTS = ("wts", "act", "grd", "aux")
+PORT_DTYPES = {"wts": np.int16, "act": np.int16, "grd": np.int16, "aux": np.int32}
+
+A = es.format_frac("activation")
+W = es.format_frac("weight")
+P = es.format_frac("attn_prob")
+
+
+def pick_frac(max_abs: float) -> int:
+    """Gradient frac putting the largest |value| just below 2^14 words (one spare bit)."""
+    g = es.load_spec()["formats"]["gradient"]
+    if not max_abs > 0:
+        return int(g["frac"])
+    f = math.floor(math.log2((2 ** 14 - 1) / max_abs))
+    return int(min(max(f, g["frac_min"]), g["frac_max"]))
+
+
+def q(values, frac: int) -> np.ndarray:
+    return es.quantize(np.asarray(values, dtype=np.float64), frac)[0]
+
+
+def dq(words, frac: int) -> np.ndarray:
+    return np.asarray(words, dtype=np.float64) * 2.0 ** -frac
+
+
+@dataclass
+class Compare:
+    """A region the engine writes, with the float reference it should approximate."""
+    name: str
+    port: str
+    offset: int
+    frac: int
+    ref: np.ndarray
+    direction: str  # 'fwd' or 'bwd'
+
+
+@dataclass
+class Case:
+    name: str
+    words: dict = field(default_factory=lambda: {p: [] for p in PORTS})
+    sizes: dict = field(default_factory=lambda: {p: 0 for p in PORTS})
+    calls: list = field(default_factory=list)
+    compares: list = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    def put(self, port: str, words) -> int:
+        """Places words in a port's image; returns the word offset."""
+        arr = np.ascontiguousarray(np.asarray(words).reshape(-1).astype(PORT_DTYPES[port]))
+        off = self.sizes[port]
+        self.words[port].append((off, arr))
+        self.sizes[port] += arr.size
+        return off
+
+    def reserve(self, port: str, n: int) -> int:
+        return self.put(port, np.zeros(int(n), dtype=PORT_DTYPES[port]))
+
+    def image(self, port: str) -> np.ndarray:
+        img = np.zeros(max(self.sizes[port], 1), dtype=PORT_DTYPES[port])
+        for off, arr in self.words[port]:
+            img[off:off + arr.size] = arr
+        return img
+
+    def compare(self, name, port, offset, frac, ref, direction):
+        ref = np.asarray(ref, dtype=np.float64)
+        self.compares.append(Compare(name, port, int(offset), int(frac), ref, direction))
+
+    def stats_region(self, op: str) -> int:
+        return self.reserve("aux", 2 * len(es.op_tensors(op)))
+
+
+def _t(words, frac):
+    return torch.tensor(dq(words, frac), dtype=torch.float64)
+
+
+def _params_from_layout(case, layout_name, dims, tensors: dict):
+    """Quantizes parameters (weight format) into a wts block in layout order; returns (offset, words)."""
+    entries = es.layout(layout_name, **dims)
+    block = np.zeros(es.layout_size(layout_name, **dims), dtype=np.int16)
+    words = {}
+    for name, (off, shape) in entries.items():
+        w = q(tensors[name].detach().numpy().reshape(shape), W)
+        block[off:off + w.size] = w.reshape(-1)
+        words[name] = w
+    return case.put("wts", block), words
+
+
+def _grad_compares(case, layout_name, dims, gw_off, grads: dict, fracs: dict, prefix: str):
+    for name, (off, shape) in es.layout(layout_name, **dims).items():
+        case.compare(f"{prefix}d_{name}", "grd", gw_off + off, fracs[name], grads[name].reshape(shape), "bwd")
+
+
+# ---------------------------------------------------------------- per-op cases
+
+def linear_case(n=17, i=48, o=40, seed=0) -> Case:
+    rng = np.random.default_rng(seed)
+    case = Case(f"linear_{n}x{i}x{o}")
+    x = q(rng.normal(0, 1, (n, i)), A)
+    wt = torch.tensor(rng.normal(0, 1 / math.sqrt(i), (o, i)))
+    bt = torch.tensor(rng.normal(0, 0.1, o))
+    w_off, w = _params_from_layout(case, "linear_params", dict(I=i, O=o), {"w": wt, "b": bt})
+    xt = _t(x, A).requires_grad_()
+    wq, bq = _t(w["w"], W).requires_grad_(), _t(w["b"], W).requires_grad_()
+    y = xt @ wq.T + bq
+    dy_f = rng.normal(0, 1e-3, (n, o))
+    g_out = pick_frac(np.abs(dy_f).max())
+    dy = q(dy_f, g_out)
+    y.backward(_t(dy, g_out))
+    fr = {"d_out": g_out, "d_in": pick_frac(xt.grad.abs().max()), "d_w": pick_frac(wq.grad.abs().max()),
+          "d_b": pick_frac(bq.grad.abs().max())}
+    x_off = case.put("act", x)
+    y_off = case.reserve("act", n * o)
+    gy_off = case.put("grd", dy)
+    gx_off = case.reserve("grd", n * i)
+    gw_off = case.reserve("grd", es.layout_size("linear_params", I=i, O=o))
+    fr_off = case.put("aux", [fr[t] for t in es.op_tensors("LINEAR_BWD")])
+    dims = dict(n_tokens=n, in_dim=i, out_dim=o, x_off=x_off, w_off=w_off)
+    case.calls.append(dict(op="LINEAR_FWD", y_off=y_off, stats_off=case.stats_region("LINEAR_FWD"), **dims))
+    case.calls.append(dict(op="LINEAR_BWD", gy_off=gy_off, gx_off=gx_off, gw_off=gw_off, fracs_off=fr_off,
+                           stats_off=case.stats_region("LINEAR_BWD"), **dims))
+    case.compare("y", "act", y_off, A, y.detach().numpy(), "fwd")
+    case.compare("dx", "grd", gx_off, fr["d_in"], xt.grad.numpy(), "bwd")
+    _grad_compares(case, "linear_params", dict(I=i, O=o), gw_off, {"w": wq.grad.numpy(), "b": bq.grad.numpy()},
+                   {"w": fr["d_w"], "b": fr["d_b"]}, "")
+    return case
+
+
+def layernorm_case(n=13, d=64, seed=1) -> Case:
+    rng = np.random.default_rng(seed)
+    case = Case(f"layernorm_{n}x{d}")
+    x = q(rng.normal(0.3, 1.5, (n, d)), A)
+    w_off, w = _params_from_layout(case, "ln_params", dict(D=d),
+                                   {"w": torch.tensor(rng.normal(1, 0.2, d)), "b": torch.tensor(rng.normal(0, 0.2, d))})
+    xt = _t(x, A).requires_grad_()
+    gq, bq = _t(w["w"], W).requires_grad_(), _t(w["b"], W).requires_grad_()
+    y = F.layer_norm(xt, (d,), gq, bq, eps=1e-6)
+    # an upstream gradient with a mean and a part along x: every term of the LN backward matters
+    xn = (dq(x, A) - dq(x, A).mean(1, keepdims=True)) / dq(x, A).std(1, keepdims=True)
+    dy_f = 1e-2 * (rng.normal(0, 1, (n, d)) + 0.5 + 0.5 * xn)
+    g_out = pick_frac(np.abs(dy_f).max())
+    dy = q(dy_f, g_out)
+    y.backward(_t(dy, g_out))
+    fr = {"d_out": g_out, "d_in": pick_frac(xt.grad.abs().max()), "d_w": pick_frac(gq.grad.abs().max()),
+          "d_b": pick_frac(bq.grad.abs().max())}
+    x_off = case.put("act", x)
+    y_off = case.reserve("act", n * d)
+    gy_off = case.put("grd", dy)
+    gx_off = case.reserve("grd", n * d)
+    gw_off = case.reserve("grd", 2 * d)
+    fr_off = case.put("aux", [fr[t] for t in es.op_tensors("LAYERNORM_BWD")])
+    dims = dict(n_tokens=n, dim=d, x_off=x_off, w_off=w_off)
+    case.calls.append(dict(op="LAYERNORM_FWD", y_off=y_off, stats_off=case.stats_region("LAYERNORM_FWD"), **dims))
+    case.calls.append(dict(op="LAYERNORM_BWD", gy_off=gy_off, gx_off=gx_off, gw_off=gw_off, fracs_off=fr_off,
+                           stats_off=case.stats_region("LAYERNORM_BWD"), **dims))
+    case.compare("y", "act", y_off, A, y.detach().numpy(), "fwd")
+    case.compare("dx", "grd", gx_off, fr["d_in"], xt.grad.numpy(), "bwd")
+    _grad_compares(case, "ln_params", dict(D=d), gw_off, {"w": gq.grad.numpy(), "b": bq.grad.numpy()},
+                   {"w": fr["d_w"], "b": fr["d_b"]}, "")
+    return case
+
+
+def gelu_case(n=16, d=96, seed=2) -> Case:
+    rng = np.random.default_rng(seed)
+    case = Case(f"gelu_{n}x{d}")
+    x = q(rng.normal(0, 2.5, (n, d)), A)
+    xt = _t(x, A).requires_grad_()
+    y = F.gelu(xt)
+    dy_f = rng.normal(0, 1e-3, (n, d))
+    g_out = pick_frac(np.abs(dy_f).max())
+    dy = q(dy_f, g_out)
+    y.backward(_t(dy, g_out))
+    fr = {"d_out": g_out, "d_in": pick_frac(xt.grad.abs().max())}
+    x_off = case.put("act", x)
+    y_off = case.reserve("act", n * d)
+    gy_off = case.put("grd", dy)
+    gx_off = case.reserve("grd", n * d)
+    fr_off = case.put("aux", [fr[t] for t in es.op_tensors("GELU_BWD")])
+    dims = dict(n_tokens=n, dim=d, x_off=x_off)
+    case.calls.append(dict(op="GELU_FWD", y_off=y_off, stats_off=case.stats_region("GELU_FWD"), **dims))
+    case.calls.append(dict(op="GELU_BWD", gy_off=gy_off, gx_off=gx_off, fracs_off=fr_off,
+                           stats_off=case.stats_region("GELU_BWD"), **dims))
+    case.compare("y", "act", y_off, A, y.detach().numpy(), "fwd")
+    case.compare("dx", "grd", gx_off, fr["d_in"], xt.grad.numpy(), "bwd")
+    return case
+
+
+def patch_case(cfg_name="onion_tiny", seed=3) -> Case:
+    cfg = get_config(cfg_name)
+    rng = np.random.default_rng(seed)
+    n, d = num_tokens(cfg), cfg["embed_dim"]
+    i = cfg["in_chans"] * cfg["patch_size"] ** 2
+    case = Case(f"patch_embed_{cfg_name}")
+    patches = q(rng.normal(0, 1, (n - 1, i)), A)
+    tensors = {"w": torch.tensor(rng.normal(0, 1 / math.sqrt(i), (d, i))), "b": torch.tensor(rng.normal(0, 0.1, d)),
+               "cls": torch.tensor(rng.normal(0, 0.02, d)), "pos": torch.tensor(rng.normal(0, 0.02, (n, d)))}
+    dims = dict(N=n, D=d, I=i)
+    w_off, w = _params_from_layout(case, "patch_params", dims, tensors)
+    pt = {k: _t(v, W).requires_grad_() for k, v in w.items()}
+    emb = _t(patches, A) @ pt["w"].T + pt["b"]
+    y = torch.cat([pt["cls"][None], emb]) + pt["pos"]
+    dy_f = rng.normal(0, 1e-3, (n, d))
+    g_out = pick_frac(np.abs(dy_f).max())
+    dy = q(dy_f, g_out)
+    y.backward(_t(dy, g_out))
+    fr = {"d_out": g_out, **{f"d_{k}": pick_frac(v.grad.abs().max()) for k, v in pt.items()}}
+    x_off = case.put("act", patches)
+    y_off = case.reserve("act", n * d)
+    gy_off = case.put("grd", dy)
+    gw_off = case.reserve("grd", es.layout_size("patch_params", **dims))
+    fr_off = case.put("aux", [fr[t] for t in es.op_tensors("PATCH_EMBED_BWD")])
+    regs = dict(n_tokens=n, dim=d, in_dim=i, x_off=x_off, w_off=w_off)
+    case.calls.append(dict(op="PATCH_EMBED_FWD", y_off=y_off, stats_off=case.stats_region("PATCH_EMBED_FWD"), **regs))
+    case.calls.append(dict(op="PATCH_EMBED_BWD", gy_off=gy_off, gw_off=gw_off, fracs_off=fr_off,
+                           stats_off=case.stats_region("PATCH_EMBED_BWD"), **regs))
+    case.compare("y", "act", y_off, A, y.detach().numpy(), "fwd")
+    _grad_compares(case, "patch_params", dims, gw_off, {k: v.grad.numpy() for k, v in pt.items()},
+                   {k: fr[f"d_{k}"] for k in pt}, "")
+    return case
+
+
+def head_case(cfg_name="onion_tiny", seed=4) -> Case:
+    cfg = get_config(cfg_name)
+    rng = np.random.default_rng(seed)
+    n, d, c = num_tokens(cfg), cfg["embed_dim"], cfg["num_classes"]
+    case = Case(f"head_{cfg_name}")
+    x = q(rng.normal(0, 1.5, (n, d)), A)
+    tensors = {"ln_w": torch.tensor(rng.normal(1, 0.1, d)), "ln_b": torch.tensor(rng.normal(0, 0.1, d)),
+               "w": torch.tensor(rng.normal(0, 1 / math.sqrt(d), (c, d))), "b": torch.tensor(rng.normal(0, 0.1, c))}
+    dims = dict(D=d, O=c)
+    w_off, w = _params_from_layout(case, "head_params", dims, tensors)
+    pt = {k: _t(v, W).requires_grad_() for k, v in w.items()}
+    xt = _t(x, A).requires_grad_()
+    logits = F.layer_norm(xt[0], (d,), pt["ln_w"], pt["ln_b"], eps=1e-6) @ pt["w"].T + pt["b"]
+    dy_f = rng.normal(0, 1e-2, c)
+    g_out = pick_frac(np.abs(dy_f).max())
+    dy = q(dy_f, g_out)
+    logits.backward(_t(dy, g_out))
+    fr = {"d_out": g_out, "d_in": pick_frac(xt.grad.abs().max()), "d_ln": pick_frac(np.abs(
+        dq(dy, g_out) @ dq(w["w"], W)).max()), **{f"d_{k}": pick_frac(v.grad.abs().max()) for k, v in pt.items()}}
+    x_off = case.put("act", x)
+    y_off = case.reserve("act", c)
+    save_off = case.reserve("act", es.layout_size("head_save", **dims))
+    gy_off = case.put("grd", dy)
+    gx_off = case.reserve("grd", n * d)
+    gw_off = case.reserve("grd", es.layout_size("head_params", **dims))
+    gs_off = case.reserve("grd", es.layout_size("head_scratch", **dims))
+    fr_off = case.put("aux", [fr[t] for t in es.op_tensors("HEAD_BWD")])
+    regs = dict(n_tokens=n, dim=d, out_dim=c, x_off=x_off, w_off=w_off, save_off=save_off)
+    case.calls.append(dict(op="HEAD_FWD", y_off=y_off, stats_off=case.stats_region("HEAD_FWD"), **regs))
+    case.calls.append(dict(op="HEAD_BWD", gy_off=gy_off, gx_off=gx_off, gw_off=gw_off, gs_off=gs_off,
+                           fracs_off=fr_off, stats_off=case.stats_region("HEAD_BWD"), **regs))
+    case.compare("logits", "act", y_off, A, logits.detach().numpy(), "fwd")
+    case.compare("dx", "grd", gx_off, fr["d_in"], xt.grad.numpy(), "bwd")
+    _grad_compares(case, "head_params", dims, gw_off, {k: v.grad.numpy() for k, v in pt.items()},
+                   {k: fr[f"d_{k}"] for k in pt}, "")
+    return case
+
+
+# ---------------------------------------------------------------- a whole encoder layer
+
+def key_lists(n: int, r_a: float | None, rng) -> list[np.ndarray]:
+    """Per-query key lists: dense when r_a is None; else [CLS] row dense and ceil(r_a (n-1)) random
+    keys plus [CLS] for every other query (the shape TA-selection produces)."""
+    if r_a is None:
+        return [np.arange(n) for _ in range(n)]
+    k = max(1, math.ceil(r_a * (n - 1)))
+    lists = [np.arange(n)]
+    for _ in range(1, n):
+        lists.append(np.concatenate([[0], np.sort(rng.choice(np.arange(1, n), size=k, replace=False))]))
+    return lists
+
+
+def csr(lists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    row_ptr = np.concatenate([[0], np.cumsum([len(x) for x in lists])]).astype(np.int32)
+    return row_ptr, np.concatenate(lists).astype(np.int32)
+
+
+def keep_list(n: int, keep_ratio: float | None, rng) -> np.ndarray:
+    if keep_ratio is None:
+        return np.arange(n)
+    k = math.ceil(keep_ratio * (n - 1))
+    return np.concatenate([[0], np.sort(rng.choice(np.arange(1, n), size=k, replace=False))]).astype(np.int32)
+
+
+def _block_reference(blk: Block, x: torch.Tensor, lists, keep, dz: torch.Tensor, heads: int):
+    """Forward + autograd backward of one block with masked attention and a token gather, keeping
+    every intermediate's value and gradient. Cross-checked against timm's own Block.forward."""
+    n, d = x.shape
+    hd = d // heads
+    mask = torch.zeros(n, n, dtype=torch.bool)
+    for i, keys in enumerate(lists):
+        mask[i, torch.as_tensor(keys)] = True
+    t = {}
+
+    def keep_grad(name, v):
+        v.retain_grad()
+        t[name] = v
+        return v
+
+    x = keep_grad("x", x.clone().requires_grad_())
+    ln1 = keep_grad("ln1", blk.norm1(x))
+    qkv = keep_grad("qkv", blk.attn.qkv(ln1))
+    qh, kh, vh = qkv.reshape(n, 3, heads, hd).permute(1, 2, 0, 3)
+    scores = keep_grad("scores", (qh @ kh.transpose(-1, -2)) * hd ** -0.5)
+    probs = keep_grad("probs", scores.masked_fill(~mask, float("-inf")).softmax(-1))
+    ctx = keep_grad("ctx", (probs @ vh).transpose(0, 1).reshape(n, d))
+    x1 = keep_grad("x1", x + blk.attn.proj(ctx))
+    xg = x1[torch.as_tensor(keep)]
+    ln2 = keep_grad("ln2", blk.norm2(xg))
+    u = keep_grad("fc1", blk.mlp.fc1(ln2))
+    g = keep_grad("gelu", blk.mlp.act(u))
+    z = keep_grad("z", xg + blk.mlp.fc2(g))
+    with torch.no_grad():  # independent check of the hand-written masked attention against timm
+        ref1 = x + blk.drop_path1(blk.ls1(blk.attn(blk.norm1(x)[None], attn_mask=mask[None, None])[0]))
+        ref = ref1[torch.as_tensor(keep)] + blk.drop_path2(blk.ls2(blk.mlp(blk.norm2(ref1[torch.as_tensor(keep)]))))
+        assert torch.allclose(ref, z, atol=1e-9), "masked attention reference disagrees with timm Block"
+    (z * dz).sum().backward()
+    return t, mask
+
+
+def block_case(cfg_name="onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True, seed=5, name=None,
+               n_tokens: int | None = None) -> Case:
+    """One encoder block: ATTN_FWD, MLP_FWD (gathering ceil(keep_ratio (N-1)) + 1 tokens unless
+    keep_ratio is None), MLP_BWD, ATTN_BWD; sparse: per-query key lists of ceil(r_a (N-1)) + 1 keys.
+    n_tokens overrides the config's token count (a block after earlier pruning)."""
+    cfg = get_config(cfg_name)
+    n, d, h = n_tokens or num_tokens(cfg), cfg["embed_dim"], cfg["num_heads"]
+    m = int(d * cfg["mlp_ratio"])
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    case = Case(name or f"block_{cfg_name}_n{n}_keep{keep_ratio}_ra{r_a if sparse else 'dense'}")
+    blk = Block(d, h, mlp_ratio=cfg["mlp_ratio"], qkv_bias=True).double().eval()
+    with torch.no_grad():  # trained-looking LayerNorm affine params instead of exact 1/0
+        for ln in (blk.norm1, blk.norm2):
+            ln.weight.copy_(torch.tensor(rng.normal(1, 0.1, d)))
+            ln.bias.copy_(torch.tensor(rng.normal(0, 0.05, d)))
+    attn_t = {"ln_w": blk.norm1.weight, "ln_b": blk.norm1.bias, "qkv_w": blk.attn.qkv.weight,
+              "qkv_b": blk.attn.qkv.bias, "proj_w": blk.attn.proj.weight, "proj_b": blk.attn.proj.bias}
+    mlp_t = {"ln_w": blk.norm2.weight, "ln_b": blk.norm2.bias, "fc1_w": blk.mlp.fc1.weight,
+             "fc1_b": blk.mlp.fc1.bias, "fc2_w": blk.mlp.fc2.weight, "fc2_b": blk.mlp.fc2.bias}
+    lists = key_lists(n, r_a if sparse else None, rng)
+    row_ptr, keys = csr(lists)
+    z_len = int(row_ptr[-1])
+    keep = keep_list(n, keep_ratio, rng)
+    k = len(keep)
+    dims = dict(N=n, K=k, D=d, H=h, M=m, Z=z_len)
+    wa_off, wa = _params_from_layout(case, "attn_params", dims, attn_t)
+    wm_off, wm = _params_from_layout(case, "mlp_params", dims, mlp_t)
+    with torch.no_grad():  # the reference runs on exactly the quantized parameters
+        for name_, p in attn_t.items():
+            p.copy_(torch.tensor(dq(wa[name_], W)).reshape(p.shape))
+        for name_, p in mlp_t.items():
+            p.copy_(torch.tensor(dq(wm[name_], W)).reshape(p.shape))
+    x = q(rng.normal(0, 1, (n, d)), A)
+    dz_f = rng.normal(0, 1e-3, (k, d)) + rng.normal(0, 1e-3, d)  # per-channel structure, as real gradients have
+    g_z = pick_frac(np.abs(dz_f).max())
+    dz = q(dz_f, g_z)
+    t, mask = _block_reference(blk, _t(x, A), lists, keep, _t(dz, g_z), h)
+    mnp = mask.numpy()
+
+    def gmax(name, where=None):
+        g = t[name].grad.numpy()
+        return float(np.abs(g[where] if where is not None else g).max())
+
+    fr_mlp = {"d_out": g_z, "d_in": pick_frac(gmax("x1")), "d_gelu": pick_frac(gmax("gelu")),
+              "d_fc1": pick_frac(gmax("fc1")), "d_ln": pick_frac(gmax("ln2"))}
+    fr_attn = {"d_out": fr_mlp["d_in"], "d_in": pick_frac(gmax("x")), "d_ctx": pick_frac(gmax("ctx")),
+               "d_probs": pick_frac(float(np.abs(t["probs"].grad.numpy()[:, mnp]).max())),
+               "d_scores": pick_frac(float(np.abs(t["scores"].grad.numpy()[:, mnp]).max())),
+               "d_qkv": pick_frac(gmax("qkv")), "d_ln": pick_frac(gmax("ln1"))}
+    mlp_pg = {nm: p.grad.numpy() for nm, p in mlp_t.items()}
+    attn_pg = {nm: p.grad.numpy() for nm, p in attn_t.items()}
+    fr_mlp.update({f"d_{nm}": pick_frac(np.abs(g).max()) for nm, g in mlp_pg.items()})
+    fr_attn.update({f"d_{nm}": pick_frac(np.abs(g).max()) for nm, g in attn_pg.items()})
+    # memory
+    x_off = case.put("act", x)
+    x1_off = case.reserve("act", n * d)
+    z_off = case.reserve("act", k * d)
+    attn_off = case.reserve("act", z_len)
+    sa_off = case.reserve("act", es.layout_size("attn_save", **dims))
+    sm_off = case.reserve("act", es.layout_size("mlp_save", **dims))
+    keys_off = case.put("aux", np.concatenate([row_ptr, keys])) if sparse else 0
+    keep_off = case.put("aux", keep)
+    dz_off = case.put("grd", dz)
+    dx1_off = case.reserve("grd", n * d)
+    dx_off = case.reserve("grd", n * d)
+    gwa_off = case.reserve("grd", es.layout_size("attn_params", **dims))
+    gwm_off = case.reserve("grd", es.layout_size("mlp_params", **dims))
+    gs_off = case.reserve("grd", max(es.layout_size("attn_scratch", **dims), es.layout_size("mlp_scratch", **dims)))
+    fa_off = case.put("aux", [fr_attn[tn] for tn in es.op_tensors("ATTN_BWD")])
+    fm_off = case.put("aux", [fr_mlp[tn] for tn in es.op_tensors("MLP_BWD")])
+    attn_regs = dict(flags=es.flag("SPARSE") if sparse else 0, n_tokens=n, dim=d, heads=h, x_off=x_off,
+                     w_off=wa_off, save_off=sa_off, keys_off=keys_off)
+    gather = keep_ratio is not None
+    mlp_regs = dict(flags=es.flag("GATHER") if gather else 0, n_tokens=n, n_keep=k, dim=d, mlp_dim=m,
+                    w_off=wm_off, save_off=sm_off, keep_off=keep_off)
+    case.calls += [
+        dict(op="ATTN_FWD", y_off=x1_off, attn_off=attn_off, stats_off=case.stats_region("ATTN_FWD"), **attn_regs),
+        dict(op="MLP_FWD", x_off=x1_off, y_off=z_off, stats_off=case.stats_region("MLP_FWD"), **mlp_regs),
+        dict(op="MLP_BWD", gy_off=dz_off, gx_off=dx1_off, gw_off=gwm_off, gs_off=gs_off, fracs_off=fm_off,
+             stats_off=case.stats_region("MLP_BWD"), **mlp_regs),
+        dict(op="ATTN_BWD", gy_off=dx1_off, gx_off=dx_off, gw_off=gwa_off, gs_off=gs_off, fracs_off=fa_off,
+             stats_off=case.stats_region("ATTN_BWD"), **attn_regs),
+    ]
+    probs = t["probs"].detach().numpy()
+    rows = np.repeat(np.arange(n), np.diff(row_ptr))
+    case.compare("attn.out", "act", x1_off, A, t["x1"].detach().numpy(), "fwd")
+    case.compare("attn.probs", "act", sa_off + es.layout("attn_save", **dims)["probs"][0], P,
+                 probs[:, rows, keys], "fwd")
+    case.compare("attn.attn_avg", "act", attn_off, P, probs.mean(0)[rows, keys], "fwd")
+    case.compare("mlp.out", "act", z_off, A, t["z"].detach().numpy(), "fwd")
+    case.compare("mlp.dx", "grd", dx1_off, fr_mlp["d_in"], t["x1"].grad.numpy(), "bwd")
+    case.compare("attn.dx", "grd", dx_off, fr_attn["d_in"], t["x"].grad.numpy(), "bwd")
+    _grad_compares(case, "mlp_params", dims, gwm_off, mlp_pg, {nm: fr_mlp[f"d_{nm}"] for nm in mlp_pg}, "mlp.")
+    _grad_compares(case, "attn_params", dims, gwa_off, attn_pg, {nm: fr_attn[f"d_{nm}"] for nm in attn_pg}, "attn.")
+    case.meta = dict(config=cfg_name, n_tokens=n, n_keep=k, dim=d, heads=h, mlp=m, key_entries=z_len,
+                     sparse=sparse, keep_ratio=keep_ratio, r_a=r_a if sparse else None)
+    return case
+
+
+def default_cases(deit: bool = True) -> list[Case]:
+    cases = [linear_case(), layernorm_case(), gelu_case(), patch_case(), head_case(),
+             block_case("onion_tiny", keep_ratio=None, r_a=None, sparse=False, name="block_onion_tiny_dense"),
+             block_case("onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True, name="block_onion_tiny_pruned_sparse")]
+    if deit:
+        cases.append(block_case("deit_tiny_patch16_224", keep_ratio=0.7, r_a=0.3, sparse=True,
+                                name="block_deit_tiny_pruned_sparse"))
+        cases.append(block_case("deit_small_patch16_224", keep_ratio=0.8, r_a=0.3, sparse=True,
+                                name="block_deit_small_pruned_sparse"))
+    return cases
+
+
+# ---------------------------------------------------------------- running and scoring
+
+def register_image(call: dict) -> np.ndarray:
+    regs = es.registers()
+    img = np.zeros(max(r["offset"] for r in regs) // 4 + 2, dtype=np.uint32)
+    img[es.register("opcode")["offset"] // 4] = es.opcode(call["op"])
+    for name, value in call.items():
+        if name != "op":
+            img[es.register(name)["offset"] // 4] = int(value)
+    return img
+
+
+def run_case_csim(case: Case, backend=None) -> tuple[dict, list[dict]]:
+    """Runs a case through host.backends.csim; returns (memories after, counters per call)."""
+    from host.backends.csim import CsimBackend
+
+    eng = backend or CsimBackend(words={p: max(case.sizes[p], 1) for p in PORTS})
+    for p in PORTS:
+        eng.reset(p)
+        region = eng.alloc(p, max(case.sizes[p], 1))
+        region.array[:] = case.image(p)
+    counters = []
+    for call in case.calls:
+        regs = {k: v for k, v in call.items() if k != "op"}
+        status = eng.call(call["op"], **regs)
+        counters.append(dict(op=call["op"], **eng.read_counters()))
+        if status != 0:
+            raise RuntimeError(f"{case.name}: {call['op']} returned {es.status_name(status)}")
+    mems = {p: eng.mem[p][:max(case.sizes[p], 1)].copy() for p in PORTS}
+    return mems, counters
+
+
+def score(case: Case, mems: dict) -> list[dict]:
+    """Per compared region: max abs error, relative L2 error, cosine similarity vs the float reference."""
+    rows = []
+    for c in case.compares:
+        got = dq(mems[c.port][c.offset:c.offset + c.ref.size], c.frac).reshape(c.ref.shape)
+        err = got - c.ref
+        ref_norm = float(np.linalg.norm(c.ref))
+        rel = float(np.linalg.norm(err) / ref_norm) if ref_norm > 0 else float(np.linalg.norm(err))
+        denom = float(np.linalg.norm(got) * ref_norm)
+        cos = float(np.dot(got.reshape(-1), c.ref.reshape(-1)) / denom) if denom > 0 else 1.0
+        rows.append(dict(case=case.name, tensor=c.name, direction=c.direction, frac=c.frac,
+                         max_abs_err=float(np.abs(err).max()), ref_max=float(np.abs(c.ref).max()),
+                         rel_l2=rel, cosine=cos, lsb=2.0 ** -c.frac))
+    return rows
+
+
+def write_case(case: Case, root: Path = GOLDEN_DIR) -> dict:
+    d = root / case.name
+    d.mkdir(parents=True, exist_ok=True)
+    for p in PORTS:
+        case.image(p).tofile(d / f"{p}.bin")
+    calls = np.stack([register_image(c) for c in case.calls])
+    calls.tofile(d / "calls.bin")
+    refs = []
+    for i, c in enumerate(case.compares):
+        c.ref.astype(np.float64).tofile(d / f"ref_{i}.bin")
+        refs.append(dict(name=c.name, port=c.port, offset=c.offset, frac=c.frac, shape=list(c.ref.shape),
+                         direction=c.direction, file=f"ref_{i}.bin"))
+    (d / "sizes.txt").write_text(" ".join(str(max(case.sizes[p], 1)) for p in PORTS) +
+                                 f" {len(case.calls)} {calls.shape[1]}\n")
+    return dict(name=case.name, dir=case.name, ports=list(PORTS), sizes={p: max(case.sizes[p], 1) for p in PORTS},
+                calls=[c["op"] for c in case.calls], regs_per_call=int(calls.shape[1]), compares=refs,
+                meta=case.meta)
+
+
+def load_compares(entry: dict, root: Path = GOLDEN_DIR) -> Case:
+    """Rebuilds a Case (compares only) from index.json entry + files."""
+    case = Case(entry["name"], meta=entry.get("meta", {}))
+    for r in entry["compares"]:
+        ref = np.fromfile(root / entry["dir"] / r["file"], dtype=np.float64).reshape(r["shape"])
+        case.compare(r["name"], r["port"], r["offset"], r["frac"], ref, r["direction"])
+    return case
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    torch.set_num_threads(1)
+    cases = default_cases(deit="--no-deit" not in argv)
+    GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
+    index = [write_case(c) for c in cases]
+    (GOLDEN_DIR / "manifest.txt").write_text("".join(f"{e['dir']}\n" for e in index))
+    (GOLDEN_DIR / "index.json").write_text(json.dumps(dict(spec_version=es.load_spec()["version"], cases=index), indent=1))
+    print(f"wrote {len(index)} golden cases to {GOLDEN_DIR.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
