@@ -1,0 +1,59 @@
+"""What every block does for given keep ratios: token counts, keys per query, extra maps.
+
+The forward pass follows this plan and the MAC counter counts it, so the two cannot disagree
+about how many tokens or keys a block sees.
+
+Rules (see docs/model_reference.md):
+* A selector block attends densely over its input tokens (its full map ranks the next key lists),
+  then keeps kept_count(R_T, N_patch) patch tokens before its MLP.
+* With R_A < 1 a selector also gives each kept patch query kept_count(R_A, n_kept_patches) patch keys
+  plus the [CLS] key; the blocks after it, up to (not including) the next selector, attend over
+  those lists. Lists that would cover every key are dropped (dense attention).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from model.ta_selector import kept_count
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    index: int
+    tokens_in: int                 # tokens the attention sees, [CLS] included
+    tokens_out: int                # tokens the MLP sees (fewer after a pruning selector)
+    keys: int | None               # keys per patch query ([CLS] key included); None = dense
+    selector: bool = False
+    prune: bool = False            # the selector gathers tokens away
+    next_keys: int | None = None   # keys per patch query this selector chooses for later blocks
+    cls_row: bool = False          # the separate q_cls . K^T softmax is computed (no full map)
+    full_map: bool = False         # the full attention matrix is computed explicitly
+
+
+def plan_blocks(depth: int, n_patch: int, selector_blocks, token_keep: float, attn_keep: float,
+                *, last_cls_row: bool, record: bool = False) -> list[BlockPlan]:
+    """One BlockPlan per block. `last_cls_row`: the last block's [CLS] row is wanted (training);
+    `record`: selectors produce their [CLS] row and lists even when they keep everything."""
+    selectors = set(selector_blocks)
+    plans: list[BlockPlan] = []
+    tokens = n_patch + 1
+    keys: int | None = None
+    for index in range(depth):
+        is_selector = index in selectors
+        is_last = index == depth - 1
+        if not is_selector:
+            cls_row = is_last and last_cls_row
+            plans.append(BlockPlan(index, tokens, tokens, keys, cls_row=cls_row))
+            continue
+        patches = tokens - 1
+        kept = kept_count(token_keep, patches)
+        prune = kept < patches
+        chosen = kept_count(attn_keep, kept)
+        next_keys = chosen + 1 if chosen < kept else None
+        full_map = next_keys is not None
+        wants_row = prune or record or (is_last and last_cls_row)
+        plans.append(BlockPlan(index, tokens, kept + 1, None, selector=True, prune=prune,
+                               next_keys=next_keys, cls_row=wants_row and not full_map,
+                               full_map=full_map))
+        tokens, keys = kept + 1, next_keys
+    return plans

@@ -1,0 +1,101 @@
+"""Attention of a timm `Attention` module, computed three ways: dense, `mask`, `gather`.
+
+Each function reuses the module's own layers (qkv, q/k norm, proj, dropouts) and returns
+(output [B, N, C], cls_row [B, N-1] or None, full_map [B, N, N] or None). The two maps are
+head-averaged and detached: they only rank tokens and keys, they never carry gradients.
+
+* dense: fused SDPA. The [CLS] row for the TA-Selector is a separate q_cls . K^T softmax
+  (N * C MACs) so the fused kernel never has to materialise the attention matrix; only when a
+  selector also picks keys is the full matrix computed explicitly (its softmax is then both the
+  output's and the selector's).
+* mask: reference semantics of sparse attention: SDPA with -inf outside the key lists.
+* gather: the same result computing only the listed keys: K and V are gathered per query.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _qkv(attn, x: torch.Tensor):
+    batch, n_tokens, _ = x.shape
+    gate = attn.gate(x).sigmoid() if getattr(attn, "gate", None) is not None else None
+    qkv = attn.qkv(x).reshape(batch, n_tokens, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)
+    return attn.q_norm(q), attn.k_norm(k), v, gate
+
+
+def _project(attn, heads_out: torch.Tensor, gate) -> torch.Tensor:
+    batch, _, n_tokens, _ = heads_out.shape
+    x = heads_out.transpose(1, 2).reshape(batch, n_tokens, attn.num_heads * attn.head_dim)
+    x = attn.norm(x)
+    if gate is not None:
+        x = x * gate
+    return attn.proj_drop(attn.proj(x))
+
+
+def _dropout_p(attn) -> float:
+    return attn.attn_drop.p if attn.training else 0.0
+
+
+@torch.no_grad()
+def _cls_row(attn, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Head-averaged attention of the [CLS] query to the patch keys: [B, N-1]."""
+    scores = (q[:, :, :1] * attn.scale) @ k.transpose(-2, -1)
+    return scores.softmax(dim=-1).mean(dim=1)[:, 0, 1:]
+
+
+def dense(attn, x: torch.Tensor, want_cls_row: bool = False, want_full_map: bool = False):
+    q, k, v, gate = _qkv(attn, x)
+    full_map = cls_row = None
+    if want_full_map:
+        probs = ((q * attn.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
+        full_map = probs.detach().mean(dim=1)
+        cls_row = full_map[:, 0, 1:] if want_cls_row else None
+        out = attn.attn_drop(probs) @ v
+    else:
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=_dropout_p(attn), scale=attn.scale)
+        if want_cls_row:
+            cls_row = _cls_row(attn, q, k)
+    return _project(attn, out, gate), cls_row, full_map
+
+
+def keys_to_mask(keys: torch.Tensor, n_tokens: int) -> torch.Tensor:
+    """Boolean [B, 1, N, N] mask (True = attend): [CLS] row all True, patch rows from `keys`."""
+    batch = keys.shape[0]
+    patch_rows = torch.zeros(batch, n_tokens - 1, n_tokens, dtype=torch.bool, device=keys.device)
+    patch_rows = patch_rows.scatter(2, keys, torch.ones_like(keys, dtype=torch.bool))
+    cls_row = torch.ones(batch, 1, n_tokens, dtype=torch.bool, device=keys.device)
+    return torch.cat([cls_row, patch_rows], dim=1).unsqueeze(1)
+
+
+def masked(attn, x: torch.Tensor, keys: torch.Tensor, want_cls_row: bool = False):
+    q, k, v, gate = _qkv(attn, x)
+    mask = keys_to_mask(keys, x.shape[1])
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=_dropout_p(attn),
+                                         scale=attn.scale)
+    cls_row = _cls_row(attn, q, k) if want_cls_row else None
+    return _project(attn, out, gate), cls_row, None
+
+
+def gathered(attn, x: torch.Tensor, keys: torch.Tensor, want_cls_row: bool = False):
+    """Sparse attention that touches only the listed keys: [B, H, N-1, k] scores, not [N, N]."""
+    q, k, v, gate = _qkv(attn, x)
+    batch, heads, n_tokens, head_dim = q.shape
+    n_queries, n_keys = keys.shape[1], keys.shape[2]
+    # [CLS] query: dense over every token (fused kernel).
+    out_cls = F.scaled_dot_product_attention(q[:, :, :1], k, v, dropout_p=_dropout_p(attn),
+                                             scale=attn.scale)
+    # Patch queries: gather each query's keys/values, [B, H, n_q, k, d].
+    index = keys.reshape(batch, 1, n_queries * n_keys, 1).expand(batch, heads, -1, head_dim)
+    k_sel = k.gather(2, index).reshape(batch, heads, n_queries, n_keys, head_dim)
+    v_sel = v.gather(2, index).reshape(batch, heads, n_queries, n_keys, head_dim)
+    q_patch = q[:, :, 1:].unsqueeze(-2) * attn.scale                      # [B, H, n_q, 1, d]
+    probs = (q_patch @ k_sel.transpose(-2, -1)).softmax(dim=-1)         # [B, H, n_q, 1, k]
+    out_patch = (attn.attn_drop(probs) @ v_sel).squeeze(-2)             # [B, H, n_q, d]
+    out = torch.cat([out_cls, out_patch], dim=2)
+    cls_row = _cls_row(attn, q, k) if want_cls_row else None
+    return _project(attn, out, gate), cls_row, None
+
+
+SPARSE_IMPLS = {"mask": masked, "gather": gathered}
