@@ -1,0 +1,407 @@
+"""The engine driver: the op sequence of a ViT's forward and backward on the layer engine.
+
+One class that lays out the buffers in the engine's four memories, writes each op's registers,
+starts it, reads back outputs, attention rows, per-tensor stats and counters, and keeps the
+gradient exponents (fracs). Register names, op codes, layouts, formats and limits all come from
+the engine declaration (host/engine_spec.py, hw/spec/engine_spec.json); docs/engine_interface.md
+describes the sequence. The backend (csim, pynq) only moves words and runs one op.
+
+Per sample (N tokens incl. [CLS], shrinking at selector blocks):
+  forward : PATCH_EMBED_FWD, per block ATTN_FWD (dense, or SPARSE over CSR key lists)
+            [-> host TA-selection from the attention rows] -> MLP_FWD (GATHER when pruning), HEAD_FWD
+  backward: HEAD_BWD, per block (reversed) MLP_BWD, ATTN_BWD, then PATCH_EMBED_BWD
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from host import engine_spec as es
+
+# One bit of range beyond es.next_grad_frac's target (largest word at 2^12..2^13): gradients vary
+# from sample to sample, and a clipped weight gradient costs more than one bit of resolution.
+EXTRA_HEADROOM_BITS = 1
+_STATS_WORDS = 2 * 16  # [max |word|, saturations] per tensor; ops have at most 16 tensors
+
+
+# engine parameter layouts (engine_spec.json layouts.*_params) -> timm state_dict names
+_TIMM_NAMES = {
+    "patch_params": {"w": "patch_embed.proj.weight", "b": "patch_embed.proj.bias", "cls": "cls_token",
+                     "pos": "pos_embed"},
+    "attn_params": {"ln_w": "norm1.weight", "ln_b": "norm1.bias", "qkv_w": "attn.qkv.weight",
+                    "qkv_b": "attn.qkv.bias", "proj_w": "attn.proj.weight", "proj_b": "attn.proj.bias"},
+    "mlp_params": {"ln_w": "norm2.weight", "ln_b": "norm2.bias", "fc1_w": "mlp.fc1.weight",
+                   "fc1_b": "mlp.fc1.bias", "fc2_w": "mlp.fc2.weight", "fc2_b": "mlp.fc2.bias"},
+    "head_params": {"ln_w": "norm.weight", "ln_b": "norm.bias", "w": "head.weight", "b": "head.bias"},
+}
+
+
+def param_names(layout: str, block: int | None = None) -> dict[str, str]:
+    """{layout tensor: timm name} of a parameter block (block index for the encoder layers)."""
+    prefix = "" if block is None else f"blocks.{block}."
+    return {tensor: prefix + name for tensor, name in _TIMM_NAMES[layout].items()}
+
+
+class EngineLimitError(ValueError):
+    """A model or request does not fit the engine's declared limits (raised before any call)."""
+
+
+def _is_power_of_4(v: int) -> bool:
+    return v > 0 and (v & (v - 1)) == 0 and (v.bit_length() - 1) % 2 == 0
+
+
+def check_config(config: dict) -> None:
+    """Rejects a model the engine cannot run, naming the limit; nothing has been sent yet."""
+    n = (config["img_size"] // config["patch_size"]) ** 2 + 1
+    d, h = config["embed_dim"], config["num_heads"]
+    checks = [("max_tokens", n, "tokens (incl. [CLS])"), ("max_dim", d, "embed_dim"),
+              ("max_heads", h, "num_heads"), ("max_head_dim", d // h, "head dim"),
+              ("max_mlp", int(d * config["mlp_ratio"]), "MLP hidden dim"),
+              ("max_patch_dim", config["in_chans"] * config["patch_size"] ** 2, "patch dim (C*p*p)"),
+              ("max_classes", config["num_classes"], "num_classes"),
+              ("max_keys", n, "keys per query (dense)")]
+    for limit_name, value, what in checks:
+        if value > es.limit(limit_name):
+            raise EngineLimitError(f"{what} = {value} exceeds the engine limit "
+                                   f"{limit_name} = {es.limit(limit_name)}")
+    if d % h or not _is_power_of_4(d // h):
+        raise EngineLimitError(f"head dim = embed_dim/num_heads = {d / h:g}: the engine needs a power "
+                               f"of 4 (16, 64) so 1/sqrt(head_dim) is a shift")
+
+
+@dataclass
+class OpRecord:
+    """What one engine call did (for counters and the cycle model)."""
+    op: str
+    macs: int
+    cycles: int
+    saturations: int
+
+
+@dataclass
+class _Block:
+    n: int = 0                         # tokens into the block
+    k: int = 0                         # tokens out (after GATHER)
+    keys: np.ndarray | None = None     # CSR-ready key lists of the patch queries (positions)
+    gather: bool = False
+
+
+@dataclass
+class Counters:
+    macs: int = 0
+    cycles: int = 0
+    saturations: int = 0
+    calls: int = 0
+    ops: list = field(default_factory=list)
+
+    def add(self, rec: OpRecord) -> None:
+        self.macs += rec.macs
+        self.cycles += rec.cycles
+        self.saturations += rec.saturations
+        self.calls += 1
+        self.ops.append(rec)
+
+
+class EngineDriver:
+    def __init__(self, backend, config: dict, record_ops: bool = False):
+        check_config(config)
+        self.be, self.cfg = backend, config
+        self.D, self.H = config["embed_dim"], config["num_heads"]
+        self.M = int(self.D * config["mlp_ratio"])
+        self.C, self.p = config["num_classes"], config["patch_size"]
+        self.I = config["in_chans"] * self.p ** 2
+        self.N0 = (config["img_size"] // self.p) ** 2 + 1
+        self.depth = config["depth"]
+        self.record_ops = record_ops
+        self.f_act = es.format_frac("activation")
+        self.f_w = es.format_frac("weight")
+        self.f_prob = es.format_frac("attn_prob")
+        self.f_grad0 = es.format_frac("gradient")
+        g = es.load_spec()["formats"]["gradient"]
+        self.f_grad_min, self.f_grad_max = int(g["frac_min"]), int(g["frac_max"])
+        self.counters = Counters()
+        self._alloc()
+        self.fracs: dict[tuple[str, int], np.ndarray] = {}
+        self._blocks = [_Block() for _ in range(self.depth)]
+        self._n_last = self.N0
+
+    # ---------------------------------------------------------------------------------------
+    # buffers
+    @staticmethod
+    def required_words(config: dict) -> dict[str, int]:
+        """Words each port needs for this model (to size the backend's memories)."""
+        d, depth = config["embed_dim"], config["depth"]
+        m = int(d * config["mlp_ratio"])
+        i_dim = config["in_chans"] * config["patch_size"] ** 2
+        n = (config["img_size"] // config["patch_size"]) ** 2 + 1
+        h, c = config["num_heads"], config["num_classes"]
+        dims = dict(N=n, K=n, D=d, H=h, M=m, I=i_dim, O=c, Z=n * n)
+        params = (es.layout_size("patch_params", **dims) + es.layout_size("head_params", **dims)
+                  + depth * (es.layout_size("attn_params", **dims) + es.layout_size("mlp_params", **dims)))
+        biggest_params = max(es.layout_size(k, **dims) for k in
+                             ("patch_params", "attn_params", "mlp_params", "head_params"))
+        act = ((n - 1) * i_dim + (depth + 1) * n * d + depth * n * d + c
+               + depth * (es.layout_size("attn_save", **dims) + es.layout_size("mlp_save", **dims)
+                          + n * n) + es.layout_size("head_save", **dims))
+        scratch = max(es.layout_size(k, **dims) for k in ("attn_scratch", "mlp_scratch", "head_scratch"))
+        grd = 2 * n * d + biggest_params + scratch
+        aux = depth * (n + 1 + n * n) + depth * n + 2 * _STATS_WORDS
+        return {"wts": params + 64, "act": act + 64, "grd": grd + 64, "aux": aux + 64}
+
+    def _alloc(self) -> None:
+        be, n, d = self.be, self.N0, self.D
+        dims = self._dims(n, n)
+        lay = es.layout_size
+        self.w_patch = be.alloc("wts", lay("patch_params", **dims))
+        self.w_attn = [be.alloc("wts", lay("attn_params", **dims)) for _ in range(self.depth)]
+        self.w_mlp = [be.alloc("wts", lay("mlp_params", **dims)) for _ in range(self.depth)]
+        self.w_head = be.alloc("wts", lay("head_params", **dims))
+        self.a_patches = be.alloc("act", (n - 1) * self.I)
+        self.a_x = [be.alloc("act", n * d) for _ in range(self.depth + 1)]   # block inputs / final
+        self.a_y = [be.alloc("act", n * d) for _ in range(self.depth)]       # attention outputs
+        self.a_attn_save = [be.alloc("act", lay("attn_save", **dims)) for _ in range(self.depth)]
+        self.a_mlp_save = [be.alloc("act", lay("mlp_save", **dims)) for _ in range(self.depth)]
+        self.a_attn_avg = [be.alloc("act", n * n) for _ in range(self.depth)]
+        self.a_head_save = be.alloc("act", lay("head_save", **dims))
+        self.a_logits = be.alloc("act", self.C)
+        self.g_a = be.alloc("grd", n * d)
+        self.g_b = be.alloc("grd", n * d)
+        self.g_w = be.alloc("grd", max(lay(k, **dims) for k in
+                                       ("patch_params", "attn_params", "mlp_params", "head_params")))
+        self.g_s = be.alloc("grd", max(lay(k, **dims) for k in ("attn_scratch", "mlp_scratch", "head_scratch")))
+        self.x_keys = [be.alloc("aux", n + 1 + n * n) for _ in range(self.depth)]
+        self.x_keep = [be.alloc("aux", n) for _ in range(self.depth)]
+        self.x_fracs = be.alloc("aux", _STATS_WORDS)
+        self.x_stats = be.alloc("aux", _STATS_WORDS)
+
+    def _dims(self, n: int, k: int, z: int | None = None) -> dict:
+        return dict(N=n, K=k, D=self.D, H=self.H, M=self.M, I=self.I, O=self.C,
+                    Z=n * n if z is None else z)
+
+    # ---------------------------------------------------------------------------------------
+    # weights: timm names <-> layout tensors
+    def _param_map(self) -> list[tuple[object, str, dict[str, str]]]:
+        """(region, layout, {layout tensor: timm name}) for every parameter block."""
+        out = [(self.w_patch, "patch_params", param_names("patch_params"))]
+        for i in range(self.depth):
+            out.append((self.w_attn[i], "attn_params", param_names("attn_params", i)))
+            out.append((self.w_mlp[i], "mlp_params", param_names("mlp_params", i)))
+        out.append((self.w_head, "head_params", param_names("head_params")))
+        return out
+
+    def write_weights(self, weights: dict[str, np.ndarray] | None = None,
+                      words: dict[str, np.ndarray] | None = None) -> int:
+        """Writes fp32 weights (quantized here) or ready int16 words; returns saturated words."""
+        dims = self._dims(self.N0, self.N0)
+        saturated = 0
+        for region, layout, names in self._param_map():
+            for tensor, (off, shape) in es.layout(layout, **dims).items():
+                name = names[tensor]
+                if words is not None:
+                    q = np.asarray(words[name], dtype=np.int16)
+                else:
+                    q, sat = es.quantize(weights[name], self.f_w)
+                    saturated += sat
+                size = int(np.prod(shape))
+                if q.size != size:
+                    raise ValueError(f"weights.{name}: {q.size} values, the engine layout {layout}.{tensor} "
+                                     f"needs {shape}")
+                region.array[off:off + size] = q.reshape(-1)
+        return saturated
+
+    def _read_grads(self, layout: str, names: dict[str, str], n: int, fr: dict[str, int],
+                    grads: dict[str, np.ndarray], shapes: dict[str, tuple]) -> None:
+        for tensor, (off, shape) in es.layout(layout, **self._dims(n, n)).items():
+            size = int(np.prod(shape))
+            words = self.g_w.array[off:off + size]
+            name = names[tensor]
+            value = es.dequantize(words, fr["d_" + tensor]).reshape(shapes.get(name, shape))
+            grads[name] = value
+
+    # ---------------------------------------------------------------------------------------
+    # one call
+    def _call(self, op: str, **regs) -> OpRecord:
+        """Writes exactly the registers the op declares (engine_spec.json ops.<op>.regs) and runs it."""
+        regs["stats_off"] = self.x_stats.offset
+        declared = es.op(op)["regs"]
+        missing = [r for r in declared if r not in regs]
+        if missing:
+            raise RuntimeError(f"driver bug: {op} declares registers {missing} the driver did not set")
+        self.be.call_checked(op, **{r: regs[r] for r in declared})   # EngineError names the status
+        c = self.be.read_counters()
+        rec = OpRecord(op, int(c["macs"]), int(c["cycles"]), int(c["saturations"]))
+        self.counters.add(rec)
+        return rec
+
+    def _stats(self, op: str) -> dict[str, tuple[int, int]]:
+        return self.be.read_stats(op, self.x_stats)
+
+    def reset_counters(self) -> Counters:
+        self.counters = Counters()
+        return self.counters
+
+    # gradient exponents -------------------------------------------------------------------
+    # Every gradient of a backward pass scales with dL/dlogits, whose size varies by orders of
+    # magnitude between samples (a confident right answer vs. a wrong one). So the tables hold
+    # exponents RELATIVE to the frac of this sample's dL/dlogits; the stats of each call adapt them.
+    def _frac_table(self, op: str, index: int, f_logits: int) -> np.ndarray:
+        key = (op, index)
+        if key not in self.fracs:
+            self.fracs[key] = np.full(len(es.op_tensors(op)), self.f_grad0 - f_logits, dtype=np.int32)
+        return self.fracs[key]
+
+    def _clip_frac(self, frac: int) -> int:
+        return int(min(max(frac, self.f_grad_min), self.f_grad_max))
+
+    def _backward_call(self, op: str, index: int, d_out_frac: int, **regs) -> tuple[dict, int]:
+        """Runs a backward op with its frac table; returns (fracs used by name, d_in frac)."""
+        f_logits = self._f_logits
+        rel = self._frac_table(op, index, f_logits)
+        used = np.array([self._clip_frac(f_logits + r) for r in rel], dtype=np.int32)
+        used[0] = d_out_frac
+        self.x_fracs.array[:used.size] = used
+        self._call(op, fracs_off=self.x_fracs.offset, **regs)
+        stats = self._stats(op)
+        names = es.op_tensors(op)
+        for j, name in enumerate(names[1:], start=1):  # adapt for the next sample
+            max_abs, sats = stats[name]
+            rel[j] = es.next_grad_frac(int(used[j]), max_abs, sats) - EXTRA_HEADROOM_BITS - f_logits
+        fr = {name: int(used[j]) for j, name in enumerate(names)}
+        return fr, fr.get("d_in", d_out_frac)
+
+    def _grad_frac_for(self, values: np.ndarray) -> int:
+        """The largest frac that holds max |values| below 2^14 (one bit of headroom)."""
+        peak = float(np.max(np.abs(values))) if values.size else 0.0
+        if peak == 0.0:
+            return self.f_grad0
+        frac = 14 - math.ceil(math.log2(peak) + 1e-12)
+        return int(min(max(frac, self.f_grad_min), self.f_grad_max))
+
+    # ---------------------------------------------------------------------------------------
+    # forward
+    def _write_keys(self, i: int, n: int, keys: np.ndarray) -> int:
+        """CSR key lists for block i: the [CLS] row dense, patch rows as given. Returns entries."""
+        if keys.shape[0] != n - 1:
+            raise ValueError(f"keys: {keys.shape[0]} query rows for {n} tokens (expected {n - 1})")
+        if keys.shape[1] > es.limit("max_keys"):
+            raise EngineLimitError(f"keys per query = {keys.shape[1]} exceeds max_keys = {es.limit('max_keys')}")
+        if keys.size and (keys.min() < 0 or keys.max() >= n):
+            raise ValueError(f"keys: positions must lie in [0, {n})")
+        if np.any(keys[:, 0] != 0) or np.any(np.diff(keys, axis=1) <= 0):
+            raise ValueError("keys: every row must start with [CLS] (0) and be strictly ascending")
+        row_ptr = np.concatenate([[0, n], n + np.arange(1, n) * keys.shape[1]]).astype(np.int32)
+        flat = np.concatenate([np.arange(n), keys.reshape(-1)]).astype(np.int32)
+        buf = self.x_keys[i].array
+        buf[:n + 1] = row_ptr
+        buf[n + 1:n + 1 + flat.size] = flat
+        return int(flat.size)
+
+    def _attn_rows(self, i: int, n: int, z: int, keys: np.ndarray | None) -> np.ndarray:
+        """Head-averaged attention of block i as a dense [n, n] float map (zeros off the lists)."""
+        vals = es.dequantize(self.a_attn_avg[i].array[:z], self.f_prob).astype(np.float64)
+        if keys is None:
+            return vals.reshape(n, n)
+        dense = np.zeros((n, n))
+        dense[0] = vals[:n]
+        rows = np.repeat(np.arange(1, n), keys.shape[1])
+        dense[rows, keys.reshape(-1)] = vals[n:]
+        return dense
+
+    def load_patches(self, patches: np.ndarray) -> int:
+        if patches.shape != (self.N0 - 1, self.I):
+            raise ValueError(f"patches: shape {patches.shape}, expected {(self.N0 - 1, self.I)}")
+        q, sat = es.quantize(patches, self.f_act)
+        self.a_patches.array[:] = q.reshape(-1)
+        return sat
+
+    def forward(self, patches: np.ndarray, select=None, selector_blocks=()):
+        """Runs the forward pass. `select(stage, attn_avg[n, n])` -> (keep positions, keys|None)
+        is called after the attention of each selector block. Returns (logits, last attention map)."""
+        sat_in = self.load_patches(patches)
+        n, d = self.N0, self.D
+        self._call("PATCH_EMBED_FWD", n_tokens=n, dim=d, in_dim=self.I, x_off=self.a_patches.offset,
+                   y_off=self.a_x[0].offset, w_off=self.w_patch.offset)
+        keys = None
+        attn = None
+        for i in range(self.depth):
+            blk = self._blocks[i]
+            is_selector = select is not None and i in selector_blocks
+            if is_selector:
+                keys = None  # a selector block attends densely (its full map ranks the next lists)
+            z = n * n if keys is None else self._write_keys(i, n, keys)
+            flags = es.flag("SPARSE") if keys is not None else 0
+            self._call("ATTN_FWD", flags=flags, n_tokens=n, dim=d, heads=self.H, x_off=self.a_x[i].offset,
+                       y_off=self.a_y[i].offset, w_off=self.w_attn[i].offset,
+                       save_off=self.a_attn_save[i].offset, attn_off=self.a_attn_avg[i].offset,
+                       keys_off=self.x_keys[i].offset)
+            blk.n, blk.keys = n, keys
+            attn = None
+            if is_selector or i == self.depth - 1:
+                attn = self._attn_rows(i, n, z, keys)
+            k, gather = n, False
+            if is_selector:
+                keep, keys = select(list(selector_blocks).index(i), attn)
+                keep = np.asarray(keep, dtype=np.int64)
+                if keep.size < n:
+                    if keep[0] != 0 or np.any(np.diff(keep) <= 0) or keep[-1] >= n:
+                        raise ValueError("keep: positions must start with [CLS] (0), ascend strictly, "
+                                         f"and lie in [0, {n})")
+                    self.x_keep[i].array[:keep.size] = keep
+                    k, gather = int(keep.size), True
+            blk.k, blk.gather = k, gather
+            self._call("MLP_FWD", flags=es.flag("GATHER") if gather else 0, n_tokens=n, n_keep=k, dim=d,
+                       mlp_dim=self.M, x_off=self.a_y[i].offset, y_off=self.a_x[i + 1].offset,
+                       w_off=self.w_mlp[i].offset, save_off=self.a_mlp_save[i].offset,
+                       keep_off=self.x_keep[i].offset)
+            n = k
+        self._n_last = n
+        self._call("HEAD_FWD", n_tokens=n, dim=d, out_dim=self.C, x_off=self.a_x[self.depth].offset,
+                   y_off=self.a_logits.offset, w_off=self.w_head.offset, save_off=self.a_head_save.offset)
+        logits = es.dequantize(self.a_logits.array, self.f_act).astype(np.float64)
+        self.counters.saturations += sat_in
+        return logits, attn
+
+    # ---------------------------------------------------------------------------------------
+    # backward
+    def backward(self, dlogits: np.ndarray) -> dict[str, np.ndarray]:
+        """Backward of the last forward; returns fp32 gradients by timm name."""
+        d, n = self.D, self._n_last
+        grads: dict[str, np.ndarray] = {}
+        f = self._f_logits = self._grad_frac_for(dlogits)
+        q, _ = es.quantize(dlogits, f)
+        gy = self.g_a
+        gy.array[:self.C] = q
+        gx = self.g_b
+        fr, f = self._backward_call("HEAD_BWD", 0, f, n_tokens=n, dim=d, out_dim=self.C,
+                                    x_off=self.a_x[self.depth].offset, w_off=self.w_head.offset,
+                                    save_off=self.a_head_save.offset, gy_off=gy.offset, gx_off=gx.offset,
+                                    gw_off=self.g_w.offset, gs_off=self.g_s.offset)
+        self._read_grads("head_params", param_names("head_params"), n, fr, grads, {})
+        gy, gx = gx, gy
+        for i in reversed(range(self.depth)):
+            blk = self._blocks[i]
+            fr, f = self._backward_call(
+                "MLP_BWD", i, f, flags=es.flag("GATHER") if blk.gather else 0, n_tokens=blk.n, n_keep=blk.k,
+                dim=d, mlp_dim=self.M, w_off=self.w_mlp[i].offset, save_off=self.a_mlp_save[i].offset,
+                keep_off=self.x_keep[i].offset, gy_off=gy.offset, gx_off=gx.offset, gw_off=self.g_w.offset,
+                gs_off=self.g_s.offset)
+            self._read_grads("mlp_params", param_names("mlp_params", i), blk.n, fr, grads, {})
+            gy, gx = gx, gy
+            if blk.keys is not None:   # the forward's CSR lists are still in place, rewrite anyway
+                self._write_keys(i, blk.n, blk.keys)
+            fr, f = self._backward_call(
+                "ATTN_BWD", i, f, flags=es.flag("SPARSE") if blk.keys is not None else 0, n_tokens=blk.n,
+                dim=d, heads=self.H, x_off=self.a_x[i].offset, w_off=self.w_attn[i].offset,
+                save_off=self.a_attn_save[i].offset, keys_off=self.x_keys[i].offset, gy_off=gy.offset,
+                gx_off=gx.offset, gw_off=self.g_w.offset, gs_off=self.g_s.offset)
+            self._read_grads("attn_params", param_names("attn_params", i), blk.n, fr, grads, {})
+            gy, gx = gx, gy
+        fr, _ = self._backward_call("PATCH_EMBED_BWD", 0, f, n_tokens=self.N0, dim=d, in_dim=self.I,
+                                    x_off=self.a_patches.offset, w_off=self.w_patch.offset, gy_off=gy.offset,
+                                    gw_off=self.g_w.offset)
+        shapes = {"patch_embed.proj.weight": (self.D, self.cfg["in_chans"], self.p, self.p),
+                  "cls_token": (1, 1, self.D), "pos_embed": (1, self.N0, self.D)}
+        self._read_grads("patch_params", param_names("patch_params"), self.N0, fr, grads, shapes)
+        return grads

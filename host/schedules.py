@@ -1,0 +1,34 @@
+"""Learning-rate and keep-ratio schedules as functions of training progress (fraction 0..1).
+
+The keep-ratio warm-up has the semantics of model/keep_schedule.py (hold 1.0, cosine down to the
+target between `start` and `end`, then hold), so the PyTorch trainer and the host agree.
+"""
+from __future__ import annotations
+
+import math
+
+# The authors' E-ViT defaults: shrink from epoch 10 to epoch 110 of 300.
+DEFAULT_KEEP_START = 10 / 300
+DEFAULT_KEEP_END = 110 / 300
+
+
+def keep_ratio(target: float, progress: float, start: float = DEFAULT_KEEP_START,
+               end: float = DEFAULT_KEEP_END) -> float:
+    if not 0.0 < target <= 1.0:
+        raise ValueError(f"keep ratio target must be in (0, 1], got {target!r}")
+    if not 0.0 <= start <= end <= 1.0:
+        raise ValueError(f"keep schedule: need 0 <= start <= end <= 1, got {start!r}, {end!r}")
+    if progress < start:
+        return 1.0
+    if progress >= end:
+        return target
+    phase = (progress - start) / (end - start)
+    return target + (1.0 - target) * 0.5 * (1.0 + math.cos(math.pi * phase))
+
+
+def cosine_lr(base: float, progress: float, warmup: float, min_lr: float, warmup_lr: float) -> float:
+    """Linear warm-up from warmup_lr over the first `warmup` of the run, then cosine to min_lr."""
+    if progress < warmup:
+        return warmup_lr + (base - warmup_lr) * progress / warmup
+    phase = (progress - warmup) / max(1e-12, 1.0 - warmup)
+    return min_lr + (base - min_lr) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, phase)))

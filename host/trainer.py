@@ -1,0 +1,293 @@
+"""The board host's training loop: example selector, TA-selection, loss, AdamW, checkpoints, logs.
+
+The model behind it is either the engine (host/engine_model.py on a backend: pynq on the board,
+csim off it) or the float twin (host/vit_float.py); both run one sample forward and backward and
+return gradients for the fp32 master weights, which AdamW updates here (gradient accumulation over
+`batch` samples, re-quantised weights written back to the model after every step).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from host import schedules
+from host.example_selector import ExampleSelector
+from host.loss import cross_entropy
+from host.optim import AdamW
+from host.ta_selector import Selection
+
+PAPER_EPOCHS = 300
+PAPER_INTERVAL_EPOCHS = 30
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 6
+    batch: int = 16                      # samples per optimizer step (gradient accumulation)
+    lr: float = 1e-3
+    min_lr: float = 1e-5
+    warmup_lr: float = 1e-6
+    warmup_epochs: float = 1.0
+    weight_decay: float = 0.05
+    smoothing: float = 0.1
+    token_keep: float = 0.7
+    attn_keep: float = 0.3
+    example_keep: float = 0.8
+    keep_warmup_start: float = schedules.DEFAULT_KEEP_START
+    keep_warmup_end: float = schedules.DEFAULT_KEEP_END
+    selector_blocks: list = field(default_factory=lambda: [1, 2, 3])
+    example_interval: int | None = None  # epochs; default: the paper's 30 of 300, scaled
+    example_swap: int | None = None
+    seed: int = 0
+    masks: str = "online"                # online | recorded
+    max_samples_per_epoch: int | None = None   # cut epochs short (tests)
+    eval_samples: int | None = None
+
+    def validate(self) -> None:
+        for name in ("token_keep", "attn_keep", "example_keep"):
+            v = getattr(self, name)
+            if not 0.0 < v <= 1.0:
+                raise ValueError(f"{name}: keep ratio must be in (0, 1], got {v!r}")
+        if self.epochs <= 0 or self.batch <= 0:
+            raise ValueError(f"epochs/batch: must be positive, got {self.epochs}, {self.batch}")
+        if self.lr <= 0:
+            raise ValueError(f"lr: must be positive, got {self.lr!r}")
+        if self.masks not in ("online", "recorded"):
+            raise ValueError(f"masks: expected online or recorded, got {self.masks!r}")
+
+    def interval(self) -> int:
+        if self.example_interval:
+            return int(self.example_interval)
+        return max(1, round(PAPER_INTERVAL_EPOCHS / PAPER_EPOCHS * self.epochs))
+
+
+def atomic_savez(path: Path, arrays: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Runs epochs of batch-1 forward/backward on `model` with fp32 master weights."""
+
+    def __init__(self, model, config: dict, weights: dict, data, settings: TrainSettings,
+                 run_dir: Path | None = None, recorded_masks: dict | None = None,
+                 latency=None, progress: bool = True, log=print):
+        settings.validate()
+        self.model, self.config, self.s = model, config, settings
+        self.x_train, self.y_train, self.x_test, self.y_test = data
+        self.master = {k: np.array(v, dtype=np.float32) for k, v in weights.items()}
+        self.opt = AdamW(self.master, lr=settings.lr, weight_decay=settings.weight_decay)
+        self.selector = ExampleSelector(len(self.y_train), settings.example_keep, settings.interval(),
+                                        settings.example_swap, seed=settings.seed)
+        self.run_dir = Path(run_dir) if run_dir else None
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.recorded = recorded_masks
+        self.latency = latency     # callable(epoch_counters) -> dict, or None
+        self.progress = progress
+        self.log = log
+        self.epoch = 0             # epochs completed
+        self.history: list[dict] = []
+        if settings.masks == "recorded":
+            self._check_recorded()
+        self.model.load_weights(self.master)
+
+    # ---------------------------------------------------------------------------------------
+    def _check_recorded(self) -> None:
+        if not self.recorded or "sample_index" not in self.recorded:
+            raise ValueError("masks=recorded: the bundle holds no recorded masks with sample_index")
+        self._recorded_row = {int(i): r for r, i in enumerate(self.recorded["sample_index"])}
+        # checked before training starts: any training example may enter the subset
+        missing = sorted(set(range(len(self.y_train))) - set(self._recorded_row))
+        if missing:
+            raise ValueError(f"masks=recorded: no recorded masks for {len(missing)} training examples "
+                             f"(e.g. {missing[:5]}); record every training example or use --masks online")
+        for k in range(len(self.s.selector_blocks)):
+            if f"tokens_s{k}" not in self.recorded:
+                raise ValueError(f"masks=recorded: the bundle has no tokens_s{k} for selector stage {k}")
+
+    def _selection(self, index: int | None, token_keep: float, attn_keep: float) -> Selection:
+        if self.s.masks == "recorded" and index is not None:
+            row = self._recorded_row.get(int(index))
+            if row is None:
+                raise ValueError(f"masks=recorded: no recorded masks for training example {index}")
+            stages = {}
+            for k in range(len(self.s.selector_blocks)):
+                tokens = self.recorded[f"tokens_s{k}"][row].astype(np.int64)
+                keys = self.recorded.get(f"keys_s{k}")
+                stages[k] = (tokens, None if keys is None else keys[row].astype(np.int64))
+            return Selection(self.s.selector_blocks, recorded=stages)
+        return Selection(self.s.selector_blocks, token_keep, attn_keep)
+
+    def _order(self, epoch: int) -> np.ndarray:
+        subset = self.selector.subset
+        order = subset[np.random.default_rng([self.s.seed, 7, epoch]).permutation(subset.size)]
+        if self.s.max_samples_per_epoch:
+            order = order[: self.s.max_samples_per_epoch]
+        return order
+
+    def _total_samples(self) -> int:
+        n = self.selector.subset.size
+        if self.s.max_samples_per_epoch:
+            n = min(n, self.s.max_samples_per_epoch)
+        return n * self.s.epochs
+
+    # ---------------------------------------------------------------------------------------
+    def train_epoch(self) -> dict:
+        s, epoch = self.s, self.epoch
+        order = self._order(epoch)
+        total = self._total_samples()
+        done_before = len(order) * epoch
+        counters = self.model.reset_counters() if hasattr(self.model, "reset_counters") else None
+        start = time.perf_counter()
+        loss_sum, correct, macs, sats = 0.0, 0, 0, 0
+        grads_acc, in_batch = None, 0
+        rec_idx, rec_ok, rec_var = [], [], []
+        keep_t = keep_a = 1.0
+        bar = _progress(order, self.progress, f"epoch {epoch + 1}/{s.epochs}")
+        for j, index in enumerate(bar):
+            progress = (done_before + j) / total
+            keep_t = schedules.keep_ratio(s.token_keep, progress, s.keep_warmup_start, s.keep_warmup_end)
+            keep_a = schedules.keep_ratio(s.attn_keep, progress, s.keep_warmup_start, s.keep_warmup_end)
+            res = self.model.forward(self.x_train[index], self._selection(index, keep_t, keep_a))
+            label = int(self.y_train[index])
+            loss, dlogits = cross_entropy(res.logits, label, s.smoothing)
+            grads = self.model.backward(res, dlogits)
+            macs += res.macs
+            sats += res.saturations
+            loss_sum += loss
+            ok = int(np.argmax(res.logits)) == label
+            correct += ok
+            rec_idx.append(index), rec_ok.append(ok), rec_var.append(res.cls_attn_var)
+            if grads_acc is None:
+                grads_acc = {k: np.array(v, dtype=np.float64) for k, v in grads.items()}
+            else:
+                for k, v in grads.items():
+                    grads_acc[k] += v
+            in_batch += 1
+            if in_batch == s.batch or j == len(order) - 1:
+                self._step(grads_acc, in_batch, (done_before + j + 1) / total)
+                grads_acc, in_batch = None, 0
+            if self.progress and j % 50 == 0:
+                bar.set_postfix(loss=f"{loss_sum / (j + 1):.3f}", acc=f"{correct / (j + 1):.3f}")
+        self.selector.record(rec_idx, rec_ok, rec_var)
+        swapped = self.selector.end_epoch(epoch + 1)
+        train_time = time.perf_counter() - start
+        fabric = self.latency(self.model, len(order)) if self.latency is not None else {}  # training only
+        test_acc = self.evaluate()
+        self.epoch += 1
+        entry = dict(epoch=self.epoch, loss=loss_sum / len(order), train_acc=correct / len(order),
+                     test_acc=test_acc, examples_used=len(order), subset_size=int(self.selector.subset.size),
+                     example_swap=bool(swapped), token_keep=keep_t, attn_keep=keep_a,
+                     lr=self._lr((done_before + len(order)) / total), macs=int(macs), saturations=int(sats),
+                     wall_s=train_time, **fabric)
+        self.history.append(entry)
+        return entry
+
+    def _lr(self, progress: float) -> float:
+        s = self.s
+        return schedules.cosine_lr(s.lr, progress, s.warmup_epochs / s.epochs, s.min_lr, s.warmup_lr)
+
+    def _step(self, grads_acc: dict, n: int, progress: float) -> None:
+        grads = {k: (v / n).astype(np.float32) for k, v in grads_acc.items()}
+        self.opt.step(grads, lr=self._lr(progress))
+        self.model.load_weights(self.master)  # re-quantised on the engine side
+
+    def evaluate(self) -> float:
+        n = len(self.y_test) if self.s.eval_samples is None else min(self.s.eval_samples, len(self.y_test))
+        if n == 0:
+            return float("nan")
+        correct = 0
+        for i in range(n):
+            res = self.model.forward(self.x_test[i], self._selection(None, self.s.token_keep, self.s.attn_keep),
+                                     train=False)
+            correct += int(np.argmax(res.logits)) == int(self.y_test[i])
+        return correct / n
+
+    # ---------------------------------------------------------------------------------------
+    def checkpoint(self) -> None:
+        if self.run_dir is None:
+            return
+        arrays = {"epoch": np.int64(self.epoch),
+                  "history": np.frombuffer(json.dumps(self.history).encode(), dtype=np.uint8),
+                  "settings": np.frombuffer(json.dumps(asdict(self.s)).encode(), dtype=np.uint8)}
+        arrays.update({"w:" + k: v for k, v in self.master.items()})
+        arrays.update({"opt:" + k: v for k, v in self.opt.state_dict().items()})
+        arrays.update({"sel:" + k: np.asarray(v) for k, v in self.selector.state_dict().items()})
+        if hasattr(self.model, "state_dict"):
+            arrays.update({"model:" + k: v for k, v in self.model.state_dict().items()})
+        atomic_savez(self.run_dir / "checkpoint.npz", arrays)
+
+    def resume(self, path: Path) -> None:
+        with np.load(path, allow_pickle=False) as z:
+            state = {k: z[k] for k in z.files}
+        saved = json.loads(state["settings"].tobytes().decode())
+        if saved["epochs"] != self.s.epochs or saved["seed"] != self.s.seed:
+            raise ValueError(f"resume: checkpoint was for epochs={saved['epochs']} seed={saved['seed']}, "
+                             f"this run has epochs={self.s.epochs} seed={self.s.seed}")
+        for k in self.master:
+            self.master[k][...] = state["w:" + k]
+        self.opt.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("opt:")})
+        self.selector.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("sel:")})
+        if hasattr(self.model, "load_state_dict"):
+            self.model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model:")})
+        self.epoch = int(state["epoch"])
+        self.history = json.loads(state["history"].tobytes().decode())
+        self.model.load_weights(self.master)
+
+    def fit(self) -> list[dict]:
+        log_path = self.run_dir / "log.jsonl" if self.run_dir else None
+        while self.epoch < self.s.epochs:
+            entry = self.train_epoch()
+            self.log(format_entry(entry))
+            if log_path is not None:
+                with open(log_path, "a") as f:
+                    f.write(json.dumps(entry) + "\n")
+            self.checkpoint()
+        return self.history
+
+
+def format_entry(e: dict) -> str:
+    text = (f"epoch {e['epoch']:3d}  loss {e['loss']:.4f}  train {100 * e['train_acc']:5.1f}%  "
+            f"test {100 * e['test_acc']:5.1f}%  examples {e['examples_used']}  "
+            f"R_T {e['token_keep']:.3f} R_A {e['attn_keep']:.3f}  MACs {e['macs'] / 1e6:.1f}M  "
+            f"sat {e['saturations']}  wall {e['wall_s']:.1f}s")
+    if "fabric_s" in e:
+        text += f"  fabric {e['fabric_s'] * 1e3:.1f} ms ({e['fabric_label']})"
+    return text
+
+
+def _progress(items, enabled: bool, desc: str):
+    if not enabled:
+        return _NoBar(items)
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, leave=False, mininterval=1.0)
+
+
+class _NoBar(list):
+    def set_postfix(self, **_):
+        pass
