@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,14 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from host import engine_spec
+from host.atomic_io import atomic_savez
+from host.model_configs import SHAPE_KEYS, mlp_hidden, num_tokens  # noqa: F401 (num_tokens: re-exported)
 
 BUNDLE_VERSION = 1
 
 _WEIGHT = "weight:"
 _QWEIGHT = "qweight:"
 _MASK = "mask:"
-_REQUIRED_CONFIG = ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads",
-                    "mlp_ratio", "num_classes")
+_REQUIRED_CONFIG = SHAPE_KEYS
 _MASK_INT_DTYPES = (np.int16, np.int32, np.int64)
 
 
@@ -78,16 +77,11 @@ def validate_config(config: dict) -> dict:
     return config
 
 
-def num_tokens(config: dict) -> int:
-    """Patch tokens plus [CLS]."""
-    return (config["img_size"] // config["patch_size"]) ** 2 + 1
-
-
 def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """timm VisionTransformer state_dict names and shapes for a config (class token, no fc_norm)."""
     validate_config(config)
     d, c, p = config["embed_dim"], config["in_chans"], config["patch_size"]
-    hidden = int(d * config["mlp_ratio"])
+    hidden = mlp_hidden(config)
     shapes: dict[str, tuple[int, ...]] = {
         "cls_token": (1, 1, d),
         "pos_embed": (1, num_tokens(config), d),
@@ -304,19 +298,7 @@ def write_bundle(path, *, config: dict, weights: dict[str, np.ndarray], sparsity
     for name, m in masks.items():
         arrays[_MASK + name] = m
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_savez(Path(path), arrays)
 
 
 def _load_members(path: Path) -> dict[str, np.ndarray]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from host import engine_spec as es
+from host.model_configs import mlp_hidden, num_tokens, patch_dim
 
 # One bit of range beyond es.next_grad_frac's target (largest word at 2^12..2^13): gradients vary
 # from sample to sample, and a clipped weight gradient costs more than one bit of resolution.
@@ -54,12 +55,12 @@ def _is_power_of_4(v: int) -> bool:
 
 def check_config(config: dict) -> None:
     """Rejects a model the engine cannot run, naming the limit; nothing has been sent yet."""
-    n = (config["img_size"] // config["patch_size"]) ** 2 + 1
+    n = num_tokens(config)
     d, h = config["embed_dim"], config["num_heads"]
     checks = [("max_tokens", n, "tokens (incl. [CLS])"), ("max_dim", d, "embed_dim"),
               ("max_heads", h, "num_heads"), ("max_head_dim", d // h, "head dim"),
-              ("max_mlp", int(d * config["mlp_ratio"]), "MLP hidden dim"),
-              ("max_patch_dim", config["in_chans"] * config["patch_size"] ** 2, "patch dim (C*p*p)"),
+              ("max_mlp", mlp_hidden(config), "MLP hidden dim"),
+              ("max_patch_dim", patch_dim(config), "patch dim (C*p*p)"),
               ("max_classes", config["num_classes"], "num_classes"),
               ("max_keys", n, "keys per query (dense)")]
     for limit_name, value, what in checks:
@@ -109,10 +110,10 @@ class EngineDriver:
         check_config(config)
         self.be, self.cfg = backend, config
         self.D, self.H = config["embed_dim"], config["num_heads"]
-        self.M = int(self.D * config["mlp_ratio"])
+        self.M = mlp_hidden(config)
         self.C, self.p = config["num_classes"], config["patch_size"]
-        self.I = config["in_chans"] * self.p ** 2
-        self.N0 = (config["img_size"] // self.p) ** 2 + 1
+        self.I = patch_dim(config)
+        self.N0 = num_tokens(config)
         self.depth = config["depth"]
         self.record_ops = record_ops
         self.f_act = es.format_frac("activation")
@@ -133,9 +134,9 @@ class EngineDriver:
     def required_words(config: dict) -> dict[str, int]:
         """Words each port needs for this model (to size the backend's memories)."""
         d, depth = config["embed_dim"], config["depth"]
-        m = int(d * config["mlp_ratio"])
-        i_dim = config["in_chans"] * config["patch_size"] ** 2
-        n = (config["img_size"] // config["patch_size"]) ** 2 + 1
+        m = mlp_hidden(config)
+        i_dim = patch_dim(config)
+        n = num_tokens(config)
         h, c = config["num_heads"], config["num_classes"]
         dims = dict(N=n, K=n, D=d, H=h, M=m, I=i_dim, O=c, Z=n * n)
         params = (es.layout_size("patch_params", **dims) + es.layout_size("head_params", **dims)

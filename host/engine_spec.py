@@ -43,18 +43,38 @@ def dequantize(words: np.ndarray, frac: int) -> np.ndarray:
     return np.asarray(words, dtype=np.float32) * np.float32(2.0 ** -frac)
 
 
+# --- memory ports: names (in the engine's argument order) and word types ---
+
+WORD_DTYPES = {"int16": np.int16, "int32": np.int32}
+
+
+def ports() -> tuple[str, ...]:
+    """The engine's m_axi ports in declaration order ('wts', 'act', 'grd', 'aux')."""
+    return tuple(k for k in load_spec()["ports"] if not k.startswith("_"))
+
+
+def port_dtype(port: str) -> type:
+    """numpy dtype of one word of a port's memory."""
+    declared = {p: load_spec()["ports"][p] for p in ports()}
+    return WORD_DTYPES[_declared(declared, port, "engine port")["word"]]
+
+
 # --- engine interface: op codes, registers, limits, layouts (all read from the same JSON) ---
 
 def _section(name: str) -> dict:
     return {k: v for k, v in load_spec()[name].items() if not k.startswith("_")}
 
 
+def _declared(table: dict, name: str, what: str):
+    """table[name], or a KeyError naming `what` and the declared names."""
+    if name not in table:
+        raise KeyError(f"unknown {what} {name!r}; known: {', '.join(table)}")
+    return table[name]
+
+
 def opcode(name: str) -> int:
     """Op code of an engine operation, e.g. opcode('ATTN_FWD')."""
-    ops = _section("ops")
-    if name not in ops:
-        raise KeyError(f"unknown engine op {name!r}; known: {', '.join(ops)}")
-    return int(ops[name]["opcode"])
+    return int(_declared(_section("ops"), name, "engine op")["opcode"])
 
 
 def op_names() -> list[str]:
@@ -86,17 +106,11 @@ def registers() -> list[dict]:
 
 def limit(name: str) -> int:
     """A compile-time size limit, e.g. limit('max_tokens')."""
-    limits = _section("limits")
-    if name not in limits:
-        raise KeyError(f"unknown engine limit {name!r}; known: {', '.join(limits)}")
-    return int(limits[name])
+    return int(_declared(_section("limits"), name, "engine limit"))
 
 
 def status_code(name: str) -> int:
-    codes = load_spec()["status_codes"]
-    if name not in codes:
-        raise KeyError(f"unknown status {name!r}; known: {', '.join(codes)}")
-    return int(codes[name])
+    return int(_declared(load_spec()["status_codes"], name, "status"))
 
 
 def status_name(code: int) -> str:
@@ -111,10 +125,7 @@ def status_doc(code: int) -> str:
 
 
 def flag(name: str) -> int:
-    flags = load_spec()["flags"]
-    if name not in flags:
-        raise KeyError(f"unknown flag {name!r}; known: {', '.join(flags)}")
-    return int(flags[name])
+    return int(_declared(load_spec()["flags"], name, "flag"))
 
 
 def internal_frac(name: str) -> int:

@@ -5,6 +5,10 @@ its engine-side model from it, and bundles record it.
 """
 from __future__ import annotations
 
+# The keys every config declares (all a timm VisionTransformer takes as they are; bundles require them).
+SHAPE_KEYS = ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads",
+              "mlp_ratio", "num_classes")
+
 CONFIGS: dict[str, dict] = {
     # CPU/test model for the embedded digits data (8x8 digits upscaled to 32x32, 1 channel).
     "onion_tiny": dict(img_size=32, patch_size=4, in_chans=1, embed_dim=64, depth=12,
@@ -33,3 +37,13 @@ def get_config(name: str) -> dict:
 def num_tokens(cfg: dict) -> int:
     """Patch tokens plus [CLS]."""
     return (cfg["img_size"] // cfg["patch_size"]) ** 2 + 1
+
+
+def patch_dim(cfg: dict) -> int:
+    """Inputs of the patch embedding: in_chans * patch_size**2."""
+    return cfg["in_chans"] * cfg["patch_size"] ** 2
+
+
+def mlp_hidden(cfg: dict) -> int:
+    """Hidden width of the blocks' MLP: int(embed_dim * mlp_ratio), as timm's Block."""
+    return int(cfg["embed_dim"] * cfg["mlp_ratio"])

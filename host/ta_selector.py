@@ -26,12 +26,14 @@ class StageSelection:
 
 
 def n_keep_tokens(n_patch: int, ratio: float) -> int:
+    """Patch tokens a keep ratio keeps: ceil(ratio * n_patch), at least 1, at most n_patch (with a
+    little slack so that ceil(0.3 * 10) is 3, not 4). The one counting rule for tokens and keys."""
     return max(1, min(n_patch, math.ceil(ratio * n_patch - 1e-9)))
 
 
 def n_keep_keys(n_kept_patch: int, ratio: float) -> int:
-    """Patch keys per query ([CLS] comes on top)."""
-    return max(1, min(n_kept_patch, math.ceil(ratio * n_kept_patch - 1e-9)))
+    """Patch keys per query ([CLS] comes on top): the same count as n_keep_tokens."""
+    return n_keep_tokens(n_kept_patch, ratio)
 
 
 def _top_positions(scores: np.ndarray, k: int) -> np.ndarray:

@@ -149,10 +149,11 @@ def check_digits_config(config: dict) -> None:
 
 
 def train(args) -> dict:
+    from host.atomic_io import atomic_write_text
     from host.bundle import read_bundle, write_bundle
     from host.digits import load_digits_split
     from host.model_init import init_weights
-    from host.trainer import Trainer, atomic_write_text
+    from host.trainer import Trainer
 
     bundle = read_bundle(args.bundle) if args.bundle else None   # validated before anything runs
     config, settings = resolve_settings(args, bundle)

@@ -8,8 +8,6 @@ return gradients for the fp32 master weights, which AdamW updates here (gradient
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from host import schedules
+from host.atomic_io import atomic_savez, atomic_write_text  # noqa: F401 (atomic_write_text: re-exported)
 from host.example_selector import ExampleSelector
 from host.loss import cross_entropy
 from host.optim import AdamW
@@ -65,28 +64,6 @@ class TrainSettings:
         if self.example_interval:
             return int(self.example_interval)
         return max(1, round(PAPER_INTERVAL_EPOCHS / PAPER_EPOCHS * self.epochs))
-
-
-def atomic_savez(path: Path, arrays: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 class Trainer:

@@ -4,11 +4,8 @@ from __future__ import annotations
 import model  # noqa: F401  (torchvision shim before timm)
 import timm
 
-from host.model_configs import CONFIGS
+from host.model_configs import CONFIGS, SHAPE_KEYS
 
-# Shape keys of host/model_configs.py that timm's VisionTransformer takes as they are.
-_SHAPE_KEYS = ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads",
-               "mlp_ratio", "num_classes")
 _BASE_ARCH = "vit_tiny_patch16_224"   # a plain timm ViT (class token, qkv bias) to re-shape
 
 
@@ -18,7 +15,7 @@ def create_timm_model(name: str, **overrides):
     if overrides.get("num_classes", 0) is None:
         overrides.pop("num_classes")
     if name in CONFIGS:
-        shape = {k: CONFIGS[name][k] for k in _SHAPE_KEYS}
+        shape = {k: CONFIGS[name][k] for k in SHAPE_KEYS}
         arch = name if name in timm.list_models(name) else _BASE_ARCH
         return timm.create_model(arch, pretrained=False, **{**shape, **overrides})
     if not timm.list_models(name):

@@ -28,12 +28,13 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 
 from host import engine_spec as es
-from host.model_configs import get_config, num_tokens
+from host.model_configs import get_config, mlp_hidden, num_tokens, patch_dim
+from host.ta_selector import n_keep_keys, n_keep_tokens
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN_DIR = REPO / "build" / "golden"
-PORTS = ("wts", "act", "grd", "aux")
-PORT_DTYPES = {"wts": np.int16, "act": np.int16, "grd": np.int16, "aux": np.int32}
+PORTS = es.ports()
+PORT_DTYPES = {p: es.port_dtype(p) for p in PORTS}
 
 A = es.format_frac("activation")
 W = es.format_frac("weight")
@@ -221,7 +222,7 @@ def patch_case(cfg_name="onion_tiny", seed=3) -> Case:
     cfg = get_config(cfg_name)
     rng = np.random.default_rng(seed)
     n, d = num_tokens(cfg), cfg["embed_dim"]
-    i = cfg["in_chans"] * cfg["patch_size"] ** 2
+    i = patch_dim(cfg)
     case = Case(f"patch_embed_{cfg_name}")
     patches = q(rng.normal(0, 1, (n - 1, i)), A)
     tensors = {"w": torch.tensor(rng.normal(0, 1 / math.sqrt(i), (d, i))), "b": torch.tensor(rng.normal(0, 0.1, d)),
@@ -293,10 +294,10 @@ def head_case(cfg_name="onion_tiny", seed=4) -> Case:
 
 def key_lists(n: int, r_a: float | None, rng) -> list[np.ndarray]:
     """Per-query key lists: dense when r_a is None; else [CLS] row dense and ceil(r_a (n-1)) random
-    keys plus [CLS] for every other query (the shape TA-selection produces)."""
+    keys plus [CLS] for every other query (the shape TA-selection produces: host.ta_selector's count)."""
     if r_a is None:
         return [np.arange(n) for _ in range(n)]
-    k = max(1, math.ceil(r_a * (n - 1)))
+    k = n_keep_keys(n - 1, r_a)
     lists = [np.arange(n)]
     for _ in range(1, n):
         lists.append(np.concatenate([[0], np.sort(rng.choice(np.arange(1, n), size=k, replace=False))]))
@@ -311,7 +312,7 @@ def csr(lists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 def keep_list(n: int, keep_ratio: float | None, rng) -> np.ndarray:
     if keep_ratio is None:
         return np.arange(n)
-    k = math.ceil(keep_ratio * (n - 1))
+    k = n_keep_tokens(n - 1, keep_ratio)
     return np.concatenate([[0], np.sort(rng.choice(np.arange(1, n), size=k, replace=False))]).astype(np.int32)
 
 
@@ -358,7 +359,7 @@ def block_case(cfg_name="onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True, seed
     n_tokens overrides the config's token count (a block after earlier pruning)."""
     cfg = get_config(cfg_name)
     n, d, h = n_tokens or num_tokens(cfg), cfg["embed_dim"], cfg["num_heads"]
-    m = int(d * cfg["mlp_ratio"])
+    m = mlp_hidden(cfg)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     case = Case(name or f"block_{cfg_name}_n{n}_keep{keep_ratio}_ra{r_a if sparse else 'dense'}")

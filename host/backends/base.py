@@ -12,13 +12,116 @@ host/backends/pynq_backend.py (the bitstream on the ZCU102).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
+
+import numpy as np
 
 from host import engine_spec
 
 REPO = Path(__file__).resolve().parents[2]
 BACKENDS = ("auto", "csim", "pynq")
+PORT_DTYPES = engine_spec.WORD_DTYPES   # word type name (engine_spec.json ports.*.word) -> numpy dtype
+
+
+class EngineError(RuntimeError):
+    """An engine call returned a non-zero status."""
+
+    def __init__(self, op: str, status: int):
+        self.op, self.status = op, status
+        super().__init__(f"engine {op} failed: {engine_spec.status_name(status)} ({status}): "
+                         f"{engine_spec.status_doc(status)}")
+
+
+@dataclass
+class Region:
+    """A block of words in one port's memory: `offset` goes into the registers, `array` is a view."""
+    port: str
+    offset: int
+    array: np.ndarray
+
+
+def input_registers() -> dict[str, dict]:
+    """The input registers a call may set by name (the port base addresses are the backend's)."""
+    return {r["name"]: r for r in engine_spec.registers()
+            if r["dir"] == "in" and not r["name"].endswith("_addr")}
+
+
+def read_counter_registers(read: Callable[[str], int]) -> dict:
+    """status, macs, cycles, saturations from the output registers, `read(name)` giving one word."""
+    return {"status": read("status"),
+            "macs": read("macs_lo") | (read("macs_hi") << 32),
+            "cycles": read("cycles_lo") | (read("cycles_hi") << 32),
+            "saturations": read("saturations")}
+
+
+class PortMemoryBackend:
+    """What every backend shares: a bump allocator over the four port memories (`self.mem`, one
+    array per port), register-name checks, counters and stats of the last call. A subclass sets
+    `self.mem`, calls `_init_common()` and implements `call` (setting `self._last`)."""
+
+    PORTS = engine_spec.ports()
+
+    def _init_common(self) -> None:
+        self._next = {port: 0 for port in self.PORTS}
+        self._inputs = input_registers()
+        self._last = None
+
+    def _port_words(self, words: dict[str, int] | None, default: int = 1 << 22) -> dict[str, tuple[int, type]]:
+        """{port: (words, numpy dtype)}: `words` per port (default 4 Mi), dtypes from engine_spec.json."""
+        words = dict(words or {})
+        return {p: (int(words.get(p, default)), engine_spec.port_dtype(p)) for p in self.PORTS}
+
+    # -- memory --
+    def alloc(self, port: str, n_words: int) -> Region:
+        """Reserves n_words in a port's memory (bump allocator); zero-filled."""
+        if port not in self.mem:
+            raise ValueError(f"unknown port {port!r}; ports: {', '.join(self.PORTS)}")
+        start, n_words = self._next[port], int(n_words)
+        if n_words < 0 or start + n_words > self.mem[port].size:
+            raise ValueError(f"port {port}: cannot allocate {n_words} words ({self.mem[port].size - start} free)")
+        self._next[port] = start + n_words
+        view = self.mem[port][start:start + n_words]
+        view[:] = 0
+        return Region(port, start, view)
+
+    def reset(self, port: str | None = None) -> None:
+        """Frees every allocation of a port (or of all ports)."""
+        for p in [port] if port else self.PORTS:
+            self._next[p] = 0
+
+    # -- calls --
+    def _register_values(self, registers: dict) -> dict[str, int]:
+        """The named input registers as ints; ValueError for unknown names or values over 32 bits."""
+        values = {}
+        for name, value in registers.items():
+            if name not in self._inputs or name == "opcode":
+                raise ValueError(f"unknown input register {name!r}; known: {', '.join(self._inputs)}")
+            value = int(value)
+            if not 0 <= value < (1 << 32):
+                raise ValueError(f"register {name}={value} does not fit 32 bits")
+            values[name] = value
+        return values
+
+    def call_checked(self, op: str | int, **registers: int) -> dict:
+        """call(), raising EngineError on a non-zero status; returns read_counters()."""
+        status = self.call(op, **registers)
+        if status != 0:
+            raise EngineError(str(op), status)
+        return self.read_counters()
+
+    def read_counters(self) -> dict:
+        """status, macs, cycles and saturations of the last call."""
+        if self._last is None:
+            raise RuntimeError("no engine call yet")
+        return dict(self._last)
+
+    def read_stats(self, op: str, stats: Region) -> dict[str, tuple[int, int]]:
+        """Per-tensor (max |word|, saturations) an op wrote at stats_off."""
+        names = engine_spec.op_tensors(op)
+        values = np.asarray(stats.array[:2 * len(names)]).reshape(-1, 2)
+        return {name: (int(v[0]), int(v[1])) for name, v in zip(names, values)}
 
 
 @runtime_checkable

@@ -13,24 +13,15 @@ import ctypes
 import hashlib
 import os
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from host import engine_spec
+from host.backends.base import (PORT_DTYPES, EngineError, PortMemoryBackend, Region,  # noqa: F401 (re-exported)
+                                read_counter_registers)
 
 REPO = Path(__file__).resolve().parents[2]
-PORT_DTYPES = {"int16": np.int16, "int32": np.int32}
-
-
-class EngineError(RuntimeError):
-    """An engine call returned a non-zero status."""
-
-    def __init__(self, op: str, status: int):
-        self.op, self.status = op, status
-        super().__init__(f"engine {op} failed: {engine_spec.status_name(status)} ({status}): "
-                         f"{engine_spec.status_doc(status)}")
 
 
 def build_library(force: bool = False) -> Path:
@@ -58,29 +49,15 @@ def build_library(force: bool = False) -> Path:
     return out
 
 
-@dataclass
-class Region:
-    """A block of words in one port's memory: `offset` goes into the registers, `array` is a view."""
-    port: str
-    offset: int
-    array: np.ndarray
-
-
-class CsimBackend:
+class CsimBackend(PortMemoryBackend):
     """The engine on the CPU. Memories are numpy arrays; `call` runs one op synchronously."""
 
-    PORTS = ("wts", "act", "grd", "aux")
     kind = "csim"
 
     def __init__(self, words: dict[str, int] | None = None, lib_path: str | Path | None = None):
         spec = engine_spec.load_spec()
-        words = dict(words or {})
-        default = 1 << 22
-        self.mem = {}
-        for port in self.PORTS:
-            dtype = PORT_DTYPES[spec["ports"][port]["word"]]
-            self.mem[port] = np.zeros(int(words.get(port, default)), dtype=dtype)
-        self._next = {port: 0 for port in self.PORTS}
+        self.mem = {port: np.zeros(n, dtype=dtype) for port, (n, dtype) in self._port_words(words).items()}
+        self._init_common()
         self._lib = ctypes.CDLL(str(lib_path or build_library()))
         fn = getattr(self._lib, spec["csim_build"]["entry"])
         fn.restype = ctypes.c_int
@@ -91,27 +68,6 @@ class CsimBackend:
         check.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         self._validate = check
         self._regs = np.zeros(max(r["offset"] for r in engine_spec.registers()) // 4 + 2, dtype=np.uint32)
-        self._inputs = {r["name"]: r for r in engine_spec.registers()
-                        if r["dir"] == "in" and not r["name"].endswith("_addr")}
-        self._last = None
-
-    # -- memory --
-    def alloc(self, port: str, n_words: int) -> Region:
-        """Reserves n_words in a port's memory (bump allocator); zero-filled."""
-        if port not in self.mem:
-            raise ValueError(f"unknown port {port!r}; ports: {', '.join(self.PORTS)}")
-        start, n_words = self._next[port], int(n_words)
-        if n_words < 0 or start + n_words > self.mem[port].size:
-            raise ValueError(f"port {port}: cannot allocate {n_words} words ({self.mem[port].size - start} free)")
-        self._next[port] = start + n_words
-        view = self.mem[port][start:start + n_words]
-        view[:] = 0
-        return Region(port, start, view)
-
-    def reset(self, port: str | None = None) -> None:
-        """Frees every allocation of a port (or of all ports)."""
-        for p in [port] if port else self.PORTS:
-            self._next[p] = 0
 
     # -- calls --
     def call(self, op: str | int, **registers: int) -> int:
@@ -119,12 +75,7 @@ class CsimBackend:
         code = engine_spec.opcode(op) if isinstance(op, str) else int(op)
         self._regs[:] = 0
         self._regs[engine_spec.register("opcode")["offset"] // 4] = code
-        for name, value in registers.items():
-            if name not in self._inputs or name == "opcode":
-                raise ValueError(f"unknown input register {name!r}; known: {', '.join(self._inputs)}")
-            value = int(value)
-            if not 0 <= value < (1 << 32):
-                raise ValueError(f"register {name}={value} does not fit 32 bits")
+        for name, value in self._register_values(registers).items():
             self._regs[self._inputs[name]["offset"] // 4] = value
         name = self._op_name(code)
         if name is not None:  # unknown op codes go to the engine, which rejects them
@@ -188,29 +139,6 @@ class CsimBackend:
             if self._uses(name, reg, registers):
                 self._fits(name, reg, port, int(registers.get(reg, 0)), words)
 
-    def call_checked(self, op: str | int, **registers: int) -> dict:
-        """call(), raising EngineError on a non-zero status; returns read_counters()."""
-        status = self.call(op, **registers)
-        if status != 0:
-            raise EngineError(str(op), status)
-        return self.read_counters()
-
     def _read_outputs(self) -> dict:
-        def reg(name):
-            return int(self._regs[engine_spec.register(name)["offset"] // 4])
-        return {"status": reg("status"),
-                "macs": reg("macs_lo") | (reg("macs_hi") << 32),
-                "cycles": reg("cycles_lo") | (reg("cycles_hi") << 32),
-                "saturations": reg("saturations")}
-
-    def read_counters(self) -> dict:
-        """status, macs, cycles (modelled MAC-array cycles) and saturations of the last call."""
-        if self._last is None:
-            raise RuntimeError("no engine call yet")
-        return dict(self._last)
-
-    def read_stats(self, op: str, stats: Region) -> dict[str, tuple[int, int]]:
-        """Per-tensor (max |word|, saturations) an op wrote at stats_off."""
-        names = engine_spec.op_tensors(op)
-        values = stats.array[:2 * len(names)].reshape(-1, 2)
-        return {name: (int(v[0]), int(v[1])) for name, v in zip(names, values)}
+        """Counters of the call just run (cycles: the modelled MAC-array cycles)."""
+        return read_counter_registers(lambda name: int(self._regs[engine_spec.register(name)["offset"] // 4]))

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from host import engine_spec
-from host.backends.csim import PORT_DTYPES, EngineError, Region
+from host.backends.base import PortMemoryBackend, read_counter_registers
 
 AP_START, AP_DONE = 0x1, 0x2
 DEFAULT_IP_NAME = "onion_engine_0"   # hw/scripts/vivado_bd.tcl; engine_spec.json overlay.ip overrides
@@ -26,9 +24,7 @@ def _import_pynq():
     return pynq
 
 
-class PynqBackend:
-    PORTS = ("wts", "act", "grd", "aux")
-
+class PynqBackend(PortMemoryBackend):
     def __init__(self, words: dict[str, int] | None = None, overlay=None, allocate=None,
                  timeout_s: float = 10.0):
         """overlay/allocate: injected by tests (a recording fake device); default: PYNQ's."""
@@ -45,31 +41,10 @@ class PynqBackend:
         # the engine's instance name in the block design (hw/scripts/vivado_bd.tcl)
         ip_name = spec["overlay"].get("ip", DEFAULT_IP_NAME)
         self.ip = getattr(overlay, ip_name, None) or overlay
-        words = dict(words or {})
-        self.mem = {p: allocate(shape=(int(words.get(p, 1 << 22)),),
-                                dtype=PORT_DTYPES[spec["ports"][p]["word"]]) for p in self.PORTS}
-        self._next = {p: 0 for p in self.PORTS}
-        self._inputs = {r["name"]: r for r in engine_spec.registers()
-                        if r["dir"] == "in" and not r["name"].endswith("_addr")}
+        self.mem = {p: allocate(shape=(n,), dtype=dtype) for p, (n, dtype) in self._port_words(words).items()}
+        self._init_common()
         self.timeout_s = timeout_s
         self.busy_s = 0.0     # measured time the fabric spent on calls
-        self._last = None
-
-    # -- memory --
-    def alloc(self, port: str, n_words: int) -> Region:
-        if port not in self.mem:
-            raise ValueError(f"unknown port {port!r}; ports: {', '.join(self.PORTS)}")
-        start, n_words = self._next[port], int(n_words)
-        if n_words < 0 or start + n_words > self.mem[port].size:
-            raise ValueError(f"port {port}: cannot allocate {n_words} words ({self.mem[port].size - start} free)")
-        self._next[port] = start + n_words
-        view = self.mem[port][start:start + n_words]
-        view[:] = 0
-        return Region(port, start, view)
-
-    def reset(self, port: str | None = None) -> None:
-        for p in [port] if port else self.PORTS:
-            self._next[p] = 0
 
     # -- registers --
     def _write(self, name: str, value: int) -> None:
@@ -81,12 +56,7 @@ class PynqBackend:
     def call(self, op, **registers: int) -> int:
         code = engine_spec.opcode(op) if isinstance(op, str) else int(op)
         values = {name: 0 for name in self._inputs}
-        for name, value in registers.items():
-            if name not in self._inputs or name == "opcode":
-                raise ValueError(f"unknown input register {name!r}; known: {', '.join(self._inputs)}")
-            if not 0 <= int(value) < (1 << 32):
-                raise ValueError(f"register {name}={value} does not fit 32 bits")
-            values[name] = int(value)
+        values.update(self._register_values(registers))
         values["opcode"] = code
         for port in self.PORTS:          # 64-bit base addresses: low word, then high word
             addr = int(self.mem[port].device_address)
@@ -106,24 +76,5 @@ class PynqBackend:
         self.busy_s += time.perf_counter() - start
         for buf in self.mem.values():
             buf.invalidate()
-        self._last = {"status": self._read("status"),
-                      "macs": self._read("macs_lo") | (self._read("macs_hi") << 32),
-                      "cycles": self._read("cycles_lo") | (self._read("cycles_hi") << 32),
-                      "saturations": self._read("saturations")}
+        self._last = read_counter_registers(self._read)
         return self._last["status"]
-
-    def call_checked(self, op, **registers: int) -> dict:
-        status = self.call(op, **registers)
-        if status != 0:
-            raise EngineError(str(op), status)
-        return self.read_counters()
-
-    def read_counters(self) -> dict:
-        if self._last is None:
-            raise RuntimeError("no engine call yet")
-        return dict(self._last)
-
-    def read_stats(self, op: str, stats: Region) -> dict[str, tuple[int, int]]:
-        names = engine_spec.op_tensors(op)
-        values = np.asarray(stats.array[:2 * len(names)]).reshape(-1, 2)
-        return {name: (int(v[0]), int(v[1])) for name, v in zip(names, values)}

@@ -94,6 +94,20 @@ inline void softmax_row(const word_t *s, int cnt, word_t *p, uint32_t &sat) {
     }
 }
 
+// Query i's c products a_i . b_j over its listed keys j (one head): with dense lists copied from the
+// whole-head GEMM staged at `staged` (the row's slice), else one gathered 1 x c GEMM of depth hd.
+inline void key_row(bool dense, const word_t *staged, const word_t *a_row, const word_t *b, long ldb,
+                    const int32_t *row_keys, int c, int hd, int shift, uint32_t &sat, Counters &cnt, word_t *row) {
+    if (dense) {
+        for (int j = 0; j < c; ++j) {
+#pragma HLS LOOP_TRIPCOUNT max=197
+            row[j] = staged[j];
+        }
+    } else {
+        gemm(operand(a_row, 0, 1), operand(b, ldb, 1, row_keys), 0, 0, row, 0, 1, c, hd, shift, sat, cnt);
+    }
+}
+
 struct MhsaFwdStats {
     Stat *scores, *probs, *ctx, *avg;
 };
@@ -117,15 +131,8 @@ inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, bool dense, const i
         for (int i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=197
             const int c = rp[i + 1] - rp[i];
-            if (dense) {
-                for (int j = 0; j < c; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
-                    srow[j] = ph[rp[i] + j];
-                }
-            } else {
-                gemm(operand(qkv + i * ld + h * hd, 0, 1), operand(qkv + D + h * hd, ld, 1, keys + rp[i]), 0, 0, srow,
-                     0, 1, c, hd, score_shift, st.scores->sat, cnt);
-            }
+            key_row(dense, ph + rp[i], qkv + i * ld + h * hd, qkv + D + h * hd, ld, keys + rp[i], c, hd, score_shift,
+                    st.scores->sat, cnt, srow);
             stats_scan(*st.scores, srow, c);
             softmax_row(srow, c, ph + rp[i], st.probs->sat);
         }
@@ -193,15 +200,8 @@ inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, bool dense, const i
 #pragma HLS LOOP_TRIPCOUNT max=197
             const int c = rp[i + 1] - rp[i];
             // dP = d_ctx V^T over the listed keys
-            if (dense) {
-                for (int j = 0; j < c; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
-                    dprow[j] = dsh[rp[i] + j];
-                }
-            } else {
-                gemm(operand(d_ctx + (long)i * D + h * hd, 0, 1), operand(qkv + 2 * D + h * hd, ld, 1, keys + rp[i]), 0,
-                     0, dprow, 0, 1, c, hd, dp_shift, st.probs->sat, cnt);
-            }
+            key_row(dense, dsh + rp[i], d_ctx + (long)i * D + h * hd, qkv + 2 * D + h * hd, ld, keys + rp[i], c, hd,
+                    dp_shift, st.probs->sat, cnt, dprow);
             stats_scan(*st.probs, dprow, c);
             // dS = P (dP - sum_k P dP)
             const word_t *p = ph + rp[i];
