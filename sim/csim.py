@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from host import engine_spec as es
 
 from . import golden
 from .cxx import compile_cxx
@@ -30,14 +29,9 @@ REL_L2_BOUND = {"fwd": 0.01, "bwd": 0.02}
 COSINE_BOUND = {"fwd": 0.9999, "bwd": 0.9995}
 
 
-def csim_flags() -> list[str]:
-    """The C-sim flags of the spec, minus the shared-library ones (the test bench is a program)."""
-    return [f for f in es.load_spec()["csim_build"]["cxxflags"] if f not in ("-shared", "-fPIC")]
-
-
 def build_testbench() -> Path:
     return compile_cxx([REPO / "hw" / "tb" / "tb_onion_engine.cpp", REPO / "hw" / "src" / "onion_engine.cpp"],
-                       "tb_onion_engine", extra_flags=csim_flags())
+                       "tb_onion_engine")
 
 
 def within_bounds(row: dict) -> bool:

@@ -9,10 +9,17 @@ import hashlib
 import subprocess
 from pathlib import Path
 
+from host import engine_spec
+
 from .toolchain import BUILD, REPO, ap_types_include, require_program
 
 HW_INCLUDE = REPO / "hw" / "include"
-CXXFLAGS = ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+SHARED_FLAGS = ("-shared", "-fPIC")
+
+
+def base_flags() -> list[str]:
+    """The C-sim flags declared in the engine spec (the one list), minus the shared-library ones."""
+    return [f for f in engine_spec.load_spec()["csim_build"]["cxxflags"] if f not in SHARED_FLAGS]
 
 
 def _digest(paths: list[Path], extra: list[str]) -> str:
@@ -30,9 +37,9 @@ def compile_cxx(sources: list[Path | str], name: str, shared: bool = False,
     """Compiles sources into build/cxx/<name>-<hash>[.so]; returns the output path."""
     require_program("g++")
     sources = [Path(s).resolve() for s in sources]
-    flags = CXXFLAGS + list(extra_flags or [])
+    flags = base_flags() + list(extra_flags or [])
     if shared:
-        flags += ["-shared", "-fPIC"]
+        flags += list(SHARED_FLAGS)
     out_dir = BUILD / "cxx"
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{name}-{_digest(sources, flags)}{'.so' if shared else ''}"

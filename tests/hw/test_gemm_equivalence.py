@@ -9,7 +9,6 @@ import pytest
 
 from host import engine_spec as es
 from sim import golden
-from sim.csim import csim_flags
 from sim.cxx import compile_cxx
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,7 +17,7 @@ TB = REPO / "hw" / "tb" / "tb_gemm_equivalence.cpp"
 
 @pytest.mark.parametrize("variant", [[], ["-DONION_STREAMING_GEMM"]], ids=["csim-packed", "streaming"])
 def test_engine_gemm_matches_gemm_model_bit_for_bit(variant):
-    exe = compile_cxx([TB], "tb_gemm_equivalence", extra_flags=csim_flags() + variant)
+    exe = compile_cxx([TB], "tb_gemm_equivalence", extra_flags=variant)
     out = subprocess.run([str(exe), "300", "7"], capture_output=True, text=True)
     jobs, mismatches, saturations = map(int, out.stdout.split())
     assert jobs == 300
@@ -31,7 +30,7 @@ def test_rtl_gemm_switch_is_bit_identical_on_a_layer():
 
     sources = [REPO / s for s in es.load_spec()["csim_build"]["sources"]]
     lib = compile_cxx(sources, "onion_engine_rtl_gemm", shared=True,
-                      extra_flags=[f for f in csim_flags() if f != "-O3"] + ["-O2", "-DONION_USE_RTL_GEMM"])
+                      extra_flags=["-O2", "-DONION_USE_RTL_GEMM"])
     case = golden.block_case("onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True, n_tokens=33, seed=41)
     words = {p: max(case.sizes[p], 1) for p in golden.PORTS}
     ref, ref_counts = golden.run_case_csim(case, CsimBackend(words=words))
