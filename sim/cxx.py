@@ -14,6 +14,7 @@ from host import engine_spec
 from .toolchain import BUILD, REPO, ap_types_include, require_program
 
 HW_INCLUDE = REPO / "hw" / "include"
+SIM_INCLUDE = REPO / "sim" / "include"   # Vitis-API hls_stream.h for open-source builds (before ap_types)
 SHARED_FLAGS = ("-shared", "-fPIC")
 
 
@@ -24,7 +25,7 @@ def base_flags() -> list[str]:
 
 def _digest(paths: list[Path], extra: list[str]) -> str:
     h = hashlib.sha256()
-    headers = sorted(HW_INCLUDE.rglob("*.h"))
+    headers = sorted(HW_INCLUDE.rglob("*.h")) + sorted(SIM_INCLUDE.rglob("*.h"))
     for p in list(paths) + headers:
         h.update(str(p).encode())
         h.update(p.read_bytes())
@@ -46,7 +47,7 @@ def compile_cxx(sources: list[Path | str], name: str, shared: bool = False,
     if out.exists():
         return out
     tmp = out.with_name(out.name + ".tmp")
-    cmd = ["g++", *flags, "-isystem", str(ap_types_include()), "-I", str(HW_INCLUDE),
+    cmd = ["g++", *flags, "-I", str(SIM_INCLUDE), "-isystem", str(ap_types_include()), "-I", str(HW_INCLUDE),
            *map(str, sources), "-o", str(tmp)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:

@@ -56,30 +56,14 @@ const int GEMM_MAX_K = gemm_max2(gemm_max2(gemm_max2(spec::MAX_MLP, spec::MAX_IN
                                  gemm_max2(gemm_max2(spec::MAX_CLASSES, spec::MAX_PATCH_DIM), spec::MAX_TOKENS));
 const int GEMM_N_TILE = 64;
 
-#ifndef __SYNTHESIS__  // C-sim packing helpers
-inline void gemm_pack_row(const Operand &o, int r, int K, double *dst) {
-    const long rr = o.row_idx ? o.row_idx[r] : r;
-    const word_t *p = o.base + rr * o.row_stride;
-    if (o.col_idx) {
-        for (int k = 0; k < K; ++k) dst[k] = p[(long)o.col_idx[k] * o.col_stride];
-    } else if (o.col_stride == 1) {
-        for (int k = 0; k < K; ++k) dst[k] = p[k];
-    } else {
-        for (int k = 0; k < K; ++k) dst[k] = p[(long)k * o.col_stride];
-    }
-}
+}  // namespace onion
 
-inline double gemm_dot(const double *a, const double *b, int K) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-    int k = 0;
-    for (; k + 8 <= K; k += 8) {
-        s0 += a[k] * b[k]; s1 += a[k + 1] * b[k + 1]; s2 += a[k + 2] * b[k + 2]; s3 += a[k + 3] * b[k + 3];
-        s4 += a[k + 4] * b[k + 4]; s5 += a[k + 5] * b[k + 5]; s6 += a[k + 6] * b[k + 6]; s7 += a[k + 7] * b[k + 7];
-    }
-    for (; k < K; ++k) s0 += a[k] * b[k];
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
-}
+#if !defined(__SYNTHESIS__) && !defined(ONION_STREAMING_GEMM)
+#include "onion/gemm_csim_kernel.h"  // C-sim only: the fast exact compute kernel
 #endif
+
+namespace onion {
+
 
 // The GEMM; adds M*N*K to cnt.macs and the MAC array's cycles for this job (gemm_cycles) to cnt.cycles.
 inline void gemm(const Operand &a, const Operand &b, const word_t *bias, int bias_lshift, word_t *c,
@@ -101,27 +85,7 @@ inline void gemm(const Operand &a, const Operand &b, const word_t *bias, int bia
 #if defined(ONION_USE_RTL_GEMM)
     mac_array_rtl_gemm(a, b, bias, bias_lshift, c, c_row_stride, M, N, K, shift, sat);
 #elif !defined(__SYNTHESIS__) && !defined(ONION_STREAMING_GEMM)
-    static double bpack[GEMM_N_TILE * GEMM_MAX_K];
-    static double apack[GEMM_MAX_K];
-    for (int n0 = 0; n0 < N; n0 += GEMM_N_TILE) {
-#pragma HLS LOOP_TRIPCOUNT max=24
-        const int nn = N - n0 < GEMM_N_TILE ? N - n0 : GEMM_N_TILE;
-        for (int j = 0; j < nn; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=64
-            gemm_pack_row(b, n0 + j, K, bpack + (long)j * K);
-        }
-        for (int m = 0; m < M; ++m) {
-#pragma HLS LOOP_TRIPCOUNT max=197
-            gemm_pack_row(a, m, K, apack);
-            word_t *crow = c + (long)m * c_row_stride + n0;
-            for (int j = 0; j < nn; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=64
-                acc_t acc = (acc_t)gemm_dot(apack, bpack + (long)j * K, K);
-                if (bias) acc += (acc_t)bias[n0 + j] * ((acc_t)1 << bias_lshift);
-                crow[j] = requantize_any(acc, shift, sat);
-            }
-        }
-    }
+    gemm_csim_kernel(a, b, bias, bias_lshift, c, c_row_stride, M, N, K, shift, sat);
 #else
     for (int m = 0; m < M; ++m) {
 #pragma HLS LOOP_TRIPCOUNT max=197
