@@ -8,7 +8,7 @@ PYTEST  := $(PY) -m pytest
 STAMP   := $(VENV)/.onion-setup
 APT_PKGS := iverilog yosys
 
-.PHONY: help setup test demo train bench csim cocotb synth hls bd bitstream cosim clean
+.PHONY: help setup test lint format check-generated demo train bench csim cocotb synth hls bd bitstream cosim clean
 
 help:
 	@echo "make demo   - train the tiny ViT on the embedded digits data through the engine (C-sim off the board)"
@@ -16,6 +16,7 @@ help:
 	@echo "make setup  - create .venv with pinned dependencies (+ Debian iverilog, yosys)"
 	@echo "make train  - python -m model.train on the embedded default (PyTorch reference)"
 	@echo "make bench  - benchmarks (results land in docs/bench/ and the README)"
+	@echo "make lint   - ruff check + ruff format --check (part of make test); make format applies both"
 	@echo "make csim | cocotb | synth | hls | bd | bitstream | cosim"
 
 setup: $(STAMP)
@@ -29,6 +30,19 @@ $(STAMP): requirements.lock pyproject.toml tools/setup_system.sh
 
 test: $(STAMP)
 	$(PYTEST) -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+# The generated C++ (spec.h, the engine's interface block, nonlinear tables) matches its generators.
+check-generated: $(STAMP)
+	$(PY) -m sim.gen_spec --check
+	$(PY) -m sim.gen_nonlinear_tables --check
 
 demo: $(STAMP)
 	@if [ -f host/train_on_board.py ]; then $(PY) host/train_on_board.py; \
