@@ -233,6 +233,8 @@ class HostMeasure:
     step_s: float = 0.0              # AdamW + weight upload per optimizer step (here)
     infer_image_s: float = 0.0       # host work per inference image (here), engine excluded
     step_wts_bytes: int = 0          # weights uploaded per step (flushed once per step)
+    # parts of train_image_s (here): the rest is the driver's bookkeeping and gradient accumulation
+    items: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -281,7 +283,7 @@ def run_image(config_name: str, token_keep: float, attn_keep: float, selector_bl
                              max_samples_per_epoch=1, eval_samples=1, seed=seed)
     trainer = Trainer(model, config, init_weights(config, seed=seed), data, settings, progress=False,
                       log=lambda *_: None)
-    timers = {"step": 0.0, "eval": 0.0}
+    timers: dict[str, float] = {}
 
     def timed(key, fn, before=None, after=None):
         def wrapper(*a, **k):
@@ -291,7 +293,7 @@ def run_image(config_name: str, token_keep: float, attn_keep: float, selector_bl
             try:
                 return fn(*a, **k)
             finally:
-                timers[key] += time.perf_counter() - start
+                timers[key] = timers.get(key, 0.0) + time.perf_counter() - start
                 if after:
                     after()
         return wrapper
@@ -304,19 +306,42 @@ def run_image(config_name: str, token_keep: float, attn_keep: float, selector_bl
     trainer.opt.step = timed("step", trainer.opt.step)
     model.load_weights = timed("step", model.load_weights)
     trainer.evaluate = timed("eval", trainer.evaluate, before=to_phase("infer"), after=to_phase("train"))
+    # itemised host work (instance attributes of this run's objects; the loss is a module global
+    # of host/trainer.py, restored below)
+    items = ("loss", "ta_selector", "grad_readback", "input_quantize", "example_selector")
+    drv = model.driver
+    drv._read_grads = timed("grad_readback", drv._read_grads)
+    drv.load_patches = timed("input_quantize", drv.load_patches)
+    trainer.selector.record = timed("example_selector", trainer.selector.record)
+    trainer.selector.end_epoch = timed("example_selector", trainer.selector.end_epoch)
+    make_selection = trainer._selection
 
-    trainer.train_epoch()                 # warm-up image (first-call costs, frac tables)
-    be.records.clear()
-    timers.update(step=0.0, eval=0.0)
-    start = time.perf_counter()
-    trainer.train_epoch()                 # the measured image: forward, loss, backward, step, eval
-    epoch_s = time.perf_counter() - start
+    def selection(*a, **k):
+        sel = make_selection(*a, **k)
+        if be.phase == "train":            # inference selections are part of the eval time
+            sel.select = timed("ta_selector", sel.select)
+        return sel
+
+    trainer._selection = selection
+    import host.trainer as trainer_module
+
+    loss_fn = trainer_module.cross_entropy
+    trainer_module.cross_entropy = timed("loss", loss_fn)
+    try:
+        trainer.train_epoch()                 # warm-up image (first-call costs, frac tables)
+        be.records.clear()
+        timers.update({k: 0.0 for k in ("step", "eval") + items})
+        start = time.perf_counter()
+        trainer.train_epoch()                 # the measured image: forward, loss, backward, step, eval
+        epoch_s = time.perf_counter() - start
+    finally:
+        trainer_module.cross_entropy = loss_fn
     train_engine = sum(r.engine_wall_s for r in be.records if r.phase == "train")
     infer_engine = sum(r.engine_wall_s for r in be.records if r.phase == "infer")
     wts = sum(np.asarray(region.array).nbytes for region, _, _ in model.driver._param_map())
     host = HostMeasure(train_image_s=max(0.0, epoch_s - timers["eval"] - timers["step"] - train_engine),
                        step_s=timers["step"], infer_image_s=max(0.0, timers["eval"] - infer_engine),
-                       step_wts_bytes=int(wts))
+                       step_wts_bytes=int(wts), items={k: timers[k] for k in items})
     return ImageRun(model=label or config_name, config_name=config_name, setting=_setting_name(token_keep),
                     token_keep=token_keep, attn_keep=r_a, records=list(be.records), host=host,
                     csim_wall_s=time.perf_counter() - wall0)
@@ -429,6 +454,7 @@ def make_row(run: ImageRun, costs: HostCosts, clock_mhz: float | None = None, wi
             "axi": train["axi"], "cache_region_bytes": train["region_bytes"],
             "mean_burst_bytes": train["axi_bytes"] / train["axi_bursts"] if train["axi_bursts"] else None,
             "seconds": train_parts, "seconds_total": train_s},
+        "host_items_a53_s": {k: a53(v) for k, v in run.host.items.items()},
         "per_step": {"seconds": step_s, "batch": batch, "weights_bytes": run.host.step_wts_bytes},
         "inference": {"array_cycles": infer["array_cycles"], "axi_bytes": infer["axi_bytes"],
                       "elementwise_cycles": infer["elementwise_cycles"], "total_cycles": infer["total_cycles"],
