@@ -32,7 +32,7 @@ def plot(report: dict, path: Path) -> None:
 
     rows = report["rows"]
     labels = [f"{r['model']}\n{r['setting']}" for r in rows]
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(rows)), 4.5))
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(rows)) + 3.5, 4.5))
     bottom = [0.0] * len(rows)
     for key, name in PARTS:
         ms = [r["per_image"]["seconds"][key] * 1e3 for r in rows]
@@ -43,10 +43,10 @@ def plot(report: dict, path: Path) -> None:
             paper_ms = r["paper_train_hours_per_epoch"] * 3600 / (lr.IMAGENET_TRAIN_IMAGES * r["example_keep"]) * 1e3
             ax.plot([i - 0.4, i + 0.4], [paper_ms] * 2, color="black", lw=1.5,
                     label="paper (per image, measured on the board)" if i == 0 else None)
-    ax.set_ylabel("ms per training image (forward + backward + share of the step)")
-    ax.set_title(f"Where one training image's time goes (model of a ZCU102 at {report['clock_mhz']:g} MHz; no board run)",
-                 fontsize=9)
-    ax.legend(fontsize=7, loc="upper right")
+    ax.set_ylabel("ms per training image")
+    ax.set_title(f"Where one training image's time goes\n(ZCU102 model at {report['clock_mhz']:g} MHz from the engine's "
+                 "counters; no board run)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp, dpi=110)

@@ -226,3 +226,13 @@ def test_cache_maintenance_and_scale_are_monotone():
     assert host_timing.cache_maintenance_seconds(2 << 20) == pytest.approx(2 * host_timing.cache_maintenance_seconds(1 << 20))
     scale = host_timing.arm_scale(here_copy_gb_s=24.48)
     assert scale.factor == pytest.approx(10.0) and scale.to_a53(0.5) == pytest.approx(5.0)
+
+
+def test_breakdown_plot_is_written(dense, sparse, tmp_path):
+    from bench import bench_latency
+
+    report = lr.build_report(runs=[dense[0], sparse[0]], costs=_costs(), widths=WIDTHS)
+    out = tmp_path / "latency_breakdown.png"
+    bench_latency.plot(report, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {k for k, _ in bench_latency.PARTS} == set(report["rows"][0]["per_image"]["seconds"])
