@@ -260,3 +260,16 @@ def test_real_csim_counters_feed_the_report_or_are_named_missing():
     assert row["per_image"]["array_cycles"] == sum(r.array_cycles for r in run.records if r.phase == "train")
     assert row["per_image"]["axi_bytes"] >= row["per_image"]["min_axi_bytes"] > 0
     assert row["per_image"]["elementwise_cycles"] > 0
+
+
+def test_host_time_excludes_engine_calls_and_bookkeeping():
+    axi = {p: {k: 0 for k in lr.AXI_KEYS} for p in engine_spec.ports()}
+    recs = [lr.CallRecord("A", "train", 0, 0, 0, 0, axi, 0, 0.30), lr.CallRecord("B", "infer", 0, 0, 0, 0, axi, 0, 0.05)]
+    timers = {"eval": 0.08, "step": 0.10, "loss": 0.01, "grad_readback": 0.04}
+    m = lr._host_measure(0.60, timers, recs, {"train": 0.02, "infer": 0.01}, ("loss", "grad_readback"))
+    assert m.train_image_s == pytest.approx(0.60 - 0.08 - 0.10 - 0.30 - 0.02)
+    assert m.infer_image_s == pytest.approx(0.08 - 0.05 - 0.01)
+    assert m.items["rest"] == pytest.approx(m.train_image_s - 0.05)
+    slow = lr.HostMeasure(train_image_s=1.0, step_s=0.05, infer_image_s=0.5, items={"rest": 1.0})
+    best = lr._fastest([slow, m])
+    assert (best.train_image_s, best.step_s, best.infer_image_s) == (m.train_image_s, 0.05, m.infer_image_s)
