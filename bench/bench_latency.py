@@ -17,7 +17,7 @@ from host import latency_report as lr
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "docs" / "bench"
 PARTS = (("mac_array_s", "MAC array (counted)"), ("elementwise_s", "element-wise units (counted)"),
-         ("axi_exposed_s", "AXI not hidden by compute (counted bytes, modelled rate)"),
+         ("axi_exposed_s", "AXI not overlapped with compute (counted bytes, modelled rate)"),
          ("host_compute_s", "host numpy/Python on the A53 (measured x scale)"),
          ("cache_maintenance_s", "cache flush/invalidate (modelled)"),
          ("ps_pl_s", "PS-PL register path (measured x scale + modelled bus)"),

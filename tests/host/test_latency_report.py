@@ -135,10 +135,15 @@ def test_overlap_rule_and_axi_model_by_hand():
     compute_bound = rec(1500, 500, 8000, 800)
     axi_bound = rec(100, 0, 16000, 0)
     assert lr.call_axi_cycles(compute_bound, 150, WIDTHS, mem) == pytest.approx(1000)
-    s = lr.sum_phase([compute_bound, axi_bound], "train", 150, WIDTHS, mem)
-    assert s["total_cycles"] == pytest.approx(2000 + 2000)     # max(2000, 1000) + max(100, 2000)
+    s = lr.sum_phase([compute_bound, axi_bound], "train", 150, WIDTHS, mem, overlap="dataflow")
+    assert s["total_cycles"] == s["dataflow_cycles"] == pytest.approx(2000 + 2000)  # max(2000, 1000) + max(100, 2000)
     assert s["exposed_axi_cycles"] == pytest.approx(1900)
     assert s["serial_cycles"] == pytest.approx(2100 + 3000)
+    serial = lr.sum_phase([compute_bound, axi_bound], "train", 150, WIDTHS, mem)      # the default rule
+    assert lr.DEFAULT_OVERLAP == "serial"
+    assert serial["total_cycles"] == pytest.approx(2100 + 3000) and serial["exposed_axi_cycles"] == pytest.approx(3000)
+    with pytest.raises(ValueError, match="overlap"):
+        lr.sum_phase([], "train", 150, WIDTHS, mem, overlap="guess")
     narrow = {p: 32 for p in engine_spec.ports()}              # a 32-bit port: 2 B/cycle at 0.5
     assert lr.call_axi_cycles(axi_bound, 150, narrow, mem) == pytest.approx(8000)
     # the DDR bounds the sum of all ports: 4 ports x 16 B at 300 MHz exceed 2666 MT/s x 8 B x 0.5
