@@ -44,7 +44,8 @@ def plot(report: dict, path: Path) -> None:
             ax.plot([i - 0.4, i + 0.4], [paper_ms] * 2, color="black", lw=1.5,
                     label="paper (per image, measured on the board)" if i == 0 else None)
     ax.set_ylabel("ms per training image")
-    ax.set_title(f"Where one training image's time goes\n(ZCU102 model at {report['clock_mhz']:g} MHz from the engine's "
+    clock = report["clock_mhz"]
+    ax.set_title(f"Where one training image's time goes\n(ZCU102 model at {clock:g} MHz from the engine's "
                  "counters; no board run)", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()

@@ -295,7 +295,8 @@ def run_image(config_name: str, token_keep: float, attn_keep: float, selector_bl
     data = (rng.random((n_train,) + shape, dtype=np.float32), rng.integers(0, config["num_classes"], n_train),
             rng.random((1,) + shape, dtype=np.float32), rng.integers(0, config["num_classes"], 1))
     r_a = attn_keep if token_keep < 1.0 else 1.0
-    settings = TrainSettings(epochs=1 + measured_images, batch=1, token_keep=token_keep, attn_keep=r_a, example_keep=1.0,
+    settings = TrainSettings(epochs=1 + measured_images, batch=1, token_keep=token_keep, attn_keep=r_a,
+                             example_keep=1.0,
                              keep_warmup_start=0.0, keep_warmup_end=0.0, selector_blocks=list(selector_blocks),
                              max_samples_per_epoch=1, eval_samples=1, seed=seed)
     trainer = Trainer(model, config, init_weights(config, seed=seed), data, settings, progress=False,
@@ -590,5 +591,6 @@ def print_report(quick: bool = False, as_json: bool = False, attn_keep: float = 
 
 __all__ = ["COUNTER_KEYS", "AXI_KEYS", "MissingCounterError", "check_counters", "MemoryModel", "MEMORY",
            "port_width_bits", "CallRecord", "CountingBackend", "call_axi_cycles", "sum_phase", "run_image",
-           "ImageRun", "HostMeasure", "OVERLAP_RULES", "DEFAULT_OVERLAP", "HostCosts", "measure_host_costs", "make_row", "build_report",
+           "ImageRun", "HostMeasure", "OVERLAP_RULES", "DEFAULT_OVERLAP", "HostCosts", "measure_host_costs",
+           "make_row", "build_report",
            "format_table", "format_report", "print_report", "settings", "PAPER", "IMAGENET_TRAIN_IMAGES"]

@@ -141,7 +141,8 @@ def test_overlap_rule_and_axi_model_by_hand():
     assert s["serial_cycles"] == pytest.approx(2100 + 3000)
     serial = lr.sum_phase([compute_bound, axi_bound], "train", 150, WIDTHS, mem)      # the default rule
     assert lr.DEFAULT_OVERLAP == "serial"
-    assert serial["total_cycles"] == pytest.approx(2100 + 3000) and serial["exposed_axi_cycles"] == pytest.approx(3000)
+    assert serial["total_cycles"] == pytest.approx(2100 + 3000)
+    assert serial["exposed_axi_cycles"] == pytest.approx(3000)
     with pytest.raises(ValueError, match="overlap"):
         lr.sum_phase([], "train", 150, WIDTHS, mem, overlap="guess")
     narrow = {p: 32 for p in engine_spec.ports()}              # a 32-bit port: 2 B/cycle at 0.5
@@ -228,7 +229,8 @@ def test_register_accesses_match_the_pynq_backend():
 
 def test_cache_maintenance_and_scale_are_monotone():
     assert host_timing.cache_maintenance_seconds(1) == host_timing.cache_maintenance_seconds(64) > 0
-    assert host_timing.cache_maintenance_seconds(2 << 20) == pytest.approx(2 * host_timing.cache_maintenance_seconds(1 << 20))
+    one_mb = host_timing.cache_maintenance_seconds(1 << 20)
+    assert host_timing.cache_maintenance_seconds(2 << 20) == pytest.approx(2 * one_mb)
     scale = host_timing.arm_scale(here_copy_gb_s=24.48)
     assert scale.factor == pytest.approx(10.0) and scale.to_a53(0.5) == pytest.approx(5.0)
 
@@ -269,7 +271,8 @@ def test_real_csim_counters_feed_the_report_or_are_named_missing():
 
 def test_host_time_excludes_engine_calls_and_bookkeeping():
     axi = {p: {k: 0 for k in lr.AXI_KEYS} for p in engine_spec.ports()}
-    recs = [lr.CallRecord("A", "train", 0, 0, 0, 0, axi, 0, 0.30), lr.CallRecord("B", "infer", 0, 0, 0, 0, axi, 0, 0.05)]
+    recs = [lr.CallRecord("A", "train", 0, 0, 0, 0, axi, 0, 0.30),
+            lr.CallRecord("B", "infer", 0, 0, 0, 0, axi, 0, 0.05)]
     timers = {"eval": 0.08, "step": 0.10, "loss": 0.01, "grad_readback": 0.04}
     m = lr._host_measure(0.60, timers, recs, {"train": 0.02, "infer": 0.01}, ("loss", "grad_readback"))
     assert m.train_image_s == pytest.approx(0.60 - 0.08 - 0.10 - 0.30 - 0.02)
