@@ -5,6 +5,8 @@ Nothing here runs on a board. What is measured on this machine:
     the real Trainer around the engine calls; this module only supplies the scaling),
   - the example selector's per-epoch bookkeeping at ImageNet size (1,281,167 examples),
   - the Python cost of the pynq backend's register path per engine call (a null device).
+Per call, the register accesses and the bytes of cache maintenance are the pynq backend's own
+policy (host/backends/call_plan.py), so the model charges what the backend does.
 What is modelled (stated constants, A53_REFERENCE / PS_PL below):
   - the A53's speed: this machine's numpy copy bandwidth against a published A53 STREAM copy
     figure; the host's work is large-array numpy passes (quantize, dequantize, gradient sums,
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from host import engine_spec
+from host.backends import call_plan
+from host.backends.call_plan import CACHE_LINE_BYTES, CallPlan
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,6 @@ class PsPlModel:
 
 A53_REFERENCE = A53Reference()
 PS_PL = PsPlModel()
-CACHE_LINE_BYTES = 64
 
 
 def measure_copy_gb_s(n_bytes: int = 64 << 20, repeats: int = 5) -> float:
@@ -85,21 +88,25 @@ def arm_scale(reference: A53Reference = A53_REFERENCE, here_copy_gb_s: float | N
 
 
 def cache_maintenance_seconds(n_bytes: int, reference: A53Reference = A53_REFERENCE) -> float:
-    """Flush + invalidate of n_bytes by virtual address (DC CIVAC per 64-byte line), modelled as
-    one pass over the lines at the A53's copy bandwidth (dirty lines are written back at most that
-    fast; clean lines cost less, so this errs high)."""
+    """Flush or invalidate of n_bytes by virtual address (DC CIVAC / DC IVAC per 64-byte line),
+    modelled as one pass over the lines at the A53's copy bandwidth (dirty lines are written back
+    at most that fast; clean lines cost less, so this errs high). The per-sync system-call cost of
+    PYNQ's flush()/invalidate() is not modelled."""
     lines = -(-int(n_bytes) // CACHE_LINE_BYTES)
     return lines * CACHE_LINE_BYTES / (reference.copy_gb_s * 1e9)
 
 
-def register_accesses_per_call(model: PsPlModel = PS_PL) -> int:
-    """AXI-Lite accesses host/backends/pynq_backend.py makes per call: both words of every port's
-    base address, every input register, ap_start, the ap_done polls, the counter registers."""
-    regs = engine_spec.registers()
-    ports = len(engine_spec.ports())
-    inputs = [r for r in regs if r["dir"] == "in" and not r["name"].endswith("_addr")]
-    outputs = [r for r in regs if r["dir"] == "out"]
-    return 2 * ports + len(inputs) + 1 + model.polls_per_call + len(outputs)
+def call_cache_bytes(plan: CallPlan) -> int:
+    """Bytes of whole cache lines the pynq backend flushes and invalidates for this call: the
+    regions the op reads and writes (call_plan.plan_call, the backend's own policy)."""
+    return plan.maintained_bytes
+
+
+def register_accesses(plan: CallPlan, model: PsPlModel = PS_PL) -> int:
+    """AXI-Lite accesses host/backends/pynq_backend.py makes for this call: both words of every
+    port's base address, the opcode and the op's declared registers, ap_start, the ap_done polls,
+    the counter registers (call_plan.register_accesses)."""
+    return call_plan.register_accesses(plan, model.polls_per_call)
 
 
 class _NullDevice:
@@ -127,7 +134,8 @@ class _NullBuffer(np.ndarray):
 
 def measure_register_path_s(calls: int = 50, repeats: int = 5) -> float:
     """Seconds here of one PynqBackend.call with a device that finishes at once (Python cost of
-    the register writes, polls and counter reads; no fabric time, no cache maintenance); the
+    the call plan, register writes, polls, counter reads and flush()/invalidate() calls; no fabric
+    time, no cache maintenance itself); the
     fastest of `repeats` batches (contention on a shared machine only adds time)."""
     from host.backends.pynq_backend import PynqBackend
 
@@ -135,8 +143,7 @@ def measure_register_path_s(calls: int = 50, repeats: int = 5) -> float:
         return np.zeros(shape, dtype=dtype).view(_NullBuffer)
 
     be = PynqBackend(words={p: 64 for p in engine_spec.ports()}, overlay=_NullDevice(), allocate=allocate)
-    regs = {"n_tokens": 2, "dim": 4, "in_dim": 4, "out_dim": 4, "x_off": 0, "y_off": 0, "w_off": 0,
-            "stats_off": 0}
+    regs = {"n_tokens": 2, "in_dim": 4, "out_dim": 4, "x_off": 0, "y_off": 0, "w_off": 0, "stats_off": 0}
     be.call("LINEAR_FWD", **regs)
     best = float("inf")
     for _ in range(repeats):
@@ -164,5 +171,5 @@ def example_selector_epoch_s(num_examples: int = 1_281_167, keep: float = 0.8, s
 
 
 __all__ = ["A53Reference", "PsPlModel", "A53_REFERENCE", "PS_PL", "ArmScale", "arm_scale", "measure_copy_gb_s",
-           "cache_maintenance_seconds", "register_accesses_per_call", "measure_register_path_s",
+           "cache_maintenance_seconds", "call_cache_bytes", "register_accesses", "measure_register_path_s",
            "example_selector_epoch_s"]

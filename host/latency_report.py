@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from host import cycle_model, engine_spec, host_timing
+from host.backends.call_plan import plan_call
 from host.model_configs import get_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,8 +130,9 @@ class CallRecord:
     elementwise_cycles: int
     min_axi_bytes: int
     axi: dict
-    region_bytes: int          # bytes of the regions the call reads or writes (cache maintenance)
+    region_bytes: int          # cache lines the pynq backend flushes + invalidates for the call, in bytes
     engine_wall_s: float       # C-sim time of the call on this machine (excluded from host time)
+    register_accesses: int = 0  # AXI-Lite accesses the pynq backend makes for the call
 
     @property
     def axi_bytes(self) -> int:
@@ -169,11 +171,13 @@ class CountingBackend:
         done = time.perf_counter()
         if status == 0:
             c = check_counters(self.inner.read_counters(), str(op))
+            plan = plan_call(op, regs, self.inner.mem["aux"] if hasattr(self.inner, "mem") else None)
             self.records.append(CallRecord(
                 op=str(op), phase=self.phase, macs=int(c["macs"]), array_cycles=int(c["cycles"]),
                 elementwise_cycles=int(c["elementwise_cycles"]), min_axi_bytes=int(c["min_axi_bytes"]),
                 axi={p: {k: int(c["axi"][p][k]) for k in AXI_KEYS} for p in engine_spec.ports()},
-                region_bytes=self._region_bytes(str(op), regs), engine_wall_s=done - start))
+                region_bytes=host_timing.call_cache_bytes(plan), engine_wall_s=done - start,
+                register_accesses=host_timing.register_accesses(plan)))
         self.overhead_s[self.phase] = self.overhead_s.get(self.phase, 0.0) + time.perf_counter() - done
         return status
 
@@ -184,25 +188,6 @@ class CountingBackend:
         if status != 0:
             raise EngineError(str(op), status)
         return self.inner.read_counters()
-
-    def _region_bytes(self, op: str, regs: dict) -> int:
-        """Bytes of every region the call addresses (engine_spec.json ops.<op>.regions)."""
-        flags = int(regs.get("flags", 0))
-        n = int(regs.get("n_tokens", 0))
-        z = n * n
-        if op.startswith("ATTN") and flags & engine_spec.flag("SPARSE") and hasattr(self.inner, "mem"):
-            z = int(self.inner.mem["aux"][int(regs["keys_off"]) + n])
-        dims = dict(N=n, P=max(n - 1, 0), K=int(regs.get("n_keep", 0)) or n, D=int(regs.get("dim", 0)),
-                    H=int(regs.get("heads", 0)), M=int(regs.get("mlp_dim", 0)), I=int(regs.get("in_dim", 0)),
-                    O=int(regs.get("out_dim", 0)), Z=z)
-        total = 0
-        for reg, (port, words) in engine_spec.op_regions(op, **dims).items():
-            if reg == "keys_off" and not flags & engine_spec.flag("SPARSE"):
-                continue
-            if reg == "keep_off" and not flags & engine_spec.flag("GATHER"):
-                continue
-            total += words * np.dtype(engine_spec.port_dtype(port)).itemsize
-        return total
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,6 +215,7 @@ def sum_phase(records: list[CallRecord], phase: str, clock_mhz: float, widths: d
                min_axi_bytes=sum(r.min_axi_bytes for r in recs),
                axi_bytes=sum(r.axi_bytes for r in recs), axi_bursts=sum(r.axi_bursts for r in recs),
                axi=axi, region_bytes=sum(r.region_bytes for r in recs),
+               register_accesses=sum(r.register_accesses for r in recs),
                engine_wall_s=sum(r.engine_wall_s for r in recs))
     axi_cycles = [call_axi_cycles(r, clock_mhz, widths, memory) for r in recs]
     compute = [r.array_cycles + r.elementwise_cycles for r in recs]
@@ -394,7 +380,8 @@ def engine_key() -> str:
     from host.backends.csim import build_library
 
     h = hashlib.sha256(build_library().name.encode())
-    for name in ("engine_driver.py", "engine_model.py", "trainer.py", "ta_selector.py", "latency_report.py"):
+    for name in ("engine_driver.py", "engine_model.py", "trainer.py", "ta_selector.py", "latency_report.py",
+                 "backends/call_plan.py"):
         h.update((REPO / "host" / name).read_bytes())
     h.update((REPO / "hw" / "spec" / "engine_spec.json").read_bytes())
     return h.hexdigest()[:16]
@@ -432,8 +419,7 @@ class HostCosts:
     def as_dict(self) -> dict:
         return {"arm_scale": self.scale.as_dict(), "register_path_s_here": self.register_path_s,
                 "example_selector_epoch_s_here": self.selector_epoch_s,
-                "axilite_access_us": host_timing.PS_PL.axilite_access_us,
-                "register_accesses_per_call": host_timing.register_accesses_per_call()}
+                "axilite_access_us": host_timing.PS_PL.axilite_access_us}
 
 
 def measure_host_costs(scale: host_timing.ArmScale | None = None) -> HostCosts:
@@ -441,10 +427,11 @@ def measure_host_costs(scale: host_timing.ArmScale | None = None) -> HostCosts:
                      selector_epoch_s=host_timing.example_selector_epoch_s())
 
 
-def pspl_call_s(costs: HostCosts) -> float:
-    """Per engine call on the A53: the pynq backend's Python path (scaled) + the bus accesses."""
-    bus = host_timing.register_accesses_per_call() * host_timing.PS_PL.axilite_access_us * 1e-6
-    return costs.scale.to_a53(costs.register_path_s) + bus
+def pspl_seconds(costs: HostCosts, calls: int, register_accesses: int) -> float:
+    """PS-PL time on the A53 of `calls` engine calls: the pynq backend's Python path per call
+    (measured here, scaled) + their AXI-Lite accesses (the backend's own count per call)."""
+    bus = register_accesses * host_timing.PS_PL.axilite_access_us * 1e-6
+    return calls * costs.scale.to_a53(costs.register_path_s) + bus
 
 
 def make_row(run: ImageRun, costs: HostCosts, clock_mhz: float | None = None, widths: dict | None = None,
@@ -459,7 +446,6 @@ def make_row(run: ImageRun, costs: HostCosts, clock_mhz: float | None = None, wi
     a53 = costs.scale.to_a53
     r_e = 1.0 if run.token_keep == 1.0 else example_keep
     images = epoch_images * r_e
-    call_s = pspl_call_s(costs)
 
     def engine_parts(s: dict) -> dict:
         return {"mac_array_s": s["array_cycles"] / hz, "elementwise_s": s["elementwise_cycles"] / hz,
@@ -469,10 +455,10 @@ def make_row(run: ImageRun, costs: HostCosts, clock_mhz: float | None = None, wi
     train_parts = dict(engine_parts(train),
                        host_compute_s=a53(run.host.train_image_s) + a53(costs.selector_epoch_s) / images,
                        cache_maintenance_s=host_timing.cache_maintenance_seconds(train["region_bytes"]),
-                       ps_pl_s=train["calls"] * call_s, optimizer_step_s=step_s / batch)
+                       ps_pl_s=pspl_seconds(costs, train["calls"], train["register_accesses"]), optimizer_step_s=step_s / batch)
     infer_parts = dict(engine_parts(infer), host_compute_s=a53(run.host.infer_image_s),
                        cache_maintenance_s=host_timing.cache_maintenance_seconds(infer["region_bytes"]),
-                       ps_pl_s=infer["calls"] * call_s, optimizer_step_s=0.0)
+                       ps_pl_s=pspl_seconds(costs, infer["calls"], infer["register_accesses"]), optimizer_step_s=0.0)
     train_s, infer_s = sum(train_parts.values()), sum(infer_parts.values())
     host_s = train_s - train["total_cycles"] / hz
     paper = PAPER.get((run.config_name, run.token_keep))
@@ -493,6 +479,7 @@ def make_row(run: ImageRun, costs: HostCosts, clock_mhz: float | None = None, wi
             "serial_cycles": train["serial_cycles"], "dataflow_cycles": train["dataflow_cycles"],
             "macs": train["macs"], "engine_calls": train["calls"],
             "axi": train["axi"], "cache_region_bytes": train["region_bytes"],
+            "register_accesses": train["register_accesses"],
             "mean_burst_bytes": train["axi_bytes"] / train["axi_bursts"] if train["axi_bursts"] else None,
             "seconds": train_parts, "seconds_total": train_s},
         "host_items_a53_s": {k: a53(v) for k, v in run.host.items.items()},
@@ -574,12 +561,19 @@ def format_report(report: dict) -> str:
         f"x clock x {mem['axi_efficiency']:g} and DDR4-{mem['ddr_mt_s']:g} x{mem['ddr_bits']} x "
         f"{mem['axi_efficiency']:g} (MODEL).",
         f"Host = the trainer's own code measured here x {sc['factor']:.1f} (A53 MODEL: {sc['here_copy_gb_s']:.1f} "
-        f"GB/s here vs {sc['a53_copy_gb_s']:g} GB/s, {sc['source']}); cache = flush/invalidate of the regions "
-        f"each call touches (MODEL); PS-PL = pynq register path per call (measured here, scaled) + "
-        f"{report['host_costs']['register_accesses_per_call']} AXI-Lite accesses x "
-        f"{report['host_costs']['axilite_access_us']:g} us (MODEL). No board run exists.",
+        f"GB/s here vs {sc['a53_copy_gb_s']:g} GB/s, {sc['source']}); cache = flush of the regions each call "
+        f"reads + invalidate of those it writes, the pynq backend's own policy (MODEL: A53 bandwidth); PS-PL = pynq "
+        f"register path per call (measured here, scaled) + the backend's AXI-Lite accesses "
+        f"({_accesses_per_call(report)}) x {report['host_costs']['axilite_access_us']:g} us (MODEL). "
+        f"No board run exists.",
         format_table(report),
         f"(report built in {report['wall_s']:.0f} s)"])
+
+
+def _accesses_per_call(report: dict) -> str:
+    per = [r["per_image"]["register_accesses"] / r["per_image"]["engine_calls"] for r in report["rows"]
+           if r["per_image"]["engine_calls"]]
+    return f"{min(per):.0f}-{max(per):.0f} per call" if per else "none"
 
 
 def print_report(quick: bool = False, as_json: bool = False, attn_keep: float = DEFAULT_ATTN_KEEP,

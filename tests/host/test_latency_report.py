@@ -208,8 +208,11 @@ def test_cli_reports_a_missing_counter_as_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err.strip() == "error: engine counter(s) axi missing"
 
 
-def test_register_accesses_match_the_pynq_backend():
-    """The per-call PS-PL count is what host/backends/pynq_backend.py writes to the fake device."""
+def test_register_accesses_and_cache_bytes_match_the_pynq_backend():
+    """The per-call PS-PL count and cache bytes the report charges are what
+    host/backends/pynq_backend.py does on the fake device: its register accesses and the lines
+    of the ranges it flushes and invalidates."""
+    from host.backends.call_plan import plan_call
     from host.backends.pynq_backend import PynqBackend
 
     alloc = FakeAllocator()
@@ -220,11 +223,17 @@ def test_register_accesses_match_the_pynq_backend():
     y = be.alloc("act", 2 * 4)
     st = be.alloc("aux", 8)
     ip.writes.clear()
-    assert be.call("LINEAR_FWD", n_tokens=2, in_dim=4, out_dim=4, x_off=x.offset, y_off=y.offset,
-                   w_off=w.offset, stats_off=st.offset) == 0
-    outputs = sum(1 for r in engine_spec.registers() if r["dir"] == "out")
+    for buf in alloc.buffers:
+        buf.flushed.clear()
+    regs = dict(n_tokens=2, in_dim=4, out_dim=4, x_off=x.offset, y_off=y.offset, w_off=w.offset, stats_off=st.offset)
+    assert be.call("LINEAR_FWD", **regs) == 0
+    outputs = sum(1 for r in engine_spec.registers() if r["dir"] == "out")   # status and the counters
     expected = len(ip.writes) + host_timing.PS_PL.polls_per_call + outputs
-    assert host_timing.register_accesses_per_call() == expected
+    plan = plan_call("LINEAR_FWD", regs, be.mem["aux"])
+    assert host_timing.register_accesses(plan) == expected
+    lines = sum((off + n - 1) // 64 - off // 64 + 1 for buf in alloc.buffers
+                for log in (buf.flushed, buf.invalidated) for _, off, n in log)
+    assert host_timing.call_cache_bytes(plan) == 64 * lines
 
 
 def test_cache_maintenance_and_scale_are_monotone():
