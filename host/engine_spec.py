@@ -132,6 +132,45 @@ def internal_frac(name: str) -> int:
     return int(load_spec()["internal"][name])
 
 
+# --- which regions an op reads and which it writes (section dma), looked up once per op ---
+# The engine burst-loads every region it reads and burst-stores every region it writes; the pynq
+# backend's cache maintenance and the latency model's cost of it follow the same declaration.
+
+@functools.lru_cache(maxsize=None)
+def op_access(name: str) -> tuple[tuple[str, str, str, bool, int], ...]:
+    """(offset register, port, size expression, written?, flag it needs or 0) of every region the
+    op moves: its declared regions, then its gradient frac table (read) and its stats (written)."""
+    o = op(name)
+    dma = load_spec()["dma"]
+    writes = set(dma["writes"]) | (set(dma["writes_in_forward"]) if not name.endswith("_BWD") else set())
+    needs = {"keys_off": flag("SPARSE"), "keep_off": flag("GATHER")}
+    out = [(reg, port, size, reg in writes, needs.get(reg, 0)) for reg, (port, size) in o.get("regions", {}).items()]
+    count = len(o["tensors"])
+    if "fracs_off" in o["regs"]:
+        out.append(("fracs_off", "aux", str(count), "fracs_off" in writes, 0))
+    out.append(("stats_off", "aux", str(2 * count), "stats_off" in writes, 0))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def region_words(size: str, **dims: int) -> int:
+    """Words of a region whose size is a layout name or a sum of products of layout symbols."""
+    return layout_size(size, **dims) if size in _section("layouts") else _eval_extent(size, dims)
+
+
+@functools.lru_cache(maxsize=None)
+def op_name(code: int) -> str | None:
+    """The op with this opcode, or None."""
+    return next((n for n in op_names() if opcode(n) == int(code)), None)
+
+
+@functools.lru_cache(maxsize=None)
+def register_offset(name: str) -> int:
+    """A register's byte offset (the hot path of every register access)."""
+    return register(name)["offset"]
+
+
+
 def _eval_extent(expr: str, dims: dict[str, int]) -> int:
     """Evaluates a size: a sum of products of integers and layout symbols ('N+1+Z', '3*D')."""
     total = 0
@@ -203,40 +242,3 @@ def next_grad_frac(frac: int, max_abs: int, saturations: int) -> int:
             frac += free_bits - 1
     return int(min(max(frac, int(g["frac_min"])), int(g["frac_max"])))
 
-
-# --- which regions an op reads and which it writes (section dma), looked up once per op ---
-# The engine burst-loads every region it reads and burst-stores every region it writes; the pynq
-# backend's cache maintenance and the latency model's cost of it follow the same declaration.
-
-@functools.lru_cache(maxsize=None)
-def op_access(name: str) -> tuple[tuple[str, str, str, bool, int], ...]:
-    """(offset register, port, size expression, written?, flag it needs or 0) of every region the
-    op moves: its declared regions, then its gradient frac table (read) and its stats (written)."""
-    o = op(name)
-    dma = load_spec()["dma"]
-    writes = set(dma["writes"]) | (set(dma["writes_in_forward"]) if not name.endswith("_BWD") else set())
-    needs = {"keys_off": flag("SPARSE"), "keep_off": flag("GATHER")}
-    out = [(reg, port, size, reg in writes, needs.get(reg, 0)) for reg, (port, size) in o.get("regions", {}).items()]
-    count = len(o["tensors"])
-    if "fracs_off" in o["regs"]:
-        out.append(("fracs_off", "aux", str(count), "fracs_off" in writes, 0))
-    out.append(("stats_off", "aux", str(2 * count), "stats_off" in writes, 0))
-    return tuple(out)
-
-
-@functools.lru_cache(maxsize=4096)
-def region_words(size: str, **dims: int) -> int:
-    """Words of a region whose size is a layout name or a sum of products of layout symbols."""
-    return layout_size(size, **dims) if size in _section("layouts") else _eval_extent(size, dims)
-
-
-@functools.lru_cache(maxsize=None)
-def op_name(code: int) -> str | None:
-    """The op with this opcode, or None."""
-    return next((n for n in op_names() if opcode(n) == int(code)), None)
-
-
-@functools.lru_cache(maxsize=None)
-def register_offset(name: str) -> int:
-    """A register's byte offset (the hot path of every register access)."""
-    return register(name)["offset"]
