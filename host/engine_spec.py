@@ -170,7 +170,6 @@ def register_offset(name: str) -> int:
     return register(name)["offset"]
 
 
-
 def _eval_extent(expr: str, dims: dict[str, int]) -> int:
     """Evaluates a size: a sum of products of integers and layout symbols ('N+1+Z', '3*D')."""
     total = 0
@@ -241,4 +240,3 @@ def next_grad_frac(frac: int, max_abs: int, saturations: int) -> int:
         if free_bits > 1:
             frac += free_bits - 1
     return int(min(max(frac, int(g["frac_min"])), int(g["frac_max"])))
-
