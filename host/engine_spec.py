@@ -4,6 +4,8 @@ numpy-only host code and the export quantizer both go through here, so no consta
 """
 from __future__ import annotations
 
+import math
+
 import functools
 import json
 from pathlib import Path
@@ -61,8 +63,15 @@ def port_dtype(port: str) -> type:
 
 # --- engine interface: op codes, registers, limits, layouts (all read from the same JSON) ---
 
+_SECTIONS: dict[str, tuple[dict, dict]] = {}   # name -> (spec it was read from, section); callers never mutate it
+
+
 def _section(name: str) -> dict:
-    return {k: v for k, v in load_spec()[name].items() if not k.startswith("_")}
+    spec = load_spec()
+    cached = _SECTIONS.get(name)
+    if cached is None or cached[0] is not spec:   # hot path of every engine call: built once per spec
+        cached = _SECTIONS[name] = (spec, {k: v for k, v in spec[name].items() if not k.startswith("_")})
+    return cached[1]
 
 
 def _declared(table: dict, name: str, what: str):
@@ -94,14 +103,20 @@ def op_tensors(name: str) -> list[str]:
 
 def register(name: str) -> dict:
     """A register's declaration with its byte offset as an int: {name, offset, width, dir, doc}."""
-    for reg in load_spec()["registers"]:
-        if reg["name"] == name:
-            return dict(reg, offset=int(reg["offset"], 16))
-    raise KeyError(f"unknown engine register {name!r}")
+    table = _register_table(id(load_spec()))
+    if name not in table:
+        raise KeyError(f"unknown engine register {name!r}")
+    return dict(table[name])
 
 
 def registers() -> list[dict]:
-    return [register(r["name"]) for r in load_spec()["registers"]]
+    return [dict(r) for r in _register_table(id(load_spec())).values()]
+
+
+@functools.lru_cache(maxsize=4)
+def _register_table(spec_id: int) -> dict[str, dict]:
+    """{name: declaration with an int offset}, built once per loaded spec (spec_id: which one)."""
+    return {r["name"]: dict(r, offset=int(r["offset"], 16)) for r in load_spec()["registers"]}
 
 
 def limit(name: str) -> int:
@@ -192,6 +207,12 @@ def layout(name: str, **dims: int) -> dict[str, tuple[int, tuple[int, ...]]]:
 
     dims use the layout symbols: N, K, D, H, M, I, O, Z (see engine_spec.json layouts._doc).
     """
+    return dict(_layout(name, **dims))
+
+
+@functools.lru_cache(maxsize=4096)
+def _layout(name: str, **dims: int) -> dict[str, tuple[int, tuple[int, ...]]]:
+    """layout(), computed once per (layout, dims): the driver asks for the same few every call."""
     layouts = _section("layouts")
     if name not in layouts:
         raise KeyError(f"unknown layout {name!r}; known: {', '.join(layouts)}")
@@ -199,7 +220,7 @@ def layout(name: str, **dims: int) -> dict[str, tuple[int, tuple[int, ...]]]:
     for tensor, shape_exprs in layouts[name]:
         shape = tuple(_eval_extent(e, dims) for e in shape_exprs)
         out[tensor] = (offset, shape)
-        offset += int(np.prod(shape))
+        offset += math.prod(shape)
     return out
 
 
@@ -218,11 +239,11 @@ def op_regions(name: str, **dims: int) -> dict[str, tuple[str, int]]:
 
 def layout_size(name: str, **dims: int) -> int:
     """Words a region of this layout occupies."""
-    entries = layout(name, **dims)
+    entries = _layout(name, **dims)
     if not entries:
         return 0
     offset, shape = list(entries.values())[-1]
-    return offset + int(np.prod(shape))
+    return offset + math.prod(shape)
 
 
 def next_grad_frac(frac: int, max_abs: int, saturations: int) -> int:
