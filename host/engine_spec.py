@@ -36,13 +36,16 @@ def quantize(values: np.ndarray, frac: int) -> tuple[np.ndarray, int]:
     """
     bits = int(load_spec()["word_bits"])
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    scaled = np.floor(np.asarray(values, dtype=np.float64) * (2.0 ** frac) + 0.5)
-    saturated = int(np.count_nonzero((scaled < lo) | (scaled > hi)))
-    return np.clip(scaled, lo, hi).astype(np.int16), saturated
+    scaled = np.asarray(np.multiply(values, 2.0 ** frac, dtype=np.float64))   # one temporary, reused
+    scaled += 0.5
+    np.floor(scaled, out=scaled)
+    saturated = int(np.count_nonzero(scaled < lo)) + int(np.count_nonzero(scaled > hi))
+    return np.clip(scaled, lo, hi, out=scaled).astype(np.int16), saturated
 
 
 def dequantize(words: np.ndarray, frac: int) -> np.ndarray:
-    return np.asarray(words, dtype=np.float32) * np.float32(2.0 ** -frac)
+    """int16 words -> float32 values in one pass (exact: a word times a power of two)."""
+    return np.multiply(words, np.float32(2.0 ** -frac), dtype=np.float32)
 
 
 # --- memory ports: names (in the engine's argument order) and word types ---
