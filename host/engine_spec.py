@@ -154,7 +154,7 @@ def internal_frac(name: str) -> int:
 # The engine burst-loads every region it reads and burst-stores every region it writes; the pynq
 # backend's cache maintenance and the latency model's cost of it follow the same declaration.
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def op_access(name: str) -> tuple[tuple[str, str, str, bool, int], ...]:
     """(offset register, port, size expression, written?, flag it needs or 0) of every region the
     op moves: its declared regions, then its gradient frac table (read) and its stats (written)."""
@@ -176,13 +176,13 @@ def region_words(size: str, **dims: int) -> int:
     return layout_size(size, **dims) if size in _section("layouts") else _eval_extent(size, dims)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def op_name(code: int) -> str | None:
     """The op with this opcode, or None."""
     return next((n for n in op_names() if opcode(n) == int(code)), None)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def register_offset(name: str) -> int:
     """A register's byte offset (the hot path of every register access)."""
     return register(name)["offset"]

@@ -221,7 +221,7 @@ def sum_phase(records: list[CallRecord], phase: str, clock_mhz: float, widths: d
     compute = [r.array_cycles + r.elementwise_cycles for r in recs]
     out["axi_cycles"] = float(sum(axi_cycles))
     out["serial_cycles"] = float(sum(compute) + sum(axi_cycles))
-    out["dataflow_cycles"] = float(sum(max(c, a) for c, a in zip(compute, axi_cycles)))
+    out["dataflow_cycles"] = float(sum(max(c, a) for c, a in zip(compute, axi_cycles, strict=True)))
     out["total_cycles"] = out[f"{overlap}_cycles"]
     out["exposed_axi_cycles"] = out["total_cycles"] - float(sum(compute))  # AXI not hidden by compute
     return out
@@ -455,10 +455,12 @@ def make_row(run: ImageRun, costs: HostCosts, clock_mhz: float | None = None, wi
     train_parts = dict(engine_parts(train),
                        host_compute_s=a53(run.host.train_image_s) + a53(costs.selector_epoch_s) / images,
                        cache_maintenance_s=host_timing.cache_maintenance_seconds(train["region_bytes"]),
-                       ps_pl_s=pspl_seconds(costs, train["calls"], train["register_accesses"]), optimizer_step_s=step_s / batch)
+                       ps_pl_s=pspl_seconds(costs, train["calls"], train["register_accesses"]),
+                       optimizer_step_s=step_s / batch)
     infer_parts = dict(engine_parts(infer), host_compute_s=a53(run.host.infer_image_s),
                        cache_maintenance_s=host_timing.cache_maintenance_seconds(infer["region_bytes"]),
-                       ps_pl_s=pspl_seconds(costs, infer["calls"], infer["register_accesses"]), optimizer_step_s=0.0)
+                       ps_pl_s=pspl_seconds(costs, infer["calls"], infer["register_accesses"]),
+                       optimizer_step_s=0.0)
     train_s, infer_s = sum(train_parts.values()), sum(infer_parts.values())
     host_s = train_s - train["total_cycles"] / hz
     paper = PAPER.get((run.config_name, run.token_keep))

@@ -108,12 +108,12 @@ def plan_call(op: str | int, registers: dict[str, int], aux: np.ndarray | None =
     return CallPlan(name, writes, tuple(flush), tuple(invalidate))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _itemsize(port: str) -> int:
     return np.dtype(engine_spec.port_dtype(port)).itemsize
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def counter_registers() -> tuple[str, ...]:
     """The output registers the backend reads back after a call (read_counter_registers' own list)."""
     names: list[str] = []

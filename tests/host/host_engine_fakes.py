@@ -137,7 +137,7 @@ class FakeEngineIP:
         bufs = [self._buffer(p) for p in ports]
         before = [b.ddr.copy() for b in bufs]
         self._entry(image.ctypes.data, *(b.ddr.ctypes.data for b in bufs))
-        self.changed.append({p: np.flatnonzero(b.ddr != old) for p, b, old in zip(ports, bufs, before)})
+        self.changed.append({p: np.flatnonzero(b.ddr != old) for p, b, old in zip(ports, bufs, before, strict=True)})
         self.allocator.calls += 1
         for r in engine_spec.registers():
             if r["dir"] == "out":

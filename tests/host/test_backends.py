@@ -28,14 +28,14 @@ def test_open_backend_gives_the_common_interface():
 import json  # noqa: E402
 
 import numpy as np  # noqa: E402
-from host_engine_fakes import FakeAllocator, FakeEngineIP  # noqa: E402
+from host_engine_fakes import FakeAllocator, FakeEngineIP, RecordingBackend  # noqa: E402
 
 from host import engine_spec  # noqa: E402
 from host.backends.csim import CsimBackend  # noqa: E402
 from host.engine_model import EngineViT  # noqa: E402
 from host.loss import cross_entropy  # noqa: E402
 from host.model_init import init_weights  # noqa: E402
-from host.vit_float import Selection  # noqa: E402
+from host.ta_selector import Selection  # noqa: E402
 
 
 def _raw_spec() -> dict:
@@ -51,7 +51,7 @@ def _fake_pynq(words):
 
 def _log(alloc, kind: str, call: int) -> set:
     """{(port, byte offset, bytes)} flushed or invalidated for one call, by port."""
-    return {(port, off, n) for port, buf in zip(engine_spec.ports(), alloc.buffers)
+    return {(port, off, n) for port, buf in zip(engine_spec.ports(), alloc.buffers, strict=True)
             for c, off, n in getattr(buf, kind) if c == call}
 
 
@@ -125,10 +125,6 @@ def test_pynq_training_image_keeps_the_cache_coherent_with_per_region_maintenanc
     """A sparse forward + backward through the driver with a cache that keeps nothing coherent by
     itself: per call, the flushed / invalidated ranges are the op's regions, every byte the engine
     changed was invalidated, and logits and gradients equal the C-sim backend's bit for bit."""
-    from host.engine_driver import EngineDriver
-    from host_fixtures import TINY
-    from host_engine_fakes import RecordingBackend
-
     weights = init_weights(TINY, 3)
     patches = np.random.default_rng(4).normal(size=(1, 16, 16))
     sel = Selection([1], token_keep=0.7, attn_keep=0.3)

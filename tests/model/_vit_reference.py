@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 
 import model  # noqa: F401  (torchvision shim before timm)
+
+# isort: split
 import timm
 
 TINY_TIMM = dict(img_size=16, patch_size=4, in_chans=1, embed_dim=16, depth=4, num_heads=2, num_classes=5)
