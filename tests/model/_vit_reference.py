@@ -6,6 +6,7 @@ softmax, -inf masks), not from model/ (ta_selector, sparse_attention) or host/:
   - torch_vit_loss: a ViT written directly in torch with given selections (autograd gives the
     gradients), the float reference of the engine's forward + backward;
   - timm_logits: timm's own ViT on the same weights (checks torch_vit_loss).
+Both forwards build their sparse-attention masks with key_mask.
 """
 from __future__ import annotations
 
@@ -20,56 +21,33 @@ import model  # noqa: F401  (torchvision shim before timm)
 # isort: split
 import timm
 
-TINY_TIMM = dict(img_size=16, patch_size=4, in_chans=1, embed_dim=16, depth=4, num_heads=2, num_classes=5)
-
-
-def timm_vit(**kw):
-    """timm's ViT ('vit_tiny_patch16_224' family) with the given geometry, random weights."""
-    return timm.create_model("vit_tiny_patch16_224", pretrained=False, **kw)
-
 
 def tiny_vit(**overrides):
-    return timm_vit(**{**TINY_TIMM, **overrides})
-
-
-# --- attention math, written out ---------------------------------------------------------------
-def attention_weights(q, k, allowed=None):
-    """softmax(q k^T / sqrt(head_dim)) with -inf where `allowed` (broadcast over heads) is False."""
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    if allowed is not None:
-        scores = scores.masked_fill(~allowed, float("-inf"))
-    return torch.softmax(scores, dim=-1)
-
-
-def key_mask(n: int, key_lists) -> torch.Tensor:
-    """[n, n] bool: the [CLS] row (0) attends to every token, row r >= 1 to key_lists[r - 1]."""
-    mask = torch.zeros(n, n, dtype=torch.bool)
-    mask[0] = True
-    for r in range(1, n):
-        mask[r, torch.as_tensor(key_lists[r - 1])] = True
-    return mask
-
-
-def _timm_qkv(attn, h):
-    b, n, _ = h.shape
-    return attn.qkv(h).reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+    kw = dict(pretrained=False, img_size=16, patch_size=4, in_chans=1, embed_dim=16, depth=4,
+              num_heads=2, num_classes=5)
+    kw.update(overrides)
+    return timm.create_model("vit_tiny_patch16_224", **kw)
 
 
 def attention_probs(attn, h):
     """[B, H, N, N] softmax(q k^T / sqrt(d)) of a timm Attention on normed tokens h."""
-    q, k, _ = _timm_qkv(attn, h)
-    return attention_weights(q, k)
+    b, n, _ = h.shape
+    qkv = attn.qkv(h).reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+    q, k, _ = qkv.unbind(0)
+    return torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(attn.head_dim), dim=-1)
 
 
 def masked_attention(attn, h, allowed):
     """Output of a timm Attention where allowed[b, i, j] == False gets -inf before the softmax."""
     b, n, _ = h.shape
-    q, k, v = _timm_qkv(attn, h)
-    out = attention_weights(q, k, allowed[:, None]) @ v
+    qkv = attn.qkv(h).reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(attn.head_dim)
+    scores = scores.masked_fill(~allowed[:, None], float("-inf"))
+    out = torch.softmax(scores, dim=-1) @ v
     return attn.proj(out.transpose(1, 2).reshape(b, n, -1))
 
 
-# --- the tri-level forward of a timm ViT, by brute force ----------------------------------------
 def reference_forward(net, x, selectors, token_keep, attn_keep):
     """Logits, kept tokens (original numbering) and key lists, by brute force, one sample at a time."""
     logits, all_tokens, all_keys = [], [], []
@@ -114,6 +92,16 @@ def reference_forward(net, x, selectors, token_keep, attn_keep):
     return torch.cat(logits), all_tokens, all_keys
 
 
+# --- shared by both forwards ---------------------------------------------------------------------
+def key_mask(n: int, key_lists) -> torch.Tensor:
+    """[n, n] bool: the [CLS] row (0) attends to every token, row r >= 1 to key_lists[r - 1]."""
+    mask = torch.zeros(n, n, dtype=torch.bool)
+    mask[0] = True
+    for r in range(1, n):
+        mask[r, torch.as_tensor(key_lists[r - 1])] = True
+    return mask
+
+
 # --- a ViT written in torch, with given selections: loss, logits and autograd gradients ---------
 def torch_vit_loss(weights: dict, config: dict, image: np.ndarray, label: int, selector_blocks=(),
                    selections=(), label_smoothing: float = 0.0):
@@ -136,7 +124,10 @@ def torch_vit_loss(weights: dict, config: dict, image: np.ndarray, label: int, s
         h = F.layer_norm(x, (d,), w[b + "norm1.weight"], w[b + "norm1.bias"], eps=1e-6)
         qkv = F.linear(h, w[b + "attn.qkv.weight"], w[b + "attn.qkv.bias"]).reshape(n, 3, nh, d // nh)
         q, k, v = qkv.permute(1, 2, 0, 3)
-        o = (attention_weights(q, k, None if keys is None else key_mask(n, keys)) @ v).permute(1, 0, 2).reshape(n, d)
+        s = q @ k.transpose(-1, -2) * (d // nh) ** -0.5
+        if keys is not None:
+            s = s.masked_fill(~key_mask(n, keys), float("-inf"))
+        o = (s.softmax(-1) @ v).permute(1, 0, 2).reshape(n, d)
         x = x + F.linear(o, w[b + "attn.proj.weight"], w[b + "attn.proj.bias"])
         if selector:
             keep, keys = selections[list(selector_blocks).index(i)]
@@ -154,7 +145,7 @@ def torch_vit_loss(weights: dict, config: dict, image: np.ndarray, label: int, s
 
 def timm_logits(weights: dict, config: dict, image: np.ndarray) -> np.ndarray:
     """timm's own ViT (float64) on the same weights."""
-    net = timm_vit(**{k: config[k] for k in ("img_size", "patch_size", "in_chans", "embed_dim", "depth",
+    net = tiny_vit(**{k: config[k] for k in ("img_size", "patch_size", "in_chans", "embed_dim", "depth",
                                              "num_heads", "mlp_ratio", "num_classes")}).double().eval()
     net.load_state_dict({k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in weights.items()})
     with torch.no_grad():
