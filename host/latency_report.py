@@ -18,9 +18,10 @@ re-derived from a second schedule. Per call:
                  streamed load/compute/store would give; both totals are in the JSON.
 Host (the ZCU102's A53), per image: the trainer's own Python/numpy work around the engine calls
 MEASURED here and scaled by host/host_timing.py's A53 factor (a MODEL); AdamW + weight upload per
-step, amortised over the batch; cache flush/invalidate of exactly the regions each call touches
-(MODEL: one pass at the A53's bandwidth); PS-PL register traffic per call (the pynq backend's
-Python path MEASURED here and scaled, plus a stated AXI-Lite time per access).
+step, amortised over the batch; cache flush of the regions each call reads and invalidate of those
+it writes, the lines the pynq backend itself maintains (host/backends/call_plan.py; time MODELLED:
+one pass at the A53's bandwidth); PS-PL register traffic per call (the pynq backend's Python path
+MEASURED here and scaled, plus a stated AXI-Lite time per access of that call's own accesses).
 
 The arithmetic is simulated bit-exactly by C-sim; cycles and bytes are counted by the engine;
 DDR efficiency, overlap and ARM speed are modelled. No board run exists.
