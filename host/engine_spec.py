@@ -4,6 +4,8 @@ numpy-only host code and the export quantizer both go through here, so no consta
 """
 from __future__ import annotations
 
+import math
+
 import functools
 import json
 from pathlib import Path
@@ -34,13 +36,16 @@ def quantize(values: np.ndarray, frac: int) -> tuple[np.ndarray, int]:
     """
     bits = int(load_spec()["word_bits"])
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    scaled = np.floor(np.asarray(values, dtype=np.float64) * (2.0 ** frac) + 0.5)
-    saturated = int(np.count_nonzero((scaled < lo) | (scaled > hi)))
-    return np.clip(scaled, lo, hi).astype(np.int16), saturated
+    scaled = np.asarray(np.multiply(values, 2.0 ** frac, dtype=np.float64))   # one temporary, reused
+    scaled += 0.5
+    np.floor(scaled, out=scaled)
+    saturated = int(np.count_nonzero(scaled < lo)) + int(np.count_nonzero(scaled > hi))
+    return np.clip(scaled, lo, hi, out=scaled).astype(np.int16), saturated
 
 
 def dequantize(words: np.ndarray, frac: int) -> np.ndarray:
-    return np.asarray(words, dtype=np.float32) * np.float32(2.0 ** -frac)
+    """int16 words -> float32 values in one pass (exact: a word times a power of two)."""
+    return np.multiply(words, np.float32(2.0 ** -frac), dtype=np.float32)
 
 
 # --- memory ports: names (in the engine's argument order) and word types ---
@@ -61,8 +66,15 @@ def port_dtype(port: str) -> type:
 
 # --- engine interface: op codes, registers, limits, layouts (all read from the same JSON) ---
 
+_SECTIONS: dict[str, tuple[dict, dict]] = {}   # name -> (spec it was read from, section); callers never mutate it
+
+
 def _section(name: str) -> dict:
-    return {k: v for k, v in load_spec()[name].items() if not k.startswith("_")}
+    spec = load_spec()
+    cached = _SECTIONS.get(name)
+    if cached is None or cached[0] is not spec:   # hot path of every engine call: built once per spec
+        cached = _SECTIONS[name] = (spec, {k: v for k, v in spec[name].items() if not k.startswith("_")})
+    return cached[1]
 
 
 def _declared(table: dict, name: str, what: str):
@@ -94,14 +106,20 @@ def op_tensors(name: str) -> list[str]:
 
 def register(name: str) -> dict:
     """A register's declaration with its byte offset as an int: {name, offset, width, dir, doc}."""
-    for reg in load_spec()["registers"]:
-        if reg["name"] == name:
-            return dict(reg, offset=int(reg["offset"], 16))
-    raise KeyError(f"unknown engine register {name!r}")
+    table = _register_table(id(load_spec()))
+    if name not in table:
+        raise KeyError(f"unknown engine register {name!r}")
+    return dict(table[name])
 
 
 def registers() -> list[dict]:
-    return [register(r["name"]) for r in load_spec()["registers"]]
+    return [dict(r) for r in _register_table(id(load_spec())).values()]
+
+
+@functools.lru_cache(maxsize=4)
+def _register_table(spec_id: int) -> dict[str, dict]:
+    """{name: declaration with an int offset}, built once per loaded spec (spec_id: which one)."""
+    return {r["name"]: dict(r, offset=int(r["offset"], 16)) for r in load_spec()["registers"]}
 
 
 def limit(name: str) -> int:
@@ -132,6 +150,44 @@ def internal_frac(name: str) -> int:
     return int(load_spec()["internal"][name])
 
 
+# --- which regions an op reads and which it writes (section dma), looked up once per op ---
+# The engine burst-loads every region it reads and burst-stores every region it writes; the pynq
+# backend's cache maintenance and the latency model's cost of it follow the same declaration.
+
+@functools.cache
+def op_access(name: str) -> tuple[tuple[str, str, str, bool, int], ...]:
+    """(offset register, port, size expression, written?, flag it needs or 0) of every region the
+    op moves: its declared regions, then its gradient frac table (read) and its stats (written)."""
+    o = op(name)
+    dma = load_spec()["dma"]
+    writes = set(dma["writes"]) | (set(dma["writes_in_forward"]) if not name.endswith("_BWD") else set())
+    needs = {"keys_off": flag("SPARSE"), "keep_off": flag("GATHER")}
+    out = [(reg, port, size, reg in writes, needs.get(reg, 0)) for reg, (port, size) in o.get("regions", {}).items()]
+    count = len(o["tensors"])
+    if "fracs_off" in o["regs"]:
+        out.append(("fracs_off", "aux", str(count), "fracs_off" in writes, 0))
+    out.append(("stats_off", "aux", str(2 * count), "stats_off" in writes, 0))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def region_words(size: str, **dims: int) -> int:
+    """Words of a region whose size is a layout name or a sum of products of layout symbols."""
+    return layout_size(size, **dims) if size in _section("layouts") else _eval_extent(size, dims)
+
+
+@functools.cache
+def op_name(code: int) -> str | None:
+    """The op with this opcode, or None."""
+    return next((n for n in op_names() if opcode(n) == int(code)), None)
+
+
+@functools.cache
+def register_offset(name: str) -> int:
+    """A register's byte offset (the hot path of every register access)."""
+    return register(name)["offset"]
+
+
 def _eval_extent(expr: str, dims: dict[str, int]) -> int:
     """Evaluates a size: a sum of products of integers and layout symbols ('N+1+Z', '3*D')."""
     total = 0
@@ -154,6 +210,12 @@ def layout(name: str, **dims: int) -> dict[str, tuple[int, tuple[int, ...]]]:
 
     dims use the layout symbols: N, K, D, H, M, I, O, Z (see engine_spec.json layouts._doc).
     """
+    return dict(_layout(name, **dims))
+
+
+@functools.lru_cache(maxsize=4096)
+def _layout(name: str, **dims: int) -> dict[str, tuple[int, tuple[int, ...]]]:
+    """layout(), computed once per (layout, dims): the driver asks for the same few every call."""
     layouts = _section("layouts")
     if name not in layouts:
         raise KeyError(f"unknown layout {name!r}; known: {', '.join(layouts)}")
@@ -161,7 +223,7 @@ def layout(name: str, **dims: int) -> dict[str, tuple[int, tuple[int, ...]]]:
     for tensor, shape_exprs in layouts[name]:
         shape = tuple(_eval_extent(e, dims) for e in shape_exprs)
         out[tensor] = (offset, shape)
-        offset += int(np.prod(shape))
+        offset += math.prod(shape)
     return out
 
 
@@ -180,11 +242,11 @@ def op_regions(name: str, **dims: int) -> dict[str, tuple[str, int]]:
 
 def layout_size(name: str, **dims: int) -> int:
     """Words a region of this layout occupies."""
-    entries = layout(name, **dims)
+    entries = _layout(name, **dims)
     if not entries:
         return 0
     offset, shape = list(entries.values())[-1]
-    return offset + int(np.prod(shape))
+    return offset + math.prod(shape)
 
 
 def next_grad_frac(frac: int, max_abs: int, saturations: int) -> int:

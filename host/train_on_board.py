@@ -2,7 +2,7 @@
 
     python host/train_on_board.py                      # onion_micro on digits, csim off the board
     python host/train_on_board.py --bundle model.npz --masks recorded
-    python host/train_on_board.py --report             # Table 2 style latency table (cycle model)
+    python host/train_on_board.py --report [--json]    # Table 2 from the engine's counters
 
 The host (this process; the ZCU102's ARM on the board) runs the example selector, the TA-selection
 from the engine's attention rows, the loss and AdamW on fp32 master weights; the engine (pynq on
@@ -70,7 +70,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--eval-samples", type=int, default=None, help="evaluate on the first N test images")
     g.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     g.add_argument("--report", action="store_true",
-                   help="print the Table 2 latency table from the cycle model and exit")
+                   help="Table 2 latency report from the engine's own counters (host/latency_report.py) and exit")
+    g.add_argument("--json", action="store_true", help="--report: print one JSON object")
+    g.add_argument("--quick", action="store_true", help="--report: onion_micro only (seconds; for tests)")
     return p.parse_args(argv)
 
 
@@ -224,10 +226,15 @@ def plot(history: list[dict], path: Path) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.report:
-        from host.latency_report import print_report
+        from host import latency_report as lr
 
-        print_report(attn_keep=args.attn_keep if args.attn_keep is not None else 0.3,
-                     example_keep=args.example_keep if args.example_keep is not None else 0.8)
+        try:
+            lr.print_report(quick=args.quick, as_json=args.json,
+                            attn_keep=lr.DEFAULT_ATTN_KEEP if args.attn_keep is None else args.attn_keep,
+                            example_keep=lr.DEFAULT_EXAMPLE_KEEP if args.example_keep is None else args.example_keep)
+        except (lr.MissingCounterError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
     try:
         train(args)

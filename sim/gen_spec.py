@@ -12,8 +12,9 @@ import re
 import sys
 from pathlib import Path
 
+from host.engine_spec import SPEC_PATH as SPEC_JSON
+
 REPO = Path(__file__).resolve().parents[1]
-SPEC_JSON = REPO / "hw" / "spec" / "engine_spec.json"
 SPEC_H = REPO / "hw" / "include" / "onion" / "spec.h"
 TOP_CPP = REPO / "hw" / "src" / "onion_engine.cpp"
 BEGIN = "// ---- BEGIN GENERATED INTERFACE (python -m sim.gen_spec; do not edit) ----"

@@ -1,15 +1,18 @@
 """The board backend: the Onion overlay on the ZCU102 through PYNQ (imported only here).
 
-Thin by design: four `pynq.allocate` buffers (one per m_axi port), registers written at the byte
-offsets engine_spec.json declares, ap_start, ap_done polled with a timeout, caches flushed before
-and invalidated after every call. Everything the engine computes is decided by the driver.
+Thin by design: four `pynq.allocate` buffers (one per m_axi port); per call the 64-bit port base
+addresses, the opcode and exactly the registers the op declares are written, the regions the op
+reads are flushed and the regions it writes invalidated (host/backends/call_plan.py, from
+engine_spec.json), ap_start, ap_done polled with a timeout, the counter registers read back.
+Everything the engine computes is decided by the driver.
 """
 from __future__ import annotations
 
 import time
 
 from host import engine_spec
-from host.backends.base import PortMemoryBackend, read_counter_registers
+from host.backends.base import PortMemoryBackend, Region, read_counter_registers
+from host.backends.call_plan import plan_call
 
 AP_START, AP_DONE = 0x1, 0x2
 DEFAULT_IP_NAME = "onion_engine_0"   # hw/scripts/vivado_bd.tcl; engine_spec.json overlay.ip overrides
@@ -46,27 +49,38 @@ class PynqBackend(PortMemoryBackend):
         self.timeout_s = timeout_s
         self.busy_s = 0.0     # measured time the fabric spent on calls
 
+    # -- memory --
+    def alloc(self, port: str, n_words: int) -> Region:
+        """As PortMemoryBackend.alloc; the zero fill is cleaned to DDR at once, so no dirty line of
+        it can be evicted over what the engine later writes there (per-call maintenance flushes
+        only the regions a call reads)."""
+        region = super().alloc(port, n_words)
+        region.array.flush()
+        return region
+
     # -- registers --
     def _write(self, name: str, value: int) -> None:
-        self.ip.write(engine_spec.register(name)["offset"], int(value) & 0xFFFFFFFF)
+        self.ip.write(engine_spec.register_offset(name), int(value) & 0xFFFFFFFF)
 
     def _read(self, name: str) -> int:
-        return int(self.ip.read(engine_spec.register(name)["offset"]))
+        return int(self.ip.read(engine_spec.register_offset(name)))
 
     def call(self, op, **registers: int) -> int:
-        code = engine_spec.opcode(op) if isinstance(op, str) else int(op)
-        values = {name: 0 for name in self._inputs}
-        values.update(self._register_values(registers))
-        values["opcode"] = code
+        self._register_values(registers)                 # names and 32-bit ranges, as every backend
+        plan = plan_call(op, registers, self.mem["aux"])
+        for span in plan.flush + plan.invalidate:
+            if span.word_offset + span.words > self.mem[span.port].size:
+                raise ValueError(f"engine {op}: {span.register}={span.word_offset} + {span.words} words overruns "
+                                 f"the {span.port} memory ({self.mem[span.port].size} words)")
         for port in self.PORTS:          # 64-bit base addresses: low word, then high word
             addr = int(self.mem[port].device_address)
-            offset = engine_spec.register(f"{port}_addr")["offset"]
+            offset = engine_spec.register_offset(f"{port}_addr")
             self.ip.write(offset, addr & 0xFFFFFFFF)
             self.ip.write(offset + 4, addr >> 32)
-        for name, value in values.items():
+        for name, value in plan.writes:
             self._write(name, value)
-        for buf in self.mem.values():
-            buf.flush()
+        for span in plan.flush:          # what the engine reads must be in DDR
+            self.mem[span.port][span.word_offset:span.word_offset + span.words].flush()
         start = time.perf_counter()
         self._write("ctrl", AP_START)
         while not self._read("ctrl") & AP_DONE:
@@ -74,7 +88,7 @@ class PynqBackend(PortMemoryBackend):
                 raise TimeoutError(f"engine {op}: no ap_done after {self.timeout_s:.1f} s (ctrl="
                                    f"{self._read('ctrl'):#x}); is the overlay loaded and clocked?")
         self.busy_s += time.perf_counter() - start
-        for buf in self.mem.values():
-            buf.invalidate()
+        for span in plan.invalidate:     # drop stale lines of what the engine wrote
+            self.mem[span.port][span.word_offset:span.word_offset + span.words].invalidate()
         self._last = read_counter_registers(self._read)
         return self._last["status"]

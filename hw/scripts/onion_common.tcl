@@ -146,11 +146,13 @@ proc ::onion::repo_root {} {
     return [file normalize [file join $script_dir .. ..]]
 }
 
+# The engine contract's path is declared once for the flow, as SPEC in hw/Makefile (which passes it
+# to every script as ONION_SPEC; tests/synth checks it is host.engine_spec.SPEC_PATH).
 proc ::onion::spec_path {} {
     if {[info exists ::env(ONION_SPEC)] && $::env(ONION_SPEC) ne ""} {
         return [file normalize $::env(ONION_SPEC)]
     }
-    return [file join [repo_root] hw spec engine_spec.json]
+    error "ONION_SPEC is not set: run the flow through make -C hw, which passes the engine contract's path"
 }
 
 # A field of the engine contract by key path, with an error naming the field when it is absent.

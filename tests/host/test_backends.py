@@ -22,3 +22,139 @@ def test_open_backend_gives_the_common_interface():
     assert isinstance(backend, EngineBackend) and backend.kind == "csim"
     with pytest.raises(ValueError, match="backend"):
         resolve_kind("gpu")
+
+
+# --- the pynq backend against a fake device with a modelled cache (tests/host/host_engine_fakes.py) ---
+import json  # noqa: E402
+
+import numpy as np  # noqa: E402
+from host_engine_fakes import FakeAllocator, FakeEngineIP, RecordingBackend  # noqa: E402
+
+from host import engine_spec  # noqa: E402
+from host.backends.csim import CsimBackend  # noqa: E402
+from host.engine_model import EngineViT  # noqa: E402
+from host.loss import cross_entropy  # noqa: E402
+from host.model_init import init_weights  # noqa: E402
+from host.ta_selector import Selection  # noqa: E402
+
+
+def _raw_spec() -> dict:
+    with open(engine_spec.SPEC_PATH) as f:
+        return json.load(f)
+
+
+def _fake_pynq(words):
+    alloc = FakeAllocator()
+    ip = FakeEngineIP(alloc)
+    return PynqBackend(words=words, overlay=ip, allocate=alloc), alloc, ip
+
+
+def _log(alloc, kind: str, call: int) -> set:
+    """{(port, byte offset, bytes)} flushed or invalidated for one call, by port."""
+    return {(port, off, n) for port, buf in zip(engine_spec.ports(), alloc.buffers, strict=True)
+            for c, off, n in getattr(buf, kind) if c == call}
+
+
+def test_pynq_linear_maintains_exactly_its_regions_and_returns_the_csim_result():
+    words = {p: 256 for p in engine_spec.ports()}
+    be, alloc, ip = _fake_pynq(words)
+    ref = CsimBackend(words=words)
+    rng = np.random.default_rng(0)
+    n, i, o = 3, 8, 5
+    regs = {}
+    for backend in (be, ref):
+        pad = backend.alloc("act", 3)                 # regions start off any alignment
+        x, y = backend.alloc("act", n * i), backend.alloc("act", n * o)
+        w = backend.alloc("wts", engine_spec.layout_size("linear_params", I=i, O=o))
+        st = backend.alloc("aux", 8)
+        x.array[:] = rng.integers(-900, 900, x.array.size)
+        w.array[:] = rng.integers(-900, 900, w.array.size)
+        y.array[:] = 7                                 # stale host data the engine overwrites
+        regs = dict(n_tokens=n, in_dim=i, out_dim=o, x_off=x.offset, y_off=y.offset, w_off=w.offset,
+                    stats_off=st.offset)
+        if backend is be:
+            assert alloc.buffers[1].flushed[-1] == (0, 2 * y.offset, 2 * y.array.size)   # zero fill cleaned
+            for buf in alloc.buffers:
+                buf.flushed.clear()
+        assert pad.offset == 0 and backend.call("LINEAR_FWD", **regs) == 0
+        rng = np.random.default_rng(0)
+    # x [N, I] and the parameter block are read; y [N, O] and 2 stats words per tensor are written
+    tensors = len(_raw_spec()["ops"]["LINEAR_FWD"]["tensors"])
+    w_words = engine_spec.layout_size("linear_params", I=i, O=o)
+    assert _log(alloc, "flushed", 0) == {("act", 2 * regs["x_off"], 2 * n * i), ("wts", 2 * regs["w_off"], 2 * w_words)}
+    assert _log(alloc, "invalidated", 0) == {("act", 2 * regs["y_off"], 2 * n * o),
+                                              ("aux", 4 * regs["stats_off"], 4 * 2 * tensors)}
+    for port in engine_spec.ports():
+        np.testing.assert_array_equal(be.mem[port], ref.mem[port])
+    assert be.read_counters()["macs"] == ref.read_counters()["macs"] == n * i * o
+
+
+def test_pynq_writes_only_the_declared_registers_and_rejects_others():
+    be, alloc, ip = _fake_pynq({p: 64 for p in engine_spec.ports()})
+    ip.writes.clear()
+    be.call("GELU_FWD", n_tokens=1, dim=4, x_off=0, y_off=8, stats_off=0)
+    offsets = {off for off, _ in ip.writes}
+    declared = set(_raw_spec()["ops"]["GELU_FWD"]["regs"]) | {"opcode", "ctrl"}
+    addr = {engine_spec.register(f"{p}_addr")["offset"] + k for p in engine_spec.ports() for k in (0, 4)}
+    assert offsets - addr == {engine_spec.register(r)["offset"] for r in declared}
+    with pytest.raises(ValueError, match="does not read register"):
+        be.call("GELU_FWD", n_tokens=1, dim=4, heads=2)
+    with pytest.raises(ValueError, match="overruns the act memory"):
+        be.call("GELU_FWD", n_tokens=4, dim=32, x_off=0, y_off=0, stats_off=0)
+
+
+def _expected_spans(op: str, regs: dict, aux: np.ndarray) -> tuple[set, set]:
+    """The regions of one call from the raw JSON: sizes by op_regions, directions by dma.writes."""
+    spec = _raw_spec()
+    writes = set(spec["dma"]["writes"]) | (set(spec["dma"]["writes_in_forward"]) if op.endswith("_FWD") else set())
+    n = regs["n_tokens"]
+    sparse = regs.get("flags", 0) & spec["flags"]["SPARSE"]
+    z = int(aux[regs["keys_off"] + n]) if sparse else n * n
+    dims = dict(N=n, P=n - 1, K=regs.get("n_keep", n), D=regs.get("dim", 0), H=regs.get("heads", 0),
+                M=regs.get("mlp_dim", 0), I=regs.get("in_dim", 0), O=regs.get("out_dim", 0), Z=z)
+    read, written = set(), set()
+    for reg, (port, words) in engine_spec.op_regions(op, **dims).items():
+        if (reg == "keys_off" and not sparse) or (reg == "keep_off" and not regs.get("flags", 0) & 2):
+            continue
+        size = 4 if port == "aux" else 2
+        (written if reg in writes else read).add((port, size * regs[reg], size * words))
+    return read, written
+
+
+def test_pynq_training_image_keeps_the_cache_coherent_with_per_region_maintenance():
+    """A sparse forward + backward through the driver with a cache that keeps nothing coherent by
+    itself: per call, the flushed / invalidated ranges are the op's regions, every byte the engine
+    changed was invalidated, and logits and gradients equal the C-sim backend's bit for bit."""
+    weights = init_weights(TINY, 3)
+    patches = np.random.default_rng(4).normal(size=(1, 16, 16))
+    sel = Selection([1], token_keep=0.7, attn_keep=0.3)
+    out = []
+    for backend in (CsimBackend(words=EngineDriver.required_words(TINY)),
+                    _fake_pynq(EngineDriver.required_words(TINY))):
+        pynq = isinstance(backend, tuple)
+        be, alloc, ip = backend if pynq else (backend, None, None)
+        rec = RecordingBackend(be)
+        model = EngineViT(EngineDriver(rec, TINY))
+        model.load_weights(weights)
+        if pynq:
+            start = alloc.calls
+            for buf in alloc.buffers:
+                buf.flushed.clear()
+        r = model.forward(patches, sel)
+        g = model.backward(r, cross_entropy(r.logits, 3)[1])
+        out.append((r.logits, g))
+    for k, (op, regs) in enumerate(rec.calls):
+        call = start + k
+        read, written = _expected_spans(op, regs, be.mem["aux"])
+        assert _log(alloc, "flushed", call) == read, op
+        assert _log(alloc, "invalidated", call) == written, op
+        for port, changed in ip.changed[call].items():
+            covered = np.zeros(be.mem[port].nbytes, dtype=bool)
+            for p, off, n in written:
+                if p == port:
+                    covered[off:off + n] = True
+            assert covered[changed].all(), f"{op} wrote {port} bytes it does not declare"
+    assert any(regs.get("flags", 0) & 1 for op, regs in rec.calls if op == "ATTN_FWD")
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    for name in out[0][1]:
+        np.testing.assert_array_equal(out[0][1][name], out[1][1][name])

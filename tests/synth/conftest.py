@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from host.engine_spec import SPEC_PATH
+
 REPO = Path(__file__).resolve().parents[2]
 STUBS = Path(__file__).resolve().parent / "stubs"
-SPEC = json.loads((REPO / "hw" / "spec" / "engine_spec.json").read_text())
+SCRIPTS_DIR = REPO / "hw" / "scripts"
+SPEC = json.loads(SPEC_PATH.read_text())
 
 BLACKBOX = {
     "c_function_name": "mac_array_rtl",
@@ -41,14 +44,13 @@ def make_fake_repo(root: Path, with_blackbox: bool) -> Path:
     shutil.copy(REPO / "hw" / "Makefile", hw / "Makefile")
     shutil.copytree(REPO / "hw" / "scripts", hw / "scripts",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "hw" / "spec" / "engine_spec.json", hw / "spec" / "engine_spec.json")
+    shutil.copy(SPEC_PATH, hw / SPEC_PATH.relative_to(REPO / "hw"))
     for rel, text in {"src/onion_engine.cpp": "void onion_engine() {}\n",
                       "src/csim_entry.cpp": '#include "onion_engine.cpp"\n',
                       "include/onion/fixed.h": "#pragma once\n",
                       "tb/tb_onion_engine.cpp": "int main() { return 0; }\n",
                       "tb/tb_other_program.cpp": "int main() { return 1; }\n",
-                      "tb/tb_helpers.h": "#pragma once\n",
-                      "tb/golden_io.cpp": "void load() {}\n"}.items():
+                      "tb/tb_helpers.h": "#pragma once\n"}.items():
         (hw / rel).parent.mkdir(parents=True, exist_ok=True)
         (hw / rel).write_text(text)
     if with_blackbox:
@@ -61,9 +63,19 @@ def make_fake_repo(root: Path, with_blackbox: bool) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def spec_env(monkeypatch):
+    """The Tcl scripts read the contract at ONION_SPEC (hw/Makefile passes it); scripts run here by
+    hand get the repository's, or the fake repository's copy (fake_repo)."""
+    monkeypatch.setenv("ONION_SPEC", str(SPEC_PATH))
+    return monkeypatch
+
+
 @pytest.fixture
-def fake_repo(tmp_path):
-    return make_fake_repo(tmp_path / "repo", with_blackbox=True)
+def fake_repo(tmp_path, spec_env):
+    repo = make_fake_repo(tmp_path / "repo", with_blackbox=True)
+    spec_env.setenv("ONION_SPEC", str(repo / SPEC_PATH.relative_to(REPO)))
+    return repo
 
 
 FAKE_TOOL = """#!/bin/bash

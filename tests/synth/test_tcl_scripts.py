@@ -130,7 +130,7 @@ def test_hls_build_targets_the_spec_part_clock_and_top(fake_repo, tmp_path):
     assert [Path(c[0]).name for c in sources] == ["onion_engine.cpp"]
     assert f"-I{fake_repo / 'hw' / 'include'}" in sources[0][sources[0].index("-cflags") + 1]
     # Only the engine's own test bench (and helpers), not other tb_*.cpp programs with a main().
-    assert [Path(c[1]).name for c in calls(log, "add_files") if c[0] == "-tb"] == ["golden_io.cpp", "tb_onion_engine.cpp"]
+    assert [Path(c[1]).name for c in calls(log, "add_files") if c[0] == "-tb"] == ["tb_onion_engine.cpp"]
     out = tmp_path / "out"
     assert (out / "ip" / "component.xml").exists() and (out / "rtl" / "onion_engine.v").exists()
     assert (out / "reports" / "hls_csynth.rpt").read_text().startswith("== Synthesis Summary")
