@@ -5,6 +5,7 @@
 #define ONION_ENGINE_H
 
 #include "onion/attention.h"
+#include "onion/axi_burst.h"
 #include "onion/encoder_attn.h"
 #include "onion/encoder_mlp.h"
 #include "onion/gelu.h"
@@ -88,8 +89,8 @@ inline bool is_backward(uint32_t op) {
            op == spec::OP_GELU_BWD;
 }
 
-// Every check of a call, before anything is written.
-inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
+// The checks of a call's scalar registers (sizes, flags, heads): they bound every region it moves.
+inline uint32_t validate_scalars(const spec::Args &a) {
     const uint32_t op = a.opcode;
     const int count = op_tensor_count(op);
     if (count == 0) return spec::ST_BAD_OPCODE;
@@ -105,17 +106,11 @@ inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
     if (attn) {
         const uint32_t s = check_heads(a.dim, a.heads);
         if (s != spec::ST_OK) return s;
-        if (a.flags & spec::FLAG_SPARSE) {
-            const uint32_t k = check_key_lists(aux + a.keys_off, aux + a.keys_off + a.n_tokens + 1, (int)a.n_tokens);
-            if (k != spec::ST_OK) return k;
-        }
     }
     if (mlp) {
         if (!in_range(a.mlp_dim, 1, spec::MAX_MLP)) return spec::ST_BAD_MLP;
         if (a.flags & spec::FLAG_GATHER) {
             if (!in_range(a.n_keep, 1, (int)a.n_tokens)) return spec::ST_BAD_TOKENS;
-            const uint32_t k = check_keep_list(aux + a.keep_off, (int)a.n_keep, (int)a.n_tokens);
-            if (k != spec::ST_OK) return k;
         } else if (a.n_keep != 0 && a.n_keep != a.n_tokens) {
             return spec::ST_BAD_KEEP;
         }
@@ -126,8 +121,30 @@ inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
         if (!in_range(a.in_dim, 1, spec::MAX_IN_DIM)) return spec::ST_BAD_IN_DIM;
         if (!in_range(a.out_dim, 1, spec::MAX_OUT_DIM)) return spec::ST_BAD_OUT_DIM;
     }
-    if (is_backward(op)) return check_fracs(aux + a.fracs_off, count);
     return spec::ST_OK;
+}
+
+// The checks of the call's lists in aux (key lists, kept tokens, gradient fracs); scalars valid.
+inline uint32_t validate_lists(const spec::Args &a, const int32_t *aux) {
+    const uint32_t op = a.opcode;
+    const bool attn = op == spec::OP_ATTN_FWD || op == spec::OP_ATTN_BWD;
+    const bool mlp = op == spec::OP_MLP_FWD || op == spec::OP_MLP_BWD;
+    if (attn && (a.flags & spec::FLAG_SPARSE)) {
+        const uint32_t k = check_key_lists(aux + a.keys_off, aux + a.keys_off + a.n_tokens + 1, (int)a.n_tokens);
+        if (k != spec::ST_OK) return k;
+    }
+    if (mlp && (a.flags & spec::FLAG_GATHER)) {
+        const uint32_t k = check_keep_list(aux + a.keep_off, (int)a.n_keep, (int)a.n_tokens);
+        if (k != spec::ST_OK) return k;
+    }
+    if (is_backward(op)) return check_fracs(aux + a.fracs_off, op_tensor_count(op));
+    return spec::ST_OK;
+}
+
+// Every check of a call, before anything is written (the C-sim backend's pre-check uses it on DDR).
+inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
+    const uint32_t s = validate_scalars(a);
+    return s != spec::ST_OK ? s : validate_lists(a, aux);
 }
 
 inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd, int32_t *aux, Stat *st,
@@ -217,29 +234,165 @@ inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd,
     }
 }
 
+// The engine's on-chip copy of each port: every region a call reads is burst-loaded here once,
+// the op runs on these buffers only, every region it writes is burst-stored from here once.
+// Sized by the generator for the most one call moves at the compile-time limits (spec::POOL_WORDS_*;
+// docs/engine.md sets them against the ZU9EG's BRAM).
+struct OnChip {
+    word_t wts[spec::POOL_WORDS_WTS];
+    word_t act[spec::POOL_WORDS_ACT];
+    word_t grd[spec::POOL_WORDS_GRD];
+    int32_t aux[spec::POOL_WORDS_AUX];
+};
+
+inline OnChip &on_chip() {
+    static OnChip buffers;
+    return buffers;
+}
+
+// Words of a port's beat (the on-chip copy keeps each region beat-aligned, as it arrives).
+inline long beat_words(int port) { return spec::axi_beat_bytes(port) / (port == spec::PORT_AUX ? 4 : 2); }
+
+// Moves one region between its port and the on-chip copy (load: DDR -> chip, else chip -> DDR).
+inline void move_region(const spec::Region &r, long chip_off, bool load, word_t *wts, word_t *act, word_t *grd,
+                        int32_t *aux, OnChip &oc, Counters &cnt) {
+    if (r.port == spec::PORT_AUX) {
+        if (load) burst_load(aux, r.off, r.words, oc.aux + chip_off, r.port, cnt);
+        else burst_store(aux, r.off, r.words, oc.aux + chip_off, r.port, cnt);
+        return;
+    }
+    word_t *ddr = r.port == spec::PORT_WTS ? wts : r.port == spec::PORT_ACT ? act : grd;
+    word_t *chip = r.port == spec::PORT_WTS ? oc.wts : r.port == spec::PORT_ACT ? oc.act : oc.grd;
+    if (load) burst_load(ddr, r.off, r.words, chip + chip_off, r.port, cnt);
+    else burst_store(ddr, r.off, r.words, chip + chip_off, r.port, cnt);
+}
+
+// Zeroes a written region's on-chip copy before the op runs: words an op leaves unwritten (none
+// today) would otherwise carry an earlier call's data to DDR.
+inline void clear_region(const spec::Region &r, long chip_off, OnChip &oc, Counters &cnt) {
+    for (long i = 0; i < r.words; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=1179648
+#pragma HLS PIPELINE II=1
+        if (r.port == spec::PORT_AUX) oc.aux[chip_off + i] = 0;
+        else if (r.port == spec::PORT_WTS) oc.wts[chip_off + i] = 0;
+        else if (r.port == spec::PORT_ACT) oc.act[chip_off + i] = 0;
+        else oc.grd[chip_off + i] = 0;
+    }
+    count_elementwise(cnt, r.words, 1, EW_DEPTH_COPY);
+}
+
+// Key-list entries Z of an attention call: N*N dense; sparse, row_ptr[N], read from aux (one beat).
+// Returns false when Z is outside what N lists can hold (the key-list check then rejects the call).
+inline bool key_entries(const spec::Args &a, const int32_t *aux, long &Z, Counters &cnt) {
+    const long n = a.n_tokens;
+    Z = 0;
+    if (a.opcode != spec::OP_ATTN_FWD && a.opcode != spec::OP_ATTN_BWD) return true;
+    if (!(a.flags & spec::FLAG_SPARSE)) {
+        Z = n * n;
+        return true;
+    }
+    int32_t z[1];
+    burst_load(aux, (long)a.keys_off + n, 1, z, spec::PORT_AUX, cnt);
+    Z = z[0];
+    return Z >= n && Z <= n * spec::MAX_KEYS;
+}
+
+// Load -> compute -> store of one validated call. Returns the status (list checks run on the
+// on-chip copy of aux, before anything is written).
+inline uint32_t run_on_chip(const spec::Args &a, word_t *wts, word_t *act, word_t *grd, int32_t *aux, Stat *st,
+                            Counters &cnt, uint32_t &sat) {
+    OnChip &oc = on_chip();
+    long Z;
+    if (!key_entries(a, aux, Z, cnt)) return spec::ST_BAD_KEYS;
+    spec::Region regions[spec::MAX_REGIONS];
+    long chip_off[spec::MAX_REGIONS];
+    const int count = spec::op_regions(a, Z, regions);
+    spec::Args on = a;  // the same call, its offsets pointing into the on-chip copy
+    long next[spec::PORT_COUNT] = {0, 0, 0, 0};
+    for (int i = 0; i < count; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=10
+        const int p = regions[i].port;
+        chip_off[i] = next[p];
+        next[p] += (regions[i].words + beat_words(p) - 1) / beat_words(p) * beat_words(p);
+        spec::set_region_offset(on, regions[i].reg, (uint32_t)chip_off[i]);
+        cnt.min_axi_bytes += axi_region_bytes(p, regions[i].off, regions[i].words, p == spec::PORT_AUX ? 4 : 2);
+    }
+    for (int i = 0; i < count; ++i) {  // lists first: checked before the bulk moves
+#pragma HLS LOOP_TRIPCOUNT max=10
+        if (!regions[i].write && regions[i].port == spec::PORT_AUX)
+            move_region(regions[i], chip_off[i], true, wts, act, grd, aux, oc, cnt);
+    }
+    const uint32_t status = validate_lists(on, oc.aux);
+    if (status != spec::ST_OK) return status;
+    for (int i = 0; i < count; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=10
+        if (regions[i].write) clear_region(regions[i], chip_off[i], oc, cnt);
+        else if (regions[i].port != spec::PORT_AUX)
+            move_region(regions[i], chip_off[i], true, wts, act, grd, aux, oc, cnt);
+    }
+    dispatch(on, oc.wts, oc.act, oc.grd, oc.aux, st, cnt);
+    const int tensors = op_tensor_count(a.opcode);
+    int32_t *so = oc.aux + on.stats_off;
+    for (int i = 0; i < tensors; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=16
+        so[2 * i] = st[i].max_abs;
+        so[2 * i + 1] = (int32_t)st[i].sat;
+        sat += st[i].sat;
+    }
+    for (int i = 0; i < count; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=10
+        if (regions[i].write) move_region(regions[i], chip_off[i], false, wts, act, grd, aux, oc, cnt);
+    }
+    return spec::ST_OK;
+}
+
+inline uint32_t lo32(uint64_t v) { return (uint32_t)v; }
+inline uint32_t hi32(uint64_t v) { return (uint32_t)(v >> 32); }
+
 inline void run_engine(const spec::Args &a, word_t *wts, word_t *act, word_t *grd, int32_t *aux, spec::Outputs &out) {
-    Counters cnt = {0, 0};
+    Counters cnt;
+    counters_clear(cnt);
     Stat st[MAX_OP_TENSORS];
     stats_clear(st, MAX_OP_TENSORS);
-    const uint32_t status = validate(a, aux);
     uint32_t sat = 0;
-    if (status == spec::ST_OK) {
-        dispatch(a, wts, act, grd, aux, st, cnt);
-        const int count = op_tensor_count(a.opcode);
-        int32_t *so = aux + a.stats_off;
-        for (int i = 0; i < count; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=16
-            so[2 * i] = st[i].max_abs;
-            so[2 * i + 1] = (int32_t)st[i].sat;
-            sat += st[i].sat;
-        }
-    }
+    uint32_t status = validate_scalars(a);
+    if (status == spec::ST_OK) status = run_on_chip(a, wts, act, grd, aux, st, cnt, sat);
     out.status = status;
-    out.macs_lo = (uint32_t)cnt.macs;
-    out.macs_hi = (uint32_t)(cnt.macs >> 32);
-    out.cycles_lo = (uint32_t)cnt.cycles;
-    out.cycles_hi = (uint32_t)(cnt.cycles >> 32);
+    out.macs_lo = lo32(cnt.macs);
+    out.macs_hi = hi32(cnt.macs);
+    out.cycles_lo = lo32(cnt.cycles);
+    out.cycles_hi = hi32(cnt.cycles);
     out.saturations = sat;
+    out.ew_cycles_lo = lo32(cnt.ew_cycles);
+    out.ew_cycles_hi = hi32(cnt.ew_cycles);
+    out.min_axi_bytes_lo = lo32(cnt.min_axi_bytes);
+    out.min_axi_bytes_hi = hi32(cnt.min_axi_bytes);
+    const AxiCount &w = cnt.axi[spec::PORT_WTS], &ac = cnt.axi[spec::PORT_ACT], &g = cnt.axi[spec::PORT_GRD],
+                   &x = cnt.axi[spec::PORT_AUX];
+    out.wts_rd_bytes_lo = lo32(w.rd_bytes);
+    out.wts_rd_bytes_hi = hi32(w.rd_bytes);
+    out.wts_wr_bytes_lo = lo32(w.wr_bytes);
+    out.wts_wr_bytes_hi = hi32(w.wr_bytes);
+    out.wts_rd_bursts = w.rd_bursts;
+    out.wts_wr_bursts = w.wr_bursts;
+    out.act_rd_bytes_lo = lo32(ac.rd_bytes);
+    out.act_rd_bytes_hi = hi32(ac.rd_bytes);
+    out.act_wr_bytes_lo = lo32(ac.wr_bytes);
+    out.act_wr_bytes_hi = hi32(ac.wr_bytes);
+    out.act_rd_bursts = ac.rd_bursts;
+    out.act_wr_bursts = ac.wr_bursts;
+    out.grd_rd_bytes_lo = lo32(g.rd_bytes);
+    out.grd_rd_bytes_hi = hi32(g.rd_bytes);
+    out.grd_wr_bytes_lo = lo32(g.wr_bytes);
+    out.grd_wr_bytes_hi = hi32(g.wr_bytes);
+    out.grd_rd_bursts = g.rd_bursts;
+    out.grd_wr_bursts = g.wr_bursts;
+    out.aux_rd_bytes_lo = lo32(x.rd_bytes);
+    out.aux_rd_bytes_hi = hi32(x.rd_bytes);
+    out.aux_wr_bytes_lo = lo32(x.wr_bytes);
+    out.aux_wr_bytes_hi = hi32(x.wr_bytes);
+    out.aux_rd_bursts = x.rd_bursts;
+    out.aux_wr_bursts = x.wr_bursts;
 }
 
 }  // namespace onion

@@ -24,11 +24,46 @@ typedef ap_int<128> wide_t;
 typedef __int128 wide_t;  // C-sim: a native 128-bit integer (same values as ap_int<128>)
 #endif
 
-// Work and clipping of one engine call (read back through the output registers).
-struct Counters {
-    uint64_t macs;
-    uint64_t cycles;
+// What one AXI port did in a call, counted by the burst load/store units (axi_burst.h) as they run.
+struct AxiCount {
+    uint64_t rd_bytes, wr_bytes;  // whole beats of the port's width
+    uint32_t rd_bursts, wr_bursts;
 };
+
+// Work of one engine call (read back through the output registers, engine_spec.json "counters").
+struct Counters {
+    uint64_t macs;           // multiply-accumulates of the GEMMs issued
+    uint64_t cycles;         // MAC-array cycles: gemm_cycles of every job issued
+    uint64_t ew_cycles;      // element-wise loops: trip count x II + pipeline depth each (count_elementwise)
+    uint64_t min_axi_bytes;  // each operand region read once, each result region written once
+    AxiCount axi[spec::PORT_COUNT];
+};
+
+inline void counters_clear(Counters &c) {
+    c.macs = 0;
+    c.cycles = 0;
+    c.ew_cycles = 0;
+    c.min_axi_bytes = 0;
+    for (int p = 0; p < spec::PORT_COUNT; ++p) {
+#pragma HLS UNROLL
+        c.axi[p].rd_bytes = 0;
+        c.axi[p].wr_bytes = 0;
+        c.axi[p].rd_bursts = 0;
+        c.axi[p].wr_bursts = 0;
+    }
+}
+
+// Pipeline depths of the element-wise loop kinds (load, compute, store stages), the figures csynth
+// would add to trip count x II. Estimates from the operator chains (not a csynth report: no Vitis here).
+const int EW_DEPTH_COPY = 3;       // read, select/convert, write
+const int EW_DEPTH_REQUANT = 5;    // read, multiply/add, round, saturate, write
+const int EW_DEPTH_NONLINEAR = 12; // table lookup + interpolation + multiply (exp, reciprocal, rsqrt, GELU)
+
+// The one helper every element-wise loop counts itself with: a pipelined loop of `trips` iterations
+// at initiation interval `ii` costs trips x ii + depth cycles (nothing when it does not run).
+inline void count_elementwise(Counters &cnt, long trips, int ii, int depth) {
+    if (trips > 0) cnt.ew_cycles += (uint64_t)trips * (uint64_t)ii + (uint64_t)depth;
+}
 
 // Per-tensor stats: largest |word| written and saturations while converting to it.
 struct Stat {
