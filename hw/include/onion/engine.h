@@ -147,8 +147,12 @@ inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
     return s != spec::ST_OK ? s : validate_lists(a, aux);
 }
 
+// Runs one op on the on-chip copies. Every op's GEMMs call the one gemm_unit (INLINE off): the ops
+// are inlined here and ALLOCATION limits gemm_unit to one instance, so there is one MAC array.
 inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd, int32_t *aux, Stat *st,
                      Counters &cnt) {
+#pragma HLS INLINE recursive
+#pragma HLS ALLOCATION function instances=gemm_unit limit=1
     static int32_t dense_ptr[spec::MAX_TOKENS + 1];
     static int32_t dense_keys[MAX_KEY_ENTRIES];
     const int n = (int)a.n_tokens, D = (int)a.dim;
