@@ -159,13 +159,13 @@ inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd,
     const int32_t *fr = aux + a.fracs_off;
     const int32_t *rp = dense_ptr;
     const int32_t *keys = dense_keys;
-    const bool dense = !(a.flags & spec::FLAG_SPARSE);
     if (a.opcode == spec::OP_ATTN_FWD || a.opcode == spec::OP_ATTN_BWD) {
         if (a.flags & spec::FLAG_SPARSE) {
             rp = aux + a.keys_off;
             keys = aux + a.keys_off + n + 1;
         } else {
             csr_dense(n, dense_ptr, dense_keys);
+            count_elementwise(cnt, (long)n * n, 1, EW_DEPTH_COPY);
         }
     }
     const int32_t *keep = (a.flags & spec::FLAG_GATHER) ? aux + a.keep_off : 0;
@@ -179,10 +179,10 @@ inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd,
         break;
     case spec::OP_ATTN_FWD:
         attn_fwd(attn_view(n, D, (int)a.heads, rp[n]), act + a.x_off, wts + a.w_off, act + a.save_off, act + a.y_off,
-                 act + a.attn_off, dense, rp, keys, st, cnt);
+                 act + a.attn_off, rp, keys, st, cnt);
         break;
     case spec::OP_ATTN_BWD:
-        attn_bwd(attn_view(n, D, (int)a.heads, rp[n]), act + a.x_off, wts + a.w_off, act + a.save_off, dense, rp, keys,
+        attn_bwd(attn_view(n, D, (int)a.heads, rp[n]), act + a.x_off, wts + a.w_off, act + a.save_off, rp, keys,
                  grd + a.gy_off, grd + a.gx_off, grd + a.gw_off, grd + a.gs_off, fr, st, cnt);
         break;
     case spec::OP_MLP_FWD:
@@ -216,21 +216,21 @@ inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd,
         break;
     }
     case spec::OP_LAYERNORM_FWD:
-        layernorm_fwd(act + a.x_off, D, n, D, wts + a.w_off, wts + a.w_off + D, act + a.y_off, D, st[0]);
+        layernorm_fwd(act + a.x_off, D, n, D, wts + a.w_off, wts + a.w_off + D, act + a.y_off, D, st[0], cnt);
         break;
     case spec::OP_LAYERNORM_BWD: {
         namespace T = spec::layernorm_bwd;
         layernorm_bwd(act + a.x_off, D, n, D, wts + a.w_off, grd + a.gy_off, D, fr[T::D_OUT], 0, 0, grd + a.gx_off, D,
                       0, fr[T::D_IN], grd + a.gw_off, fr[T::D_W], grd + a.gw_off + D, fr[T::D_B], st[T::D_IN],
-                      st[T::D_W], st[T::D_B]);
+                      st[T::D_W], st[T::D_B], cnt);
         break;
     }
     case spec::OP_GELU_FWD:
-        gelu_fwd(act + a.x_off, act + a.y_off, (long)n * D, st[0]);
+        gelu_fwd(act + a.x_off, act + a.y_off, (long)n * D, st[0], cnt);
         break;
     case spec::OP_GELU_BWD: {
         namespace T = spec::gelu_bwd;
-        gelu_bwd(act + a.x_off, grd + a.gy_off, fr[T::D_OUT], grd + a.gx_off, fr[T::D_IN], (long)n * D, st[T::D_IN]);
+        gelu_bwd(act + a.x_off, grd + a.gy_off, fr[T::D_OUT], grd + a.gx_off, fr[T::D_IN], (long)n * D, st[T::D_IN], cnt);
         break;
     }
     default:

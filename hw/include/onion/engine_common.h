@@ -80,7 +80,7 @@ inline void stats_clear(Stat *st, int n) {
 }
 
 // Folds |w| of n words into a tensor's max.
-inline void stats_scan(Stat &st, const word_t *p, long n) {
+inline void stats_scan(Stat &st, const word_t *p, long n, Counters &cnt) {
     int32_t m = st.max_abs;
     for (long i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=75000
@@ -89,12 +89,13 @@ inline void stats_scan(Stat &st, const word_t *p, long n) {
         m = v > m ? v : m;
     }
     st.max_abs = m;
+    count_elementwise(cnt, n, 1, EW_DEPTH_COPY);
 }
 
-inline void stats_scan_rows(Stat &st, const word_t *p, long rows, long cols, long stride) {
+inline void stats_scan_rows(Stat &st, const word_t *p, long rows, long cols, long stride, Counters &cnt) {
     for (long r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT max=197
-        stats_scan(st, p + r * stride, cols);
+        stats_scan(st, p + r * stride, cols, cnt);
     }
 }
 
@@ -136,7 +137,7 @@ inline word_t add_words(word_t a, int fa, word_t b, int fb, int fo, uint32_t &sa
 
 // Column sums of a [rows, cols] word matrix (frac fi) written at frac fo: bias gradients.
 inline void column_sums(const word_t *p, long rows, long cols, long stride, int fi, word_t *out, int fo,
-                        Stat &st) {
+                        Stat &st, Counters &cnt) {
     for (long c = 0; c < cols; ++c) {
 #pragma HLS LOOP_TRIPCOUNT max=1536
         acc_t acc = 0;
@@ -146,26 +147,29 @@ inline void column_sums(const word_t *p, long rows, long cols, long stride, int 
             acc += p[r * stride + c];
         }
         out[c] = requantize_any(acc, fi - fo, st.sat);
+        count_elementwise(cnt, rows, 1, EW_DEPTH_REQUANT);
     }
-    stats_scan(st, out, cols);
+    stats_scan(st, out, cols, cnt);
 }
 
 // Copies words, converting frac fi -> fo.
-inline void convert_words(const word_t *in, int fi, word_t *out, int fo, long n, Stat &st) {
+inline void convert_words(const word_t *in, int fi, word_t *out, int fo, long n, Stat &st, Counters &cnt) {
     for (long i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=75000
 #pragma HLS PIPELINE II=1
         out[i] = requantize_any((acc_t)in[i], fi - fo, st.sat);
     }
-    stats_scan(st, out, n);
+    count_elementwise(cnt, n, 1, EW_DEPTH_REQUANT);
+    stats_scan(st, out, n, cnt);
 }
 
-inline void fill_zero(word_t *p, long n) {
+inline void fill_zero(word_t *p, long n, Counters &cnt) {
     for (long i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=75000
 #pragma HLS PIPELINE II=1
         p[i] = 0;
     }
+    count_elementwise(cnt, n, 1, EW_DEPTH_COPY);
 }
 
 }  // namespace onion

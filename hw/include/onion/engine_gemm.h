@@ -17,10 +17,11 @@
 
 namespace onion {
 
-inline void gemm(const Operand &a, const Operand &b, const word_t *bias, int bias_lshift, word_t *c,
-                 long c_row_stride, int M, int N, int K, int shift, uint32_t &sat, Counters &cnt) {
+// Jobs on the array without MAC accounting (the caller counts the useful MACs: masked attention).
+inline void gemm_jobs(const Operand &a, const Operand &b, const word_t *bias, int bias_lshift, word_t *c,
+                      long c_row_stride, int M, int N, int K, int shift, uint32_t &sat, Counters &cnt) {
     if (M <= 0 || N <= 0) return;
-    if (K <= 0) {  // an empty sum (a key no query lists): C is the bias alone, no array job
+    if (K <= 0) {  // an empty sum (no listed entry): C is the bias alone, no array job
         for (int m = 0; m < M; ++m) {
 #pragma HLS LOOP_TRIPCOUNT max=197
             for (int n = 0; n < N; ++n) {
@@ -33,10 +34,16 @@ inline void gemm(const Operand &a, const Operand &b, const word_t *bias, int bia
         count_elementwise(cnt, (long)M * N, 1, EW_DEPTH_REQUANT);
         return;
     }
-    cnt.macs += (uint64_t)M * N * K;
     cnt.cycles += gemm_cycles(M, N, K, bias != 0);
     // below SHIFT_MIN every non-zero value saturates and zero stays zero, exactly as at SHIFT_MIN
     gemm_unit(a, b, bias, bias_lshift, c, c_row_stride, M, N, K, shift < SHIFT_MIN ? SHIFT_MIN : shift, sat);
+}
+
+// The GEMM; adds M*N*K to cnt.macs and the array's cycles for its jobs to cnt.cycles.
+inline void gemm(const Operand &a, const Operand &b, const word_t *bias, int bias_lshift, word_t *c,
+                 long c_row_stride, int M, int N, int K, int shift, uint32_t &sat, Counters &cnt) {
+    if (M > 0 && N > 0 && K > 0) cnt.macs += (uint64_t)M * N * K;
+    gemm_jobs(a, b, bias, bias_lshift, c, c_row_stride, M, N, K, shift, sat, cnt);
 }
 
 }  // namespace onion
