@@ -81,28 +81,34 @@ inline void softmax_row(const word_t *s, int count, word_t *p, uint32_t &sat, Co
 const int ATT_LDS = (spec::MAX_TOKENS + MAC_COLS - 1) / MAC_COLS * MAC_COLS;  // staging row stride
 const int ATT_MAX_BLOCKS = (spec::MAX_TOKENS + MAC_ROWS - 1) / MAC_ROWS;       // blocks of >= MAC_ROWS rows
 const int ATT_MAX_TILES = (spec::MAX_TOKENS + MAC_ROWS - 1) / MAC_ROWS;        // tiles of >= MAC_ROWS columns
+static_assert(ATT_MAX_TILES <= 32, "tile masks are 32-bit words");
 
-// listed[i][j]: query i lists key j.
+// Which array tiles each row touches, as bit masks (bit t = tile t): per query, the MAC_COLS-wide
+// and MAC_ROWS-wide key tiles it lists; per key, the MAC_ROWS-wide query tiles that list it.
 struct KeyMask {
-    bool listed[spec::MAX_TOKENS][spec::MAX_TOKENS];
+    uint32_t query_n_tiles[spec::MAX_TOKENS];
+    uint32_t query_k_tiles[spec::MAX_TOKENS];
+    uint32_t key_k_tiles[spec::MAX_TOKENS];
 };
 
 inline void build_key_mask(int n, const int32_t *rp, const int32_t *keys, KeyMask &m, Counters &cnt) {
     for (int i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=197
-        for (int j = 0; j < n; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
 #pragma HLS PIPELINE II=1
-            m.listed[i][j] = false;
-        }
+        m.query_n_tiles[i] = 0;
+        m.query_k_tiles[i] = 0;
+        m.key_k_tiles[i] = 0;
     }
-    count_elementwise(cnt, (long)n * n, 1, EW_DEPTH_COPY);
+    count_elementwise(cnt, n, 1, EW_DEPTH_COPY);
     for (int i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=197
         for (int32_t z = rp[i]; z < rp[i + 1]; ++z) {
 #pragma HLS LOOP_TRIPCOUNT max=197
 #pragma HLS PIPELINE II=1
-            m.listed[i][keys[z]] = true;
+            const int j = keys[z];
+            m.query_n_tiles[i] |= 1u << (j / MAC_COLS);
+            m.query_k_tiles[i] |= 1u << (j / MAC_ROWS);
+            m.key_k_tiles[j] |= 1u << (i / MAC_ROWS);
         }
     }
     count_elementwise(cnt, rp[n], 1, EW_DEPTH_COPY);
@@ -110,7 +116,6 @@ inline void build_key_mask(int n, const int32_t *rp, const int32_t *keys, KeyMas
 
 // Rows in blocks of `blk`; per block the columns of the tiles (width `tw`) some row of it touches,
 // gathered in ascending order (idx), and where each tile starts in that list (tile_pos, -1: skipped).
-// `by_key`: rows are keys and columns queries (the transposed relation, for dS^T Q and P^T dctx).
 struct MaskedSchedule {
     int blk, blocks, tw;
     int count[ATT_MAX_BLOCKS];
@@ -118,40 +123,37 @@ struct MaskedSchedule {
     int32_t idx[ATT_MAX_BLOCKS][ATT_LDS];
 };
 
-inline bool mask_at(const KeyMask &m, bool by_key, int r, int c) { return by_key ? m.listed[c][r] : m.listed[r][c]; }
-
-inline void fill_schedule(const KeyMask &m, bool by_key, int n, int blk, int tw, MaskedSchedule &s, Counters &cnt) {
+// tiles[r]: the tile mask of row r (null: every tile, the dense schedule).
+inline void fill_schedule(const uint32_t *tiles, int n, int blk, int tw, MaskedSchedule &s, Counters &cnt) {
     s.blk = blk;
     s.tw = tw;
     s.blocks = (n + blk - 1) / blk;
-    const int tiles = (n + tw - 1) / tw;
+    const int n_tiles = (n + tw - 1) / tw;
     for (int b = 0; b < s.blocks; ++b) {
 #pragma HLS LOOP_TRIPCOUNT max=7
         const int r0 = b * blk, r1 = r0 + blk < n ? r0 + blk : n;
-        int g = 0;
-        for (int t = 0; t < tiles; ++t) {
-#pragma HLS LOOP_TRIPCOUNT max=7
-            const int c0 = t * tw, c1 = c0 + tw < n ? c0 + tw : n;
-            bool any = false;
-            for (int r = r0; r < r1; ++r) {
+        uint32_t any = tiles ? 0u : ~0u;
+        for (int r = r0; r < r1 && tiles; ++r) {
 #pragma HLS LOOP_TRIPCOUNT max=197
-                for (int c = c0; c < c1; ++c) {
+#pragma HLS PIPELINE II=1
+            any |= tiles[r];
+        }
+        count_elementwise(cnt, tiles ? r1 - r0 : 0, 1, EW_DEPTH_COPY);
+        int g = 0;
+        for (int t = 0; t < n_tiles; ++t) {
+#pragma HLS LOOP_TRIPCOUNT max=7
+            const bool listed = (any >> t) & 1u;
+            s.tile_pos[b][t] = listed ? g : -1;
+            const int c1 = (t + 1) * tw < n ? (t + 1) * tw : n;
+            for (int c = t * tw; c < c1 && listed; ++c) {
 #pragma HLS LOOP_TRIPCOUNT max=64
 #pragma HLS PIPELINE II=1
-                    any = any || mask_at(m, by_key, r, c);
-                }
-            }
-            s.tile_pos[b][t] = any ? g : -1;
-            if (any) {
-                for (int c = c0; c < c1; ++c) {
-#pragma HLS LOOP_TRIPCOUNT max=64
-                    s.idx[b][g++] = c;
-                }
+                s.idx[b][g++] = c;
             }
         }
+        count_elementwise(cnt, g, 1, EW_DEPTH_COPY);
         s.count[b] = g;
     }
-    count_elementwise(cnt, (long)n * n, 1, EW_DEPTH_COPY);
 }
 
 // Array cycles of a schedule: per block one job, rows x (listed columns) x hd (n_skip: the listed
@@ -168,22 +170,23 @@ inline uint64_t schedule_cycles(const MaskedSchedule &s, int n, bool n_skip, int
 
 // The cheapest block size by the array's cycle model; the whole-block (dense-shaped) schedule is a
 // candidate, so the result never costs more than dense attention over the same tokens.
-inline void plan_schedule(const KeyMask &m, bool by_key, int n, int tw, bool n_skip, int hd, MaskedSchedule &s,
+inline void plan_schedule(const uint32_t *tiles, int n, int tw, bool n_skip, int hd, MaskedSchedule &s,
                           Counters &cnt) {
     const int candidates[4] = {spec::MAX_TOKENS, 4 * MAC_ROWS, 2 * MAC_ROWS, MAC_ROWS};
-    int best = spec::MAX_TOKENS;
+    int best = n;
     uint64_t best_cycles = 0;
     for (int i = 0; i < 4; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=4
         const int blk = candidates[i] < n ? candidates[i] : n;
         if (i > 0 && blk >= n) continue;
-        fill_schedule(m, by_key, n, blk, tw, s, cnt);
+        fill_schedule(tiles, n, blk, tw, s, cnt);
         const uint64_t c = schedule_cycles(s, n, n_skip, hd);
         if (i == 0 || c < best_cycles) {
             best = blk;
             best_cycles = c;
         }
     }
-    fill_schedule(m, by_key, n, best, tw, s, cnt);
+    fill_schedule(tiles, n, best, tw, s, cnt);
 }
 
 // The three schedules of a call (the key lists are the same for every head).
@@ -193,10 +196,19 @@ struct AttnSchedules {
     MaskedSchedule reduce_queries;   // dS^T Q, P^T dctx: key blocks, reduction over listed query k-tiles
 };
 
-inline void plan_attention(const KeyMask &m, int n, int hd, AttnSchedules &s, Counters &cnt) {
-    plan_schedule(m, false, n, MAC_COLS, true, hd, s.by_query_keys, cnt);
-    plan_schedule(m, false, n, MAC_ROWS, false, hd, s.reduce_keys, cnt);
-    plan_schedule(m, true, n, MAC_ROWS, false, hd, s.reduce_queries, cnt);
+// Dense attention (every key listed) takes the dense schedule without looking at lists.
+inline void plan_attention(bool dense, int n, int hd, const int32_t *rp, const int32_t *keys, KeyMask &m,
+                           AttnSchedules &s, Counters &cnt) {
+    if (dense) {
+        fill_schedule(0, n, n, MAC_COLS, s.by_query_keys, cnt);
+        fill_schedule(0, n, n, MAC_ROWS, s.reduce_keys, cnt);
+        fill_schedule(0, n, n, MAC_ROWS, s.reduce_queries, cnt);
+        return;
+    }
+    build_key_mask(n, rp, keys, m, cnt);
+    plan_schedule(m.query_n_tiles, n, MAC_COLS, true, hd, s.by_query_keys, cnt);
+    plan_schedule(m.query_k_tiles, n, MAC_ROWS, false, hd, s.reduce_keys, cnt);
+    plan_schedule(m.key_k_tiles, n, MAC_ROWS, false, hd, s.reduce_queries, cnt);
 }
 
 // out[rows of the schedule, listed columns] = a_rows . b_cols (depth hd), staged at stage[r * ATT_LDS + pos].
@@ -274,8 +286,7 @@ inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
     const long Z = rp[n];
     const long ld = 3L * D;
     AttnStage &sg = attn_stage();
-    build_key_mask(n, rp, keys, sg.mask, cnt);
-    plan_attention(sg.mask, n, hd, sg.plan, cnt);
+    plan_attention(Z == (long)n * n, n, hd, rp, keys, sg.mask, sg.plan, cnt);
     word_t srow[spec::MAX_TOKENS];
     const int score_shift = 2 * spec::FRAC_ACTIVATION - spec::FRAC_ATTN_SCORE + sh;
     for (int h = 0; h < H; ++h) {
@@ -334,8 +345,7 @@ inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
     const long Z = rp[n];
     const long ld = 3L * D;
     AttnStage &sg = attn_stage();
-    build_key_mask(n, rp, keys, sg.mask, cnt);
-    plan_attention(sg.mask, n, hd, sg.plan, cnt);
+    plan_attention(Z == (long)n * n, n, hd, rp, keys, sg.mask, sg.plan, cnt);
     word_t dprow[spec::MAX_TOKENS];
     const int dp_shift = g.ctx + spec::FRAC_ACTIVATION - g.probs;
     const int dq_shift = g.scores + spec::FRAC_ACTIVATION + sh - g.qkv;

@@ -271,20 +271,6 @@ inline void move_region(const spec::Region &r, long chip_off, bool load, word_t 
     else burst_store(ddr, r.off, r.words, chip + chip_off, r.port, cnt);
 }
 
-// Zeroes a written region's on-chip copy before the op runs: words an op leaves unwritten (none
-// today) would otherwise carry an earlier call's data to DDR.
-inline void clear_region(const spec::Region &r, long chip_off, OnChip &oc, Counters &cnt) {
-    for (long i = 0; i < r.words; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=1179648
-#pragma HLS PIPELINE II=1
-        if (r.port == spec::PORT_AUX) oc.aux[chip_off + i] = 0;
-        else if (r.port == spec::PORT_WTS) oc.wts[chip_off + i] = 0;
-        else if (r.port == spec::PORT_ACT) oc.act[chip_off + i] = 0;
-        else oc.grd[chip_off + i] = 0;
-    }
-    count_elementwise(cnt, r.words, 1, EW_DEPTH_COPY);
-}
-
 // Key-list entries Z of an attention call: N*N dense; sparse, row_ptr[N], read from aux (one beat).
 // Returns false when Z is outside what N lists can hold (the key-list check then rejects the call).
 inline bool key_entries(const spec::Args &a, const int32_t *aux, long &Z, Counters &cnt) {
@@ -330,8 +316,7 @@ inline uint32_t run_on_chip(const spec::Args &a, word_t *wts, word_t *act, word_
     if (status != spec::ST_OK) return status;
     for (int i = 0; i < count; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=10
-        if (regions[i].write) clear_region(regions[i], chip_off[i], oc, cnt);
-        else if (regions[i].port != spec::PORT_AUX)
+        if (!regions[i].write && regions[i].port != spec::PORT_AUX)
             move_region(regions[i], chip_off[i], true, wts, act, grd, aux, oc, cnt);
     }
     dispatch(on, oc.wts, oc.act, oc.grd, oc.aux, st, cnt);
