@@ -95,8 +95,9 @@ def _eval_size(size: str, dims: dict, layouts: dict) -> int:
 
 
 def pool_words(spec: dict) -> dict[str, int]:
-    """Per port: the most words one call's regions occupy at the compile-time limits (each region
-    rounded up to whole beats): the size of the engine's on-chip copy of that port."""
+    """The on-chip copy's size at the compile-time limits, each region rounded up to whole beats:
+    "words": the most 16-bit words one call's regions occupy (wts, act and grd share one pool),
+    "aux": the most int32 words of aux; also per port (the most that port moves in one call)."""
     lim = spec["limits"]
     layouts = _public(spec["layouts"])
     ports = _public(spec["ports"])
@@ -116,6 +117,7 @@ def pool_words(spec: dict) -> dict[str, int]:
             used[port] += -(-words // beat_words) * beat_words
         for p in ports:
             best[p] = max(best[p], used[p])
+        best["words"] = max(best.get("words", 0), sum(used[p] for p in ports if ports[p]["word"] == "int16"))
     return best
 
 
@@ -135,9 +137,10 @@ def render_dma(spec: dict) -> list[str]:
               "    switch (port) {"]
     lines += [f"    case PORT_{p.upper()}: return AXI_BITS_{p.upper()} / 8;" for p in ports]
     lines += ["    default: return 16;", "    }", "}", "",
-              "// words of each port's on-chip copy: the most one call moves at the limits, in whole beats"]
-    for p in ports:
-        lines.append(f"const long POOL_WORDS_{p.upper()} = {pools[p]};")
+              "// the on-chip copy of a call's regions, in words: one pool for the 16-bit ports (the most one",
+              "// call moves at the limits, whole beats per region) and one for aux"]
+    lines.append(f"const long POOL_WORDS = {pools['words']};")
+    lines.append(f"const long POOL_WORDS_AUX = {pools['aux']};")
     lines += ["", "// the offset registers that address regions",
               "enum RegionReg { " + " ".join(f"RG_{r.upper()}," for r in regs) + " RG_COUNT };",
               "",

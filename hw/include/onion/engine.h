@@ -238,15 +238,13 @@ inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd,
     }
 }
 
-// The engine's on-chip copy of each port: every region a call reads is burst-loaded here once,
-// the op runs on these buffers only, every region it writes is burst-stored from here once.
-// Sized by the generator for the most one call moves at the compile-time limits (spec::POOL_WORDS_*;
-// docs/engine.md sets them against the ZU9EG's BRAM).
+// The engine's on-chip copy of a call: every region it reads is burst-loaded here once, the op runs
+// on these buffers only, every region it writes is burst-stored from here once. The 16-bit ports
+// share one pool (only one call runs at a time), sized by the generator for the largest call at the
+// compile-time limits (spec::POOL_WORDS; docs/engine.md sets it against the ZU9EG's BRAM).
 struct OnChip {
-    word_t wts[spec::POOL_WORDS_WTS];
-    word_t act[spec::POOL_WORDS_ACT];
-    word_t grd[spec::POOL_WORDS_GRD];
-    int32_t aux[spec::POOL_WORDS_AUX];
+    word_t words[spec::POOL_WORDS];      // wts, act and grd regions of the call, back to back
+    int32_t aux[spec::POOL_WORDS_AUX];   // key lists, keep list, frac table, stats
 };
 
 inline OnChip &on_chip() {
@@ -260,15 +258,24 @@ inline long beat_words(int port) { return spec::axi_beat_bytes(port) / (port == 
 // Moves one region between its port and the on-chip copy (load: DDR -> chip, else chip -> DDR).
 inline void move_region(const spec::Region &r, long chip_off, bool load, word_t *wts, word_t *act, word_t *grd,
                         int32_t *aux, OnChip &oc, Counters &cnt) {
-    if (r.port == spec::PORT_AUX) {
+    switch (r.port) {
+    case spec::PORT_AUX:
         if (load) burst_load(aux, r.off, r.words, oc.aux + chip_off, r.port, cnt);
         else burst_store(aux, r.off, r.words, oc.aux + chip_off, r.port, cnt);
-        return;
+        break;
+    case spec::PORT_WTS:
+        if (load) burst_load(wts, r.off, r.words, oc.words + chip_off, r.port, cnt);
+        else burst_store(wts, r.off, r.words, oc.words + chip_off, r.port, cnt);
+        break;
+    case spec::PORT_ACT:
+        if (load) burst_load(act, r.off, r.words, oc.words + chip_off, r.port, cnt);
+        else burst_store(act, r.off, r.words, oc.words + chip_off, r.port, cnt);
+        break;
+    default:
+        if (load) burst_load(grd, r.off, r.words, oc.words + chip_off, r.port, cnt);
+        else burst_store(grd, r.off, r.words, oc.words + chip_off, r.port, cnt);
+        break;
     }
-    word_t *ddr = r.port == spec::PORT_WTS ? wts : r.port == spec::PORT_ACT ? act : grd;
-    word_t *chip = r.port == spec::PORT_WTS ? oc.wts : r.port == spec::PORT_ACT ? oc.act : oc.grd;
-    if (load) burst_load(ddr, r.off, r.words, chip + chip_off, r.port, cnt);
-    else burst_store(ddr, r.off, r.words, chip + chip_off, r.port, cnt);
 }
 
 // Key-list entries Z of an attention call: N*N dense; sparse, row_ptr[N], read from aux (one beat).
@@ -298,12 +305,13 @@ inline uint32_t run_on_chip(const spec::Args &a, word_t *wts, word_t *act, word_
     long chip_off[spec::MAX_REGIONS];
     const int count = spec::op_regions(a, Z, regions);
     spec::Args on = a;  // the same call, its offsets pointing into the on-chip copy
-    long next[spec::PORT_COUNT] = {0, 0, 0, 0};
+    long next_word = 0, next_aux = 0;  // the 16-bit ports share one pool
     for (int i = 0; i < count; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=10
         const int p = regions[i].port;
-        chip_off[i] = next[p];
-        next[p] += (regions[i].words + beat_words(p) - 1) / beat_words(p) * beat_words(p);
+        long &next = p == spec::PORT_AUX ? next_aux : next_word;
+        chip_off[i] = next;
+        next += (regions[i].words + beat_words(p) - 1) / beat_words(p) * beat_words(p);
         spec::set_region_offset(on, regions[i].reg, (uint32_t)chip_off[i]);
         cnt.min_axi_bytes += axi_region_bytes(p, regions[i].off, regions[i].words, p == spec::PORT_AUX ? 4 : 2);
     }
@@ -319,7 +327,7 @@ inline uint32_t run_on_chip(const spec::Args &a, word_t *wts, word_t *act, word_
         if (!regions[i].write && regions[i].port != spec::PORT_AUX)
             move_region(regions[i], chip_off[i], true, wts, act, grd, aux, oc, cnt);
     }
-    dispatch(on, oc.wts, oc.act, oc.grd, oc.aux, st, cnt);
+    dispatch(on, oc.words, oc.words, oc.words, oc.aux, st, cnt);
     const int tensors = op_tensor_count(a.opcode);
     int32_t *so = oc.aux + on.stats_off;
     for (int i = 0; i < tensors; ++i) {

@@ -465,10 +465,9 @@ inline int axi_beat_bytes(int port) {
     }
 }
 
-// words of each port's on-chip copy: the most one call moves at the limits, in whole beats
-const long POOL_WORDS_WTS = 2360832;
-const long POOL_WORDS_ACT = 907776;
-const long POOL_WORDS_GRD = 2966016;
+// the on-chip copy of a call's regions, in words: one pool for the 16-bit ports (the most one
+// call moves at the limits, whole beats per region) and one for aux
+const long POOL_WORDS = 5629440;
 const long POOL_WORDS_AUX = 39052;
 
 // the offset registers that address regions
