@@ -109,7 +109,6 @@ def test_gelu_elementwise_cycles_follow_the_rule(engine):
 
 
 def _image_counters(tri_level: bool, attn_keep: float = 0.3):
-    from bench.bench_engine_traffic import CONFIG, SELECTOR_BLOCKS  # noqa: F401
     from host.engine_driver import EngineDriver
     from host.model_configs import get_config
     from host.model_init import init_weights

@@ -16,6 +16,7 @@
 namespace onion {
 
 const long MAX_KEY_ENTRIES = (long)spec::MAX_TOKENS * spec::MAX_KEYS;
+static_assert(spec::MAX_KEYS <= spec::MAX_TOKENS, "a query lists each key at most once");
 
 // log4(hd) for hd a power of 4, else -1 (rejected by the engine as BAD_HEADS).
 inline int head_scale_shift(int hd) {

@@ -149,12 +149,13 @@ inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
 
 // Runs one op on the on-chip copies. Every op's GEMMs call the one gemm_unit (INLINE off): the ops
 // are inlined here and ALLOCATION limits gemm_unit to one instance, so there is one MAC array.
-inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd, int32_t *aux, Stat *st,
-                     Counters &cnt) {
+// csr_scratch: free on-chip aux words where a dense attention call builds its all-keys CSR lists.
+inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd, int32_t *aux, int32_t *csr_scratch,
+                     Stat *st, Counters &cnt) {
 #pragma HLS INLINE recursive
 #pragma HLS ALLOCATION function instances=gemm_unit limit=1
-    static int32_t dense_ptr[spec::MAX_TOKENS + 1];
-    static int32_t dense_keys[MAX_KEY_ENTRIES];
+    int32_t *dense_ptr = csr_scratch;
+    int32_t *dense_keys = csr_scratch + spec::MAX_TOKENS + 1;
     const int n = (int)a.n_tokens, D = (int)a.dim;
     const int32_t *fr = aux + a.fracs_off;
     const int32_t *rp = dense_ptr;
@@ -327,7 +328,7 @@ inline uint32_t run_on_chip(const spec::Args &a, word_t *wts, word_t *act, word_
         if (!regions[i].write && regions[i].port != spec::PORT_AUX)
             move_region(regions[i], chip_off[i], true, wts, act, grd, aux, oc, cnt);
     }
-    dispatch(on, oc.words, oc.words, oc.words, oc.aux, st, cnt);
+    dispatch(on, oc.words, oc.words, oc.words, oc.aux, oc.aux + next_aux, st, cnt);
     const int tensors = op_tensor_count(a.opcode);
     int32_t *so = oc.aux + on.stats_off;
     for (int i = 0; i < tensors; ++i) {
