@@ -72,13 +72,39 @@ def check_config(config: dict) -> None:
                                f"of 4 (16, 64) so 1/sqrt(head_dim) is a shift")
 
 
+AXI_FIELDS = ("rd_bytes", "wr_bytes", "rd_bursts", "wr_bursts")
+
+
+def _zero_axi() -> dict:
+    return {p: {f: 0 for f in AXI_FIELDS} for p in es.ports()}
+
+
 @dataclass
 class OpRecord:
-    """What one engine call did (for counters and the cycle model)."""
+    """What one engine call did, as its counters say (engine_spec.json "counters"): MACs, MAC-array
+    cycles, saturations, element-wise unit cycles, the minimum AXI traffic of the call and the AXI
+    bytes/bursts the engine moved per port."""
     op: str
     macs: int
     cycles: int
     saturations: int
+    elementwise_cycles: int = 0
+    min_axi_bytes: int = 0
+    axi: dict = field(default_factory=_zero_axi)
+
+    @classmethod
+    def from_counters(cls, op: str, c: dict) -> "OpRecord":
+        axi = {p: {f: int(c["axi"][p][f]) for f in AXI_FIELDS} for p in c["axi"]}
+        return cls(op, int(c["macs"]), int(c["cycles"]), int(c["saturations"]), int(c["elementwise_cycles"]),
+                   int(c["min_axi_bytes"]), axi)
+
+    @property
+    def axi_bytes(self) -> int:
+        return sum(v["rd_bytes"] + v["wr_bytes"] for v in self.axi.values())
+
+    @property
+    def axi_bursts(self) -> int:
+        return sum(v["rd_bursts"] + v["wr_bursts"] for v in self.axi.values())
 
 
 @dataclass
@@ -91,9 +117,13 @@ class _Block:
 
 @dataclass
 class Counters:
+    """Sums of the OpRecords of a run (same field names as the engine's counters)."""
     macs: int = 0
     cycles: int = 0
     saturations: int = 0
+    elementwise_cycles: int = 0
+    min_axi_bytes: int = 0
+    axi: dict = field(default_factory=_zero_axi)
     calls: int = 0
     ops: list = field(default_factory=list)
 
@@ -101,8 +131,21 @@ class Counters:
         self.macs += rec.macs
         self.cycles += rec.cycles
         self.saturations += rec.saturations
+        self.elementwise_cycles += rec.elementwise_cycles
+        self.min_axi_bytes += rec.min_axi_bytes
+        for port, fields in rec.axi.items():
+            for f, v in fields.items():
+                self.axi[port][f] += v
         self.calls += 1
         self.ops.append(rec)
+
+    @property
+    def axi_bytes(self) -> int:
+        return sum(v["rd_bytes"] + v["wr_bytes"] for v in self.axi.values())
+
+    @property
+    def axi_bursts(self) -> int:
+        return sum(v["rd_bursts"] + v["wr_bursts"] for v in self.axi.values())
 
 
 class EngineDriver:
@@ -232,7 +275,7 @@ class EngineDriver:
             raise RuntimeError(f"driver bug: {op} declares registers {missing} the driver did not set")
         self.be.call_checked(op, **{r: regs[r] for r in declared})   # EngineError names the status
         c = self.be.read_counters()
-        rec = OpRecord(op, int(c["macs"]), int(c["cycles"]), int(c["saturations"]))
+        rec = OpRecord.from_counters(op, c)
         self.counters.add(rec)
         return rec
 

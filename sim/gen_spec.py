@@ -44,6 +44,142 @@ def _extent_cxx(expr: str) -> str:
     return "*".join(f"d.{f.strip()}" if not f.strip().isdigit() else f.strip() for f in expr.split("*"))
 
 
+
+def _size_cxx(size: str, layouts: dict) -> str:
+    """A region size as C++: a layout name (its generated size) or a sum of products of symbols."""
+    if size in layouts:
+        return f"{size}_layout(d).size"
+    terms = []
+    for term in size.split("+"):
+        factors = [f.strip() for f in term.split("*")]
+        for f in factors:
+            if not (f.isdigit() or f in LAYOUT_SYMBOLS or f == "P"):
+                raise ValueError(f"region size {size!r}: unknown symbol {f!r}")
+        terms.append("*".join(f if f.isdigit() else f"d.{f}" if f != "P" else "(d.N - 1)" for f in factors))
+    return " + ".join(f"({t})" for t in terms)
+
+
+def _op_region_list(spec: dict, name: str) -> list[tuple[str, str, str, bool, str]]:
+    """(register, port, size expression, written?, condition) of every region an op moves."""
+    o = spec["ops"][name]
+    dma = spec["dma"]
+    forward = not name.endswith("_BWD")
+    writes = set(dma["writes"]) | (set(dma["writes_in_forward"]) if forward else set())
+    out = []
+    for reg, (port, size) in o.get("regions", {}).items():
+        cond = "a.flags & FLAG_SPARSE" if reg == "keys_off" else "a.flags & FLAG_GATHER" if reg == "keep_off" else ""
+        out.append((reg, port, size, reg in writes, cond))
+    count = len(o["tensors"])
+    if "fracs_off" in o["regs"]:
+        out.append(("fracs_off", "aux", str(count), False, ""))
+    out.append(("stats_off", "aux", str(2 * count), True, ""))
+    return out
+
+
+def _eval_size(size: str, dims: dict, layouts: dict) -> int:
+    if size in layouts:
+        total = 0
+        for _tensor, shape in layouts[size]:
+            n = 1
+            for e in shape:
+                n *= _eval_size(e, dims, layouts)
+            total += n
+        return total
+    total = 0
+    for term in size.split("+"):
+        n = 1
+        for f in term.split("*"):
+            f = f.strip()
+            n *= int(f) if f.isdigit() else dims[f]
+        total += n
+    return total
+
+
+def pool_words(spec: dict) -> dict[str, int]:
+    """The on-chip copy's size at the compile-time limits, each region rounded up to whole beats:
+    "words": the most 16-bit words one call's regions occupy (wts, act and grd share one pool),
+    "aux": the most int32 words of aux; also per port (the most that port moves in one call)."""
+    lim = spec["limits"]
+    layouts = _public(spec["layouts"])
+    ports = _public(spec["ports"])
+    best = {p: 0 for p in ports}
+    for name in _public(spec["ops"]):
+        n = lim["max_tokens"]
+        patch, head, linear = name.startswith("PATCH"), name.startswith("HEAD"), name.startswith("LINEAR")
+        dims = {"N": n, "P": n - 1, "K": n, "D": lim["max_dim"], "H": lim["max_heads"], "M": lim["max_mlp"],
+                "I": lim["max_patch_dim"] if patch else lim["max_in_dim"],
+                "O": lim["max_classes"] if head else lim["max_out_dim"], "Z": n * lim["max_keys"]}
+        if linear:
+            dims["D"] = 0
+        used = {p: 0 for p in ports}
+        for _reg, port, size, _w, _c in _op_region_list(spec, name):
+            beat_words = ports[port]["axi_bits"] // (16 if ports[port]["word"] == "int16" else 32)
+            words = _eval_size(size, dims, layouts)
+            used[port] += -(-words // beat_words) * beat_words
+        for p in ports:
+            best[p] = max(best[p], used[p])
+        best["words"] = max(best.get("words", 0), sum(used[p] for p in ports if ports[p]["word"] == "int16"))
+        if name.startswith("ATTN"):  # a dense call builds its all-keys CSR lists after its aux regions
+            dense_aux = used["aux"] - -(-(n + 1 + n * lim["max_keys"]) // 4) * 4
+            best["aux"] = max(best["aux"], dense_aux + n + 1 + n * n)
+    return best
+
+
+def render_dma(spec: dict) -> list[str]:
+    ports = _public(spec["ports"])
+    dma = spec["dma"]
+    regs = sorted({reg for name in _public(spec["ops"]) for reg, *_ in _op_region_list(spec, name)})
+    pools = pool_words(spec)
+    lines = ["", "// ---- memory system: ports, bursts, the regions each op moves (section dma) ----",
+             "enum Port { " + " ".join(f"PORT_{p.upper()} = {i}," for i, p in enumerate(ports)) +
+             f" PORT_COUNT = {len(ports)} }};"]
+    for p, d in ports.items():
+        lines.append(f"const int AXI_BITS_{p.upper()} = {int(d['axi_bits'])};  // data width of the {p} port")
+    lines += [f"const int AXI_MAX_BURST_BEATS = {int(dma['max_burst_beats'])};",
+              f"const int AXI_BOUNDARY_BYTES = {int(dma['burst_boundary_bytes'])};",
+              "inline int axi_beat_bytes(int port) {",
+              "    switch (port) {"]
+    lines += [f"    case PORT_{p.upper()}: return AXI_BITS_{p.upper()} / 8;" for p in ports]
+    lines += ["    default: return 16;", "    }", "}", "",
+              "// the on-chip copy of a call's regions, in words: one pool for the 16-bit ports (the most one",
+              "// call moves at the limits, whole beats per region) and one for aux"]
+    lines.append(f"const long POOL_WORDS = {pools['words']};")
+    lines.append(f"const long POOL_WORDS_AUX = {pools['aux']};")
+    lines += ["", "// the offset registers that address regions",
+              "enum RegionReg { " + " ".join(f"RG_{r.upper()}," for r in regs) + " RG_COUNT };",
+              "",
+              "struct Region {",
+              "    int reg;         // RegionReg",
+              "    int port;        // Port",
+              "    bool write;      // the op writes it (else reads it)",
+              "    uint32_t off;    // word offset in the port (the register's value)",
+              "    long words;",
+              "};",
+              f"const int MAX_REGIONS = {max(len(_op_region_list(spec, n)) for n in _public(spec['ops']))};",
+              "",
+              "// The regions one call moves (ops.<op>.regions, plus fracs/stats); Z = key-list entries.",
+              "inline int op_regions(const Args &a, long Z, Region *r) {",
+              "    const long N = a.n_tokens;",
+              "    const long K = (a.flags & FLAG_GATHER) ? (long)a.n_keep : N;",
+              "    const Dims d = {N, K, (long)a.dim, (long)a.heads, (long)a.mlp_dim, (long)a.in_dim, (long)a.out_dim, Z};",
+              "    int c = 0;",
+              "    switch (a.opcode) {"]
+    layouts = _public(spec["layouts"])
+    for name in _public(spec["ops"]):
+        lines.append(f"    case OP_{name}:")
+        for reg, port, size, write, cond in _op_region_list(spec, name):
+            body = (f"r[c].reg = RG_{reg.upper()}; r[c].port = PORT_{port.upper()}; r[c].write = "
+                    f"{'true' if write else 'false'}; r[c].off = a.{reg}; r[c].words = {_size_cxx(size, layouts)}; ++c;")
+            lines.append(f"        if ({cond}) {{ {body} }}" if cond else f"        {{ {body} }}")
+        lines.append("        break;")
+    lines += ["    default:", "        break;", "    }", "    (void)d;", "    return c;", "}", "",
+              "// points an offset register at a new word offset (the region's place in the on-chip copy)",
+              "inline void set_region_offset(Args &a, int reg, uint32_t off) {", "    switch (reg) {"]
+    lines += [f"    case RG_{r.upper()}: a.{r} = off; break;" for r in regs]
+    lines += ["    default: break;", "    }", "}"]
+    return lines
+
+
 def render_header(spec: dict) -> str:
     fmt = spec["formats"]
     lines = [
@@ -120,7 +256,8 @@ def render_header(spec: dict) -> str:
         for tensor, shape in entries:
             lines.append(f"    l.{tensor} = at; at += " + " * ".join(f"({_extent_cxx(e)})" for e in shape) + ";")
         lines += ["    l.size = at;", "    (void)d;", "    return l;", "}", ""]
-    lines += ["}  // namespace spec", "}  // namespace onion", "",
+    lines += render_dma(spec)
+    lines += ["", "}  // namespace spec", "}  // namespace onion", "",
               "// the HLS top function (hw/src/onion_engine.cpp), for the test bench and the C-sim entry",
               "void onion_engine(" + ", ".join(_top_params(spec, qualified=True)) + ");", "", "#endif", ""]
     return "\n".join(lines)
@@ -142,7 +279,9 @@ def render_top_block(spec: dict) -> str:
     params = _top_params(spec)
     lines = [BEGIN, "void onion_engine(" + ",\n                  ".join(params) + ") {"]
     for name, p in ports.items():
-        lines.append(f"#pragma HLS INTERFACE m_axi port={name} offset=slave bundle={p['bundle']} depth={MAXI_DEPTH}")
+        lines.append(f"#pragma HLS INTERFACE m_axi port={name} offset=slave bundle={p['bundle']} depth={MAXI_DEPTH} "
+                     f"max_widen_bitwidth={int(p['axi_bits'])} max_read_burst_length={int(spec['dma']['max_burst_beats'])} "
+                     f"max_write_burst_length={int(spec['dma']['max_burst_beats'])}")
         lines.append(f"#pragma HLS INTERFACE s_axilite port={name} offset={regs[name + '_addr']['offset']} bundle=control")
     for r in _scalar_regs(spec, "in") + _scalar_regs(spec, "out"):
         lines.append(f"#pragma HLS INTERFACE s_axilite port={r['name']} offset={r['offset']} bundle=control")

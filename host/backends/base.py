@@ -3,7 +3,7 @@
     alloc(port, n_words) -> Region      port: 'wts' | 'act' | 'grd' | 'aux' (word offsets per port)
     call(op, **registers) -> status     one engine op, registers by name (hw/spec/engine_spec.json)
     call_checked(op, **registers)       raises EngineError on a non-zero status
-    read_counters() -> dict             status, macs, cycles, saturations of the last call
+    read_counters() -> dict             the last call's counters (engine_spec.json "counters")
     read_stats(op, region) -> dict      per-tensor (max |word|, saturations) the op wrote
     kind                                'csim' | 'pynq' (what the latency numbers mean)
 
@@ -49,11 +49,28 @@ def input_registers() -> dict[str, dict]:
 
 
 def read_counter_registers(read: Callable[[str], int]) -> dict:
-    """status, macs, cycles, saturations from the output registers, `read(name)` giving one word."""
-    return {"status": read("status"),
-            "macs": read("macs_lo") | (read("macs_hi") << 32),
-            "cycles": read("cycles_lo") | (read("cycles_hi") << 32),
-            "saturations": read("saturations")}
+    """The counters of the last call from the output registers (`read(name)` gives one 32-bit word),
+    as engine_spec.json "counters" declares them: {"status", "macs", "cycles", "saturations",
+    "elementwise_cycles", "min_axi_bytes", "axi": {port: {"rd_bytes", "wr_bytes", "rd_bursts",
+    "wr_bursts"}}}; a counter spread over _lo/_hi registers is joined, low word first."""
+    decl = engine_spec.load_spec()["counters"]
+
+    def value(regs: list[str]) -> int:
+        return sum(int(read(name)) << (32 * i) for i, name in enumerate(regs))
+
+    out = {"status": int(read("status"))}
+    for key, regs in decl.items():
+        if key.startswith("_") or key == "axi":
+            continue
+        out[key] = value(regs)
+    out["axi"] = {port: {field: value([r.format(port=port) for r in regs]) for field, regs in decl["axi"].items()}
+                  for port in engine_spec.ports()}
+    return out
+
+
+def zero_counters(status: int) -> dict:
+    """The counters of a call rejected before it ran: nothing done, nothing moved."""
+    return read_counter_registers(lambda name: status if name == "status" else 0)
 
 
 class PortMemoryBackend:
@@ -112,10 +129,11 @@ class PortMemoryBackend:
         return self.read_counters()
 
     def read_counters(self) -> dict:
-        """status, macs, cycles and saturations of the last call."""
+        """The last call's counters: status, macs, cycles, saturations, elementwise_cycles,
+        min_axi_bytes and axi bytes/bursts per port (read_counter_registers)."""
         if self._last is None:
             raise RuntimeError("no engine call yet")
-        return dict(self._last)
+        return {k: ({p: dict(v) for p, v in val.items()} if k == "axi" else val) for k, val in self._last.items()}
 
     def read_stats(self, op: str, stats: Region) -> dict[str, tuple[int, int]]:
         """Per-tensor (max |word|, saturations) an op wrote at stats_off."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from host import engine_spec
 from host.backends.base import (PORT_DTYPES, EngineError, PortMemoryBackend, Region,  # noqa: F401 (re-exported)
-                                read_counter_registers)
+                                read_counter_registers, zero_counters)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,7 +82,7 @@ class CsimBackend(PortMemoryBackend):
             self._check_lists(name, registers)
             status = self._validate(self._regs.ctypes.data, self.mem["aux"].ctypes.data)
             if status != 0:  # rejected before anything runs, as the engine itself would
-                self._last = {"status": int(status), "macs": 0, "cycles": 0, "saturations": 0}
+                self._last = zero_counters(int(status))
                 return int(status)
             self._check_regions(name, registers)
         ptrs = [self.mem[p].ctypes.data for p in self.PORTS]

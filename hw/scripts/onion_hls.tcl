@@ -32,6 +32,7 @@ proc ::onion::hls::config {} {
         part [::onion::spec_field $spec part] \
         clock_mhz $clock_mhz \
         period_ns [::onion::clock_period_ns $clock_mhz] \
+        axi_bits [::onion::spec_field $spec ports wts axi_bits] \
         gemm $gemm blackbox $blackbox \
         sources $sources \
         testbench [testbench_files [file join $repo hw tb] $top] \
@@ -41,7 +42,7 @@ proc ::onion::hls::config {} {
         golden [file normalize [::onion::env_setting GOLDEN_DIR [file join $repo build golden]]] \
         csim [::onion::env_setting CSIM 0] \
         out [file normalize [::onion::env_setting OUT [pwd]]]]
-    foreach key {part clock_mhz period_ns gemm cxx_std golden out} {
+    foreach key {part clock_mhz period_ns axi_bits gemm cxx_std golden out} {
         puts "onion: hls $key = [dict get $cfg $key]"
     }
     return $cfg
@@ -129,6 +130,10 @@ proc ::onion::hls::open_design {cfg} {
     open_solution -reset -flow_target vivado $solution
     set_part [dict get $cfg part]
     create_clock -period [dict get $cfg period_ns] -name default
+    # m_axi ports widened to the spec's data width (ports.*.axi_bits): the engine's burst loops read
+    # 16/32-bit words sequentially and Vitis widens them; port base addresses are 4 KB-aligned.
+    set bits [dict get $cfg axi_bits]
+    config_interface -m_axi_max_widen_bitwidth $bits -m_axi_alignment_byte_size [expr {$bits / 8}]
 }
 
 proc ::onion::hls::require_testbench {cfg} {

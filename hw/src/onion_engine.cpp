@@ -35,14 +35,42 @@ void onion_engine(word_t *wts,
                   uint32_t &macs_hi,
                   uint32_t &cycles_lo,
                   uint32_t &cycles_hi,
-                  uint32_t &saturations) {
-#pragma HLS INTERFACE m_axi port=wts offset=slave bundle=gmem_wts depth=1048576
+                  uint32_t &saturations,
+                  uint32_t &ew_cycles_lo,
+                  uint32_t &ew_cycles_hi,
+                  uint32_t &min_axi_bytes_lo,
+                  uint32_t &min_axi_bytes_hi,
+                  uint32_t &wts_rd_bytes_lo,
+                  uint32_t &wts_rd_bytes_hi,
+                  uint32_t &wts_wr_bytes_lo,
+                  uint32_t &wts_wr_bytes_hi,
+                  uint32_t &wts_rd_bursts,
+                  uint32_t &wts_wr_bursts,
+                  uint32_t &act_rd_bytes_lo,
+                  uint32_t &act_rd_bytes_hi,
+                  uint32_t &act_wr_bytes_lo,
+                  uint32_t &act_wr_bytes_hi,
+                  uint32_t &act_rd_bursts,
+                  uint32_t &act_wr_bursts,
+                  uint32_t &grd_rd_bytes_lo,
+                  uint32_t &grd_rd_bytes_hi,
+                  uint32_t &grd_wr_bytes_lo,
+                  uint32_t &grd_wr_bytes_hi,
+                  uint32_t &grd_rd_bursts,
+                  uint32_t &grd_wr_bursts,
+                  uint32_t &aux_rd_bytes_lo,
+                  uint32_t &aux_rd_bytes_hi,
+                  uint32_t &aux_wr_bytes_lo,
+                  uint32_t &aux_wr_bytes_hi,
+                  uint32_t &aux_rd_bursts,
+                  uint32_t &aux_wr_bursts) {
+#pragma HLS INTERFACE m_axi port=wts offset=slave bundle=gmem_wts depth=1048576 max_widen_bitwidth=128 max_read_burst_length=256 max_write_burst_length=256
 #pragma HLS INTERFACE s_axilite port=wts offset=0x10 bundle=control
-#pragma HLS INTERFACE m_axi port=act offset=slave bundle=gmem_act depth=1048576
+#pragma HLS INTERFACE m_axi port=act offset=slave bundle=gmem_act depth=1048576 max_widen_bitwidth=128 max_read_burst_length=256 max_write_burst_length=256
 #pragma HLS INTERFACE s_axilite port=act offset=0x1c bundle=control
-#pragma HLS INTERFACE m_axi port=grd offset=slave bundle=gmem_grd depth=1048576
+#pragma HLS INTERFACE m_axi port=grd offset=slave bundle=gmem_grd depth=1048576 max_widen_bitwidth=128 max_read_burst_length=256 max_write_burst_length=256
 #pragma HLS INTERFACE s_axilite port=grd offset=0x28 bundle=control
-#pragma HLS INTERFACE m_axi port=aux offset=slave bundle=gmem_aux depth=1048576
+#pragma HLS INTERFACE m_axi port=aux offset=slave bundle=gmem_aux depth=1048576 max_widen_bitwidth=128 max_read_burst_length=256 max_write_burst_length=256
 #pragma HLS INTERFACE s_axilite port=aux offset=0x34 bundle=control
 #pragma HLS INTERFACE s_axilite port=opcode offset=0x40 bundle=control
 #pragma HLS INTERFACE s_axilite port=flags offset=0x48 bundle=control
@@ -72,6 +100,34 @@ void onion_engine(word_t *wts,
 #pragma HLS INTERFACE s_axilite port=cycles_lo offset=0x108 bundle=control
 #pragma HLS INTERFACE s_axilite port=cycles_hi offset=0x110 bundle=control
 #pragma HLS INTERFACE s_axilite port=saturations offset=0x118 bundle=control
+#pragma HLS INTERFACE s_axilite port=ew_cycles_lo offset=0x120 bundle=control
+#pragma HLS INTERFACE s_axilite port=ew_cycles_hi offset=0x128 bundle=control
+#pragma HLS INTERFACE s_axilite port=min_axi_bytes_lo offset=0x130 bundle=control
+#pragma HLS INTERFACE s_axilite port=min_axi_bytes_hi offset=0x138 bundle=control
+#pragma HLS INTERFACE s_axilite port=wts_rd_bytes_lo offset=0x140 bundle=control
+#pragma HLS INTERFACE s_axilite port=wts_rd_bytes_hi offset=0x148 bundle=control
+#pragma HLS INTERFACE s_axilite port=wts_wr_bytes_lo offset=0x150 bundle=control
+#pragma HLS INTERFACE s_axilite port=wts_wr_bytes_hi offset=0x158 bundle=control
+#pragma HLS INTERFACE s_axilite port=wts_rd_bursts offset=0x160 bundle=control
+#pragma HLS INTERFACE s_axilite port=wts_wr_bursts offset=0x168 bundle=control
+#pragma HLS INTERFACE s_axilite port=act_rd_bytes_lo offset=0x170 bundle=control
+#pragma HLS INTERFACE s_axilite port=act_rd_bytes_hi offset=0x178 bundle=control
+#pragma HLS INTERFACE s_axilite port=act_wr_bytes_lo offset=0x180 bundle=control
+#pragma HLS INTERFACE s_axilite port=act_wr_bytes_hi offset=0x188 bundle=control
+#pragma HLS INTERFACE s_axilite port=act_rd_bursts offset=0x190 bundle=control
+#pragma HLS INTERFACE s_axilite port=act_wr_bursts offset=0x198 bundle=control
+#pragma HLS INTERFACE s_axilite port=grd_rd_bytes_lo offset=0x1a0 bundle=control
+#pragma HLS INTERFACE s_axilite port=grd_rd_bytes_hi offset=0x1a8 bundle=control
+#pragma HLS INTERFACE s_axilite port=grd_wr_bytes_lo offset=0x1b0 bundle=control
+#pragma HLS INTERFACE s_axilite port=grd_wr_bytes_hi offset=0x1b8 bundle=control
+#pragma HLS INTERFACE s_axilite port=grd_rd_bursts offset=0x1c0 bundle=control
+#pragma HLS INTERFACE s_axilite port=grd_wr_bursts offset=0x1c8 bundle=control
+#pragma HLS INTERFACE s_axilite port=aux_rd_bytes_lo offset=0x1d0 bundle=control
+#pragma HLS INTERFACE s_axilite port=aux_rd_bytes_hi offset=0x1d8 bundle=control
+#pragma HLS INTERFACE s_axilite port=aux_wr_bytes_lo offset=0x1e0 bundle=control
+#pragma HLS INTERFACE s_axilite port=aux_wr_bytes_hi offset=0x1e8 bundle=control
+#pragma HLS INTERFACE s_axilite port=aux_rd_bursts offset=0x1f0 bundle=control
+#pragma HLS INTERFACE s_axilite port=aux_wr_bursts offset=0x1f8 bundle=control
 #pragma HLS INTERFACE s_axilite port=return bundle=control
     onion::spec::Args args;
     args.opcode = opcode;
@@ -104,5 +160,33 @@ void onion_engine(word_t *wts,
     cycles_lo = out.cycles_lo;
     cycles_hi = out.cycles_hi;
     saturations = out.saturations;
+    ew_cycles_lo = out.ew_cycles_lo;
+    ew_cycles_hi = out.ew_cycles_hi;
+    min_axi_bytes_lo = out.min_axi_bytes_lo;
+    min_axi_bytes_hi = out.min_axi_bytes_hi;
+    wts_rd_bytes_lo = out.wts_rd_bytes_lo;
+    wts_rd_bytes_hi = out.wts_rd_bytes_hi;
+    wts_wr_bytes_lo = out.wts_wr_bytes_lo;
+    wts_wr_bytes_hi = out.wts_wr_bytes_hi;
+    wts_rd_bursts = out.wts_rd_bursts;
+    wts_wr_bursts = out.wts_wr_bursts;
+    act_rd_bytes_lo = out.act_rd_bytes_lo;
+    act_rd_bytes_hi = out.act_rd_bytes_hi;
+    act_wr_bytes_lo = out.act_wr_bytes_lo;
+    act_wr_bytes_hi = out.act_wr_bytes_hi;
+    act_rd_bursts = out.act_rd_bursts;
+    act_wr_bursts = out.act_wr_bursts;
+    grd_rd_bytes_lo = out.grd_rd_bytes_lo;
+    grd_rd_bytes_hi = out.grd_rd_bytes_hi;
+    grd_wr_bytes_lo = out.grd_wr_bytes_lo;
+    grd_wr_bytes_hi = out.grd_wr_bytes_hi;
+    grd_rd_bursts = out.grd_rd_bursts;
+    grd_wr_bursts = out.grd_wr_bursts;
+    aux_rd_bytes_lo = out.aux_rd_bytes_lo;
+    aux_rd_bytes_hi = out.aux_rd_bytes_hi;
+    aux_wr_bytes_lo = out.aux_wr_bytes_lo;
+    aux_wr_bytes_hi = out.aux_wr_bytes_hi;
+    aux_rd_bursts = out.aux_rd_bursts;
+    aux_wr_bursts = out.aux_wr_bursts;
 }
 // ---- END GENERATED INTERFACE ----

@@ -28,7 +28,8 @@ def test_engine_gemm_matches_gemm_model_bit_for_bit(variant):
 def test_rtl_gemm_switch_is_bit_identical_on_a_layer():
     from host.backends.csim import CsimBackend
 
-    sources = [REPO / s for s in es.load_spec()["csim_build"]["sources"]]
+    build = es.load_spec()["csim_build"]
+    sources = [REPO / s for s in build["sources"] + build["rtl_gemm_sources"]]
     lib = compile_cxx(sources, "onion_engine_rtl_gemm", shared=True,
                       extra_flags=["-O2", "-DONION_USE_RTL_GEMM"])
     case = golden.block_case("onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True, n_tokens=33, seed=41)

@@ -119,6 +119,9 @@ def test_hls_build_targets_the_spec_part_clock_and_top(fake_repo, tmp_path):
     assert calls(log, "create_clock") == [["-period", expected_period(SPEC["clock_mhz"]), "-name", "default"]]
     assert calls(log, "set_top") == [["onion_engine"]]
     assert calls(log, "open_solution") == [["-reset", "-flow_target", "vivado", "solution1"]]
+    bits = str(SPEC["ports"]["wts"]["axi_bits"])   # ports widened to the declared data width
+    assert calls(log, "config_interface") == [["-m_axi_max_widen_bitwidth", bits, "-m_axi_alignment_byte_size",
+                                               str(int(bits) // 8)]]
     order = [c[0] for c in log]
     assert order.index("open_project") < order.index("open_solution") < order.index("csynth_design") \
         < order.index("export_design")

@@ -5,8 +5,8 @@
 //   S = (Q K^T) / sqrt(hd) over listed keys    (hd a power of 4: the scale is a shift)
 //   P = softmax(S) per query row               (exp_neg_fx, reciprocal_fx)
 //   ctx = P V
-// Sparse: per (query, head) the products are small gathered GEMMs through the one gemm(), each one
-// job on the MAC array (and counted as such); dense: whole GEMMs per head.
+// Dense and key-listed attention share one masked dense schedule (below): whole-head GEMMs over the
+// kept tokens that skip the array tiles no query of a block lists.
 #ifndef ONION_ATTENTION_H
 #define ONION_ATTENTION_H
 
@@ -16,6 +16,7 @@
 namespace onion {
 
 const long MAX_KEY_ENTRIES = (long)spec::MAX_TOKENS * spec::MAX_KEYS;
+static_assert(spec::MAX_KEYS <= spec::MAX_TOKENS, "a query lists each key at most once");
 
 // log4(hd) for hd a power of 4, else -1 (rejected by the engine as BAD_HEADS).
 inline int head_scale_shift(int hd) {
@@ -40,72 +41,238 @@ inline void csr_dense(int n, int32_t *row_ptr, int32_t *keys) {
     }
 }
 
-// Transposed lists (per key: the queries listing it, ascending, and the CSR position of each).
-inline void csr_transpose(int n, const int32_t *row_ptr, const int32_t *keys, int32_t *t_ptr, int32_t *t_query,
-                          int32_t *t_pos) {
-    int32_t fill[spec::MAX_TOKENS + 1];
-    for (int j = 0; j <= n; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=198
-        t_ptr[j] = 0;
-    }
-    for (long z = 0; z < row_ptr[n]; ++z) {
-#pragma HLS LOOP_TRIPCOUNT max=38809
-        t_ptr[keys[z] + 1]++;
-    }
-    for (int j = 0; j < n; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
-        t_ptr[j + 1] += t_ptr[j];
-    }
-    for (int j = 0; j <= n; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=198
-        fill[j] = t_ptr[j];
-    }
-    for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=197
-        for (int32_t z = row_ptr[i]; z < row_ptr[i + 1]; ++z) {
-#pragma HLS LOOP_TRIPCOUNT max=197
-            const int32_t at = fill[keys[z]]++;
-            t_query[at] = i;
-            t_pos[at] = z;
-        }
-    }
-}
-
-// p = softmax(s) over one row of cnt scores (attn_score words) -> attn_prob words.
-inline void softmax_row(const word_t *s, int cnt, word_t *p, uint32_t &sat) {
+// p = softmax(s) over one row of `count` scores (attn_score words) -> attn_prob words.
+inline void softmax_row(const word_t *s, int count, word_t *p, uint32_t &sat, Counters &cnt) {
     int32_t e[spec::MAX_TOKENS];
     int32_t m = s[0];
-    for (int j = 1; j < cnt; ++j) {
+    for (int j = 1; j < count; ++j) {
 #pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS PIPELINE II=1
         m = s[j] > m ? s[j] : m;
     }
+    count_elementwise(cnt, count - 1, 1, EW_DEPTH_COPY);
     int64_t sum = 0;
-    for (int j = 0; j < cnt; ++j) {
+    for (int j = 0; j < count; ++j) {
 #pragma HLS LOOP_TRIPCOUNT max=197
 #pragma HLS PIPELINE II=1
         e[j] = exp_neg_fx((int32_t)s[j] - m, spec::FRAC_ATTN_SCORE, spec::SOFTMAX_EXP_FRAC);
         sum += e[j];
     }
+    count_elementwise(cnt, count, 1, EW_DEPTH_NONLINEAR);
     const uint32_t r = reciprocal_fx((uint32_t)sum, spec::SOFTMAX_EXP_FRAC, spec::SOFTMAX_RECIP_FRAC);
-    for (int j = 0; j < cnt; ++j) {
+    count_elementwise(cnt, 1, 1, EW_DEPTH_NONLINEAR);
+    for (int j = 0; j < count; ++j) {
 #pragma HLS LOOP_TRIPCOUNT max=197
 #pragma HLS PIPELINE II=1
         p[j] = requantize((acc_t)e[j] * r, spec::SOFTMAX_EXP_FRAC + spec::SOFTMAX_RECIP_FRAC - spec::FRAC_ATTN_PROB, sat);
     }
+    count_elementwise(cnt, count, 1, EW_DEPTH_REQUANT);
 }
 
-// Query i's c products a_i . b_j over its listed keys j (one head): with dense lists copied from the
-// whole-head GEMM staged at `staged` (the row's slice), else one gathered 1 x c GEMM of depth hd.
-inline void key_row(bool dense, const word_t *staged, const word_t *a_row, const word_t *b, long ldb,
-                    const int32_t *row_keys, int c, int hd, int shift, uint32_t &sat, Counters &cnt, word_t *row) {
-    if (dense) {
-        for (int j = 0; j < c; ++j) {
+// ---- the masked dense schedule ----------------------------------------------------------------
+// Key-listed attention runs as dense GEMMs over the kept tokens, one set per head: scores and dP are
+// computed for whole query blocks against the key tiles (the array's MAC_COLS-wide n-tiles) some query
+// of the block lists; softmax reads only the listed entries, so an unlisted key gets probability 0;
+// the products that reduce over keys (P V, dS K) or queries (dS^T Q, P^T dctx) run with the unlisted
+// entries as zeros and skip the MAC_ROWS-deep k-tiles no row of the block touches. The integer sums
+// are exact, so every word equals the per-query gather semantics. The schedule (query-block size) is
+// chosen per call from the key lists by the array's cycle model, and the unblocked dense schedule is
+// one of the candidates: a listed schedule never costs more array cycles than dense attention.
+
+const int ATT_LDS = (spec::MAX_TOKENS + MAC_COLS - 1) / MAC_COLS * MAC_COLS;  // staging row stride
+const int ATT_MAX_BLOCKS = (spec::MAX_TOKENS + MAC_ROWS - 1) / MAC_ROWS;       // blocks of >= MAC_ROWS rows
+const int ATT_MAX_TILES = (spec::MAX_TOKENS + MAC_ROWS - 1) / MAC_ROWS;        // tiles of >= MAC_ROWS columns
+static_assert(ATT_MAX_TILES <= 32, "tile masks are 32-bit words");
+
+// Which array tiles each row touches, as bit masks (bit t = tile t): per query, the MAC_COLS-wide
+// and MAC_ROWS-wide key tiles it lists; per key, the MAC_ROWS-wide query tiles that list it.
+struct KeyMask {
+    uint32_t query_n_tiles[spec::MAX_TOKENS];
+    uint32_t query_k_tiles[spec::MAX_TOKENS];
+    uint32_t key_k_tiles[spec::MAX_TOKENS];
+};
+
+inline void build_key_mask(int n, const int32_t *rp, const int32_t *keys, KeyMask &m, Counters &cnt) {
+    for (int i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=197
-            row[j] = staged[j];
-        }
-    } else {
-        gemm(operand(a_row, 0, 1), operand(b, ldb, 1, row_keys), 0, 0, row, 0, 1, c, hd, shift, sat, cnt);
+#pragma HLS PIPELINE II=1
+        m.query_n_tiles[i] = 0;
+        m.query_k_tiles[i] = 0;
+        m.key_k_tiles[i] = 0;
     }
+    count_elementwise(cnt, n, 1, EW_DEPTH_COPY);
+    for (int i = 0; i < n; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=197
+        for (int32_t z = rp[i]; z < rp[i + 1]; ++z) {
+#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS PIPELINE II=1
+            const int j = keys[z];
+            m.query_n_tiles[i] |= 1u << (j / MAC_COLS);
+            m.query_k_tiles[i] |= 1u << (j / MAC_ROWS);
+            m.key_k_tiles[j] |= 1u << (i / MAC_ROWS);
+        }
+    }
+    count_elementwise(cnt, rp[n], 1, EW_DEPTH_COPY);
+}
+
+// Rows in blocks of `blk`; per block the columns of the tiles (width `tw`) some row of it touches,
+// gathered in ascending order (idx), and where each tile starts in that list (tile_pos, -1: skipped).
+struct MaskedSchedule {
+    int blk, blocks, tw;
+    int count[ATT_MAX_BLOCKS];
+    int tile_pos[ATT_MAX_BLOCKS][ATT_MAX_TILES];
+    int32_t idx[ATT_MAX_BLOCKS][ATT_LDS];
+};
+
+// tiles[r]: the tile mask of row r (null: every tile, the dense schedule).
+inline void fill_schedule(const uint32_t *tiles, int n, int blk, int tw, MaskedSchedule &s, Counters &cnt) {
+    s.blk = blk;
+    s.tw = tw;
+    s.blocks = (n + blk - 1) / blk;
+    const int n_tiles = (n + tw - 1) / tw;
+    for (int b = 0; b < s.blocks; ++b) {
+#pragma HLS LOOP_TRIPCOUNT max=7
+        const int r0 = b * blk, r1 = r0 + blk < n ? r0 + blk : n;
+        uint32_t any = tiles ? 0u : ~0u;
+        for (int r = r0; r < r1 && tiles; ++r) {
+#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS PIPELINE II=1
+            any |= tiles[r];
+        }
+        count_elementwise(cnt, tiles ? r1 - r0 : 0, 1, EW_DEPTH_COPY);
+        int g = 0;
+        for (int t = 0; t < n_tiles; ++t) {
+#pragma HLS LOOP_TRIPCOUNT max=7
+            const bool listed = (any >> t) & 1u;
+            s.tile_pos[b][t] = listed ? g : -1;
+            const int c1 = (t + 1) * tw < n ? (t + 1) * tw : n;
+            for (int c = t * tw; c < c1 && listed; ++c) {
+#pragma HLS LOOP_TRIPCOUNT max=64
+#pragma HLS PIPELINE II=1
+                s.idx[b][g++] = c;
+            }
+        }
+        count_elementwise(cnt, g, 1, EW_DEPTH_COPY);
+        s.count[b] = g;
+    }
+}
+
+// Array cycles of a schedule: per block one job, rows x (listed columns) x hd (n_skip: the listed
+// columns are the output), or rows x hd x (listed columns) (they are the reduction).
+inline uint64_t schedule_cycles(const MaskedSchedule &s, int n, bool n_skip, int hd) {
+    uint64_t c = 0;
+    for (int b = 0; b < s.blocks; ++b) {
+#pragma HLS LOOP_TRIPCOUNT max=7
+        const int rows = (b + 1) * s.blk < n ? s.blk : n - b * s.blk;
+        c += n_skip ? gemm_cycles(rows, s.count[b], hd) : gemm_cycles(rows, hd, s.count[b]);
+    }
+    return c;
+}
+
+// The cheapest block size by the array's cycle model; the whole-block (dense-shaped) schedule is a
+// candidate, so the result never costs more than dense attention over the same tokens.
+inline void plan_schedule(const uint32_t *tiles, int n, int tw, bool n_skip, int hd, MaskedSchedule &s,
+                          Counters &cnt) {
+    const int candidates[4] = {spec::MAX_TOKENS, 4 * MAC_ROWS, 2 * MAC_ROWS, MAC_ROWS};
+    int best = n;
+    uint64_t best_cycles = 0;
+    for (int i = 0; i < 4; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=4
+        const int blk = candidates[i] < n ? candidates[i] : n;
+        if (i > 0 && blk >= n) continue;
+        fill_schedule(tiles, n, blk, tw, s, cnt);
+        const uint64_t c = schedule_cycles(s, n, n_skip, hd);
+        if (i == 0 || c < best_cycles) {
+            best = blk;
+            best_cycles = c;
+        }
+    }
+    fill_schedule(tiles, n, best, tw, s, cnt);
+}
+
+// The three schedules of a call (the key lists are the same for every head).
+struct AttnSchedules {
+    MaskedSchedule by_query_keys;    // scores, dP: query blocks x listed key n-tiles
+    MaskedSchedule reduce_keys;      // P V, dS K: query blocks, reduction over listed key k-tiles
+    MaskedSchedule reduce_queries;   // dS^T Q, P^T dctx: key blocks, reduction over listed query k-tiles
+};
+
+// Dense attention (every key listed) takes the dense schedule without looking at lists.
+inline void plan_attention(bool dense, int n, int hd, const int32_t *rp, const int32_t *keys, KeyMask &m,
+                           AttnSchedules &s, Counters &cnt) {
+    if (dense) {
+        fill_schedule(0, n, n, MAC_COLS, s.by_query_keys, cnt);
+        fill_schedule(0, n, n, MAC_ROWS, s.reduce_keys, cnt);
+        fill_schedule(0, n, n, MAC_ROWS, s.reduce_queries, cnt);
+        return;
+    }
+    build_key_mask(n, rp, keys, m, cnt);
+    plan_schedule(m.query_n_tiles, n, MAC_COLS, true, hd, s.by_query_keys, cnt);
+    plan_schedule(m.query_k_tiles, n, MAC_ROWS, false, hd, s.reduce_keys, cnt);
+    plan_schedule(m.key_k_tiles, n, MAC_ROWS, false, hd, s.reduce_queries, cnt);
+}
+
+// out[rows of the schedule, listed columns] = a_rows . b_cols (depth hd), staged at stage[r * ATT_LDS + pos].
+// a: row r at a + r * lda; b: column (key) c at b + c * ldb.
+inline void masked_products(const MaskedSchedule &s, int n, const word_t *a, long lda, const word_t *b, long ldb,
+                            int hd, int shift, word_t *stage, uint32_t &sat, Counters &cnt) {
+    for (int blk = 0; blk < s.blocks; ++blk) {
+#pragma HLS LOOP_TRIPCOUNT max=7
+        const int r0 = blk * s.blk, rows = r0 + s.blk < n ? s.blk : n - r0;
+        gemm_jobs(operand(a + (long)r0 * lda, lda, 1), operand(b, ldb, 1, s.idx[blk]), 0, 0, stage + (long)r0 * ATT_LDS,
+                  ATT_LDS, rows, s.count[blk], hd, shift, sat, cnt);
+    }
+}
+
+// out[rows, hd] = sum over listed columns c of dense[r][c] * v(c) (dense: stage rows, zeros where
+// unlisted); `transposed`: dense[r][c] = stage[c * ATT_LDS + r]. v(c): column c at v + c * ldv.
+inline void masked_reduce(const MaskedSchedule &s, int n, const word_t *stage, bool transposed, const word_t *v,
+                          long ldv, int hd, int shift, word_t *out, long ldo, uint32_t &sat, Counters &cnt) {
+    for (int blk = 0; blk < s.blocks; ++blk) {
+#pragma HLS LOOP_TRIPCOUNT max=7
+        const int r0 = blk * s.blk, rows = r0 + s.blk < n ? s.blk : n - r0;
+        const Operand a = transposed ? operand(stage + r0, 1, ATT_LDS, 0, s.idx[blk])
+                                     : operand(stage + (long)r0 * ATT_LDS, ATT_LDS, 1, 0, s.idx[blk]);
+        gemm_jobs(a, operand(v, 1, ldv, 0, s.idx[blk]), 0, 0, out + (long)r0 * ldo, ldo, rows, hd, s.count[blk], shift,
+                  sat, cnt);
+    }
+}
+
+// Query i's entry for key j in a by_query_keys stage.
+inline word_t staged_at(const MaskedSchedule &s, const word_t *stage, int i, int j) {
+    return stage[(long)i * ATT_LDS + s.tile_pos[i / s.blk][j / s.tw] + j % s.tw];
+}
+
+// dense[i][j] = csr value of (i, j), zeros elsewhere (rows of ATT_LDS words).
+inline void scatter_dense(int n, const int32_t *rp, const int32_t *keys, const word_t *csr, word_t *dense,
+                          Counters &cnt) {
+    for (int i = 0; i < n; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=197
+        for (int j = 0; j < n; ++j) {
+#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS PIPELINE II=1
+            dense[(long)i * ATT_LDS + j] = 0;
+        }
+        for (int32_t z = rp[i]; z < rp[i + 1]; ++z) {
+#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS PIPELINE II=1
+            dense[(long)i * ATT_LDS + keys[z]] = csr[z];
+        }
+    }
+    count_elementwise(cnt, (long)n * n + rp[n], 1, EW_DEPTH_COPY);
+}
+
+struct AttnStage {
+    word_t s[spec::MAX_TOKENS * ATT_LDS];   // scores / dP of the head, by schedule position
+    word_t p[spec::MAX_TOKENS * ATT_LDS];   // probabilities of the head, dense with zeros
+    word_t ds[spec::MAX_TOKENS * ATT_LDS];  // dS of the head, dense with zeros
+    KeyMask mask;
+    AttnSchedules plan;
+};
+
+inline AttnStage &attn_stage() {
+    static AttnStage st;
+    return st;
 }
 
 struct MhsaFwdStats {
@@ -113,43 +280,40 @@ struct MhsaFwdStats {
 };
 
 // probs [H, Z] and ctx [n, D] from qkv [n, 3D]; avg [Z]: probabilities averaged over heads.
-inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, bool dense, const int32_t *rp, const int32_t *keys,
+inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, const int32_t *keys,
                      word_t *probs, word_t *ctx, word_t *avg, MhsaFwdStats st, Counters &cnt) {
     const int hd = D / H;
     const int sh = head_scale_shift(hd);
     const long Z = rp[n];
     const long ld = 3L * D;
+    AttnStage &sg = attn_stage();
+    plan_attention(Z == (long)n * n, n, hd, rp, keys, sg.mask, sg.plan, cnt);
     word_t srow[spec::MAX_TOKENS];
+    const int score_shift = 2 * spec::FRAC_ACTIVATION - spec::FRAC_ATTN_SCORE + sh;
     for (int h = 0; h < H; ++h) {
 #pragma HLS LOOP_TRIPCOUNT max=6
         word_t *ph = probs + h * Z;
-        const int score_shift = 2 * spec::FRAC_ACTIVATION - spec::FRAC_ATTN_SCORE + sh;
-        if (dense) {  // the same products as whole GEMMs (scores staged in the probs region)
-            gemm(operand(qkv + h * hd, ld, 1), operand(qkv + D + h * hd, ld, 1), 0, 0, ph, n, n, n, hd, score_shift,
-                 st.scores->sat, cnt);
-        }
+        masked_products(sg.plan.by_query_keys, n, qkv + h * hd, ld, qkv + D + h * hd, ld, hd, score_shift, sg.s,
+                        st.scores->sat, cnt);
         for (int i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=197
             const int c = rp[i + 1] - rp[i];
-            key_row(dense, ph + rp[i], qkv + i * ld + h * hd, qkv + D + h * hd, ld, keys + rp[i], c, hd, score_shift,
-                    st.scores->sat, cnt, srow);
-            stats_scan(*st.scores, srow, c);
-            softmax_row(srow, c, ph + rp[i], st.probs->sat);
-        }
-        if (dense) {
-            gemm(operand(ph, n, 1), operand(qkv + 2 * D + h * hd, 1, ld), 0, 0, ctx + h * hd, D, n, hd, n,
-                 spec::FRAC_ATTN_PROB, st.ctx->sat, cnt);
-            continue;
-        }
-        for (int i = 0; i < n; ++i) {
+            for (int j = 0; j < c; ++j) {
 #pragma HLS LOOP_TRIPCOUNT max=197
-            const int c = rp[i + 1] - rp[i];
-            gemm(operand(ph + rp[i], 0, 1), operand(qkv + 2 * D + h * hd, 1, ld, 0, keys + rp[i]), 0, 0,
-                 ctx + (long)i * D + h * hd, 0, 1, hd, c, spec::FRAC_ATTN_PROB, st.ctx->sat, cnt);
+#pragma HLS PIPELINE II=1
+                srow[j] = staged_at(sg.plan.by_query_keys, sg.s, i, keys[rp[i] + j]);
+            }
+            count_elementwise(cnt, c, 1, EW_DEPTH_COPY);
+            stats_scan(*st.scores, srow, c, cnt);
+            softmax_row(srow, c, ph + rp[i], st.probs->sat, cnt);
         }
+        scatter_dense(n, rp, keys, ph, sg.p, cnt);
+        masked_reduce(sg.plan.reduce_keys, n, sg.p, false, qkv + 2 * D + h * hd, ld, hd, spec::FRAC_ATTN_PROB,
+                      ctx + h * hd, D, st.ctx->sat, cnt);
+        cnt.macs += 2 * (uint64_t)Z * hd;  // the listed products (scores and P V); the array's cycles are counted per job
     }
-    stats_scan(*st.probs, probs, H * Z);
-    stats_scan(*st.ctx, ctx, (long)n * D);
+    stats_scan(*st.probs, probs, H * Z, cnt);
+    stats_scan(*st.ctx, ctx, (long)n * D, cnt);
     const int64_t inv_h = reciprocal_fx((uint32_t)H, 0, spec::HEAD_AVG_FRAC);
     for (long z = 0; z < Z; ++z) {
 #pragma HLS LOOP_TRIPCOUNT max=38809
@@ -161,7 +325,8 @@ inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, bool dense, const i
         }
         avg[z] = requantize(sum * inv_h, spec::HEAD_AVG_FRAC, st.avg->sat);
     }
-    stats_scan(*st.avg, avg, Z);
+    count_elementwise(cnt, Z * H, 1, EW_DEPTH_REQUANT);
+    stats_scan(*st.avg, avg, Z, cnt);
 }
 
 struct MhsaBwdFracs {
@@ -173,41 +338,42 @@ struct MhsaBwdStats {
 };
 
 // d_qkv [n, 3D] from d_ctx [n, D]; d_scores [H, Z] is scratch (kept for inspection).
-inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, bool dense, const int32_t *rp, const int32_t *keys,
+inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, const int32_t *keys,
                      const word_t *probs, const word_t *d_ctx, word_t *d_scores, word_t *d_qkv, MhsaBwdFracs g,
                      MhsaBwdStats st, Counters &cnt) {
-    static int32_t t_ptr[spec::MAX_TOKENS + 1];
-    static int32_t t_query[MAX_KEY_ENTRIES];
-    static int32_t t_pos[MAX_KEY_ENTRIES];
-    if (!dense) csr_transpose(n, rp, keys, t_ptr, t_query, t_pos);
     const int hd = D / H;
     const int sh = head_scale_shift(hd);
     const long Z = rp[n];
     const long ld = 3L * D;
+    AttnStage &sg = attn_stage();
+    plan_attention(Z == (long)n * n, n, hd, rp, keys, sg.mask, sg.plan, cnt);
     word_t dprow[spec::MAX_TOKENS];
+    const int dp_shift = g.ctx + spec::FRAC_ACTIVATION - g.probs;
+    const int dq_shift = g.scores + spec::FRAC_ACTIVATION + sh - g.qkv;
+    const int dv_shift = spec::FRAC_ATTN_PROB + g.ctx - g.qkv;
     for (int h = 0; h < H; ++h) {
 #pragma HLS LOOP_TRIPCOUNT max=6
         const word_t *ph = probs + h * Z;
         word_t *dsh = d_scores + h * Z;
-        const int dp_shift = g.ctx + spec::FRAC_ACTIVATION - g.probs;
-        const int dq_shift = g.scores + spec::FRAC_ACTIVATION + sh - g.qkv;
-        const int dv_shift = spec::FRAC_ATTN_PROB + g.ctx - g.qkv;
-        if (dense) {  // dP for all rows as one GEMM, staged in the d_scores region
-            gemm(operand(d_ctx + h * hd, D, 1), operand(qkv + 2 * D + h * hd, ld, 1), 0, 0, dsh, n, n, n, hd, dp_shift,
-                 st.probs->sat, cnt);
-        }
+        // dP = d_ctx V^T over the listed keys
+        masked_products(sg.plan.by_query_keys, n, d_ctx + h * hd, D, qkv + 2 * D + h * hd, ld, hd, dp_shift, sg.s,
+                        st.probs->sat, cnt);
         for (int i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=197
             const int c = rp[i + 1] - rp[i];
-            // dP = d_ctx V^T over the listed keys
-            key_row(dense, dsh + rp[i], d_ctx + (long)i * D + h * hd, qkv + 2 * D + h * hd, ld, keys + rp[i], c, hd,
-                    dp_shift, st.probs->sat, cnt, dprow);
-            stats_scan(*st.probs, dprow, c);
+            for (int j = 0; j < c; ++j) {
+#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS PIPELINE II=1
+                dprow[j] = staged_at(sg.plan.by_query_keys, sg.s, i, keys[rp[i] + j]);
+            }
+            count_elementwise(cnt, c, 1, EW_DEPTH_COPY);
+            stats_scan(*st.probs, dprow, c, cnt);
             // dS = P (dP - sum_k P dP)
             const word_t *p = ph + rp[i];
             int64_t dot = 0;
             for (int j = 0; j < c; ++j) {
 #pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS PIPELINE II=1
                 dot += (int64_t)p[j] * dprow[j];
             }
             for (int j = 0; j < c; ++j) {
@@ -216,33 +382,22 @@ inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, bool dense, const i
                 const acc_t acc = (acc_t)p[j] * (((int64_t)dprow[j] << spec::FRAC_ATTN_PROB) - dot);
                 dsh[rp[i] + j] = requantize_any(acc, 2 * spec::FRAC_ATTN_PROB + g.probs - g.scores, st.scores->sat);
             }
+            count_elementwise(cnt, c, 1, EW_DEPTH_REQUANT);
+            count_elementwise(cnt, c, 1, EW_DEPTH_REQUANT);
         }
-        if (dense) {  // dQ = scale dS K, dK = scale dS^T Q, dV = P^T d_ctx
-            gemm(operand(dsh, n, 1), operand(qkv + D + h * hd, 1, ld), 0, 0, d_qkv + h * hd, ld, n, hd, n, dq_shift,
-                 st.qkv->sat, cnt);
-            gemm(operand(dsh, 1, n), operand(qkv + h * hd, 1, ld), 0, 0, d_qkv + D + h * hd, ld, n, hd, n, dq_shift,
-                 st.qkv->sat, cnt);
-            gemm(operand(ph, 1, n), operand(d_ctx + h * hd, 1, D), 0, 0, d_qkv + 2 * D + h * hd, ld, n, hd, n, dv_shift,
-                 st.qkv->sat, cnt);
-            continue;
-        }
-        for (int i = 0; i < n; ++i) {  // dQ = scale dS K
-#pragma HLS LOOP_TRIPCOUNT max=197
-            const int c = rp[i + 1] - rp[i];
-            gemm(operand(dsh + rp[i], 0, 1), operand(qkv + D + h * hd, 1, ld, 0, keys + rp[i]), 0, 0,
-                 d_qkv + (long)i * ld + h * hd, 0, 1, hd, c, dq_shift, st.qkv->sat, cnt);
-        }
-        for (int j = 0; j < n; ++j) {  // dK = scale dS^T Q, dV = P^T d_ctx, over the queries listing key j
-#pragma HLS LOOP_TRIPCOUNT max=197
-            const int c = t_ptr[j + 1] - t_ptr[j];
-            gemm(operand(dsh, 0, 1, 0, t_pos + t_ptr[j]), operand(qkv + h * hd, 1, ld, 0, t_query + t_ptr[j]), 0, 0,
-                 d_qkv + (long)j * ld + D + h * hd, 0, 1, hd, c, dq_shift, st.qkv->sat, cnt);
-            gemm(operand(ph, 0, 1, 0, t_pos + t_ptr[j]), operand(d_ctx + h * hd, 1, D, 0, t_query + t_ptr[j]), 0, 0,
-                 d_qkv + (long)j * ld + 2 * D + h * hd, 0, 1, hd, c, dv_shift, st.qkv->sat, cnt);
-        }
+        scatter_dense(n, rp, keys, dsh, sg.ds, cnt);
+        scatter_dense(n, rp, keys, ph, sg.p, cnt);
+        // dQ = scale dS K over listed keys; dK = scale dS^T Q and dV = P^T d_ctx over the listing queries
+        masked_reduce(sg.plan.reduce_keys, n, sg.ds, false, qkv + D + h * hd, ld, hd, dq_shift, d_qkv + h * hd, ld,
+                      st.qkv->sat, cnt);
+        masked_reduce(sg.plan.reduce_queries, n, sg.ds, true, qkv + h * hd, ld, hd, dq_shift, d_qkv + D + h * hd, ld,
+                      st.qkv->sat, cnt);
+        masked_reduce(sg.plan.reduce_queries, n, sg.p, true, d_ctx + h * hd, D, hd, dv_shift, d_qkv + 2 * D + h * hd,
+                      ld, st.qkv->sat, cnt);
+        cnt.macs += 4 * (uint64_t)Z * hd;  // the listed products (dP, dQ, dK, dV)
     }
-    stats_scan(*st.scores, d_scores, H * Z);
-    stats_scan(*st.qkv, d_qkv, (long)n * ld);
+    stats_scan(*st.scores, d_scores, H * Z, cnt);
+    stats_scan(*st.qkv, d_qkv, (long)n * ld, cnt);
 }
 
 }  // namespace onion

@@ -30,16 +30,16 @@ inline AttnView attn_view(int n, int D, int H, long Z) {
 }
 
 inline void attn_fwd(const AttnView &v, const word_t *x, const word_t *w, word_t *save, word_t *y, word_t *avg,
-                     bool dense, const int32_t *rp, const int32_t *keys, Stat *st, Counters &cnt) {
+                     const int32_t *rp, const int32_t *keys, Stat *st, Counters &cnt) {
     namespace T = spec::attn_fwd;
     const int n = v.n, D = v.D;
     word_t *ln = save + v.sv.ln_out;
     word_t *qkv = save + v.sv.qkv;
     word_t *ctx = save + v.sv.ctx;
-    layernorm_fwd(x, D, n, D, w + v.pw.ln_w, w + v.pw.ln_b, ln, D, st[T::LN_OUT]);
+    layernorm_fwd(x, D, n, D, w + v.pw.ln_w, w + v.pw.ln_b, ln, D, st[T::LN_OUT], cnt);
     linear_fwd(ln, D, n, D, w + v.pw.qkv_w, w + v.pw.qkv_b, 3 * D, qkv, 3 * D, st[T::QKV], cnt);
     MhsaFwdStats ms = {&st[T::SCORES], &st[T::PROBS], &st[T::CTX], &st[T::ATTN_AVG]};
-    mhsa_fwd(qkv, n, D, v.H, dense, rp, keys, save + v.sv.probs, ctx, avg, ms, cnt);
+    mhsa_fwd(qkv, n, D, v.H, rp, keys, save + v.sv.probs, ctx, avg, ms, cnt);
     linear_fwd(ctx, D, n, D, w + v.pw.proj_w, w + v.pw.proj_b, D, y, D, st[T::PROJ_OUT], cnt);
     for (long i = 0; i < (long)n * D; ++i) {  // residual
 #pragma HLS LOOP_TRIPCOUNT max=75648
@@ -47,11 +47,12 @@ inline void attn_fwd(const AttnView &v, const word_t *x, const word_t *w, word_t
         y[i] = add_words(x[i], spec::FRAC_ACTIVATION, y[i], spec::FRAC_ACTIVATION, spec::FRAC_ACTIVATION,
                          st[T::OUT].sat);
     }
-    stats_scan(st[T::OUT], y, (long)n * D);
+    count_elementwise(cnt, (long)n * D, 1, EW_DEPTH_REQUANT);
+    stats_scan(st[T::OUT], y, (long)n * D, cnt);
 }
 
 // fr: gradient fracs in the order of spec::attn_bwd. gw: parameter gradients (attn_params layout).
-inline void attn_bwd(const AttnView &v, const word_t *x, const word_t *w, const word_t *save, bool dense,
+inline void attn_bwd(const AttnView &v, const word_t *x, const word_t *w, const word_t *save,
                      const int32_t *rp,
                      const int32_t *keys, const word_t *dy, word_t *dx, word_t *gw, word_t *gs, const int32_t *fr,
                      Stat *st, Counters &cnt) {
@@ -70,7 +71,7 @@ inline void attn_bwd(const AttnView &v, const word_t *x, const word_t *w, const 
     // attention core
     MhsaBwdFracs g = {fr[T::D_CTX], fr[T::D_PROBS], fr[T::D_SCORES], fr[T::D_QKV]};
     MhsaBwdStats ms = {&st[T::D_PROBS], &st[T::D_SCORES], &st[T::D_QKV]};
-    mhsa_bwd(qkv, n, D, v.H, dense, rp, keys, save + v.sv.probs, d_ctx, gs + v.sc.d_scores, d_qkv, g, ms, cnt);
+    mhsa_bwd(qkv, n, D, v.H, rp, keys, save + v.sv.probs, d_ctx, gs + v.sc.d_scores, d_qkv, g, ms, cnt);
     // qkv projection
     linear_bwd_params(d_qkv, 3 * D, fr[T::D_QKV], ln, D, n, D, 3 * D, gw + v.pw.qkv_w, fr[T::D_QKV_W],
                       gw + v.pw.qkv_b, fr[T::D_QKV_B], st[T::D_QKV_W], st[T::D_QKV_B], cnt);
@@ -78,7 +79,7 @@ inline void attn_bwd(const AttnView &v, const word_t *x, const word_t *w, const 
     // LN1 backward + the residual branch: dx = dy + LN1'(d_ln)
     layernorm_bwd(x, D, n, D, w + v.pw.ln_w, d_ln, D, fr[T::D_LN], dy, fr[T::D_OUT], dx, D, 0, fr[T::D_IN],
                   gw + v.pw.ln_w, fr[T::D_LN_W], gw + v.pw.ln_b, fr[T::D_LN_B], st[T::D_IN], st[T::D_LN_W],
-                  st[T::D_LN_B]);
+                  st[T::D_LN_B], cnt);
 }
 
 }  // namespace onion

@@ -46,13 +46,14 @@ inline void mlp_fwd(const MlpView &v, const word_t *x, const int32_t *keep, cons
             xg[(long)t * D + i] = src[i];
         }
     }
-    stats_scan(st[T::X_IN], xg, (long)k * D);
+    count_elementwise(cnt, (long)k * D, 1, EW_DEPTH_COPY);
+    stats_scan(st[T::X_IN], xg, (long)k * D, cnt);
     word_t *ln = save + v.sv.ln_out;
     word_t *u = save + v.sv.fc1_out;
     word_t *g = save + v.sv.gelu_out;
-    layernorm_fwd(xg, D, k, D, w + v.pw.ln_w, w + v.pw.ln_b, ln, D, st[T::LN_OUT]);
+    layernorm_fwd(xg, D, k, D, w + v.pw.ln_w, w + v.pw.ln_b, ln, D, st[T::LN_OUT], cnt);
     linear_fwd(ln, D, k, D, w + v.pw.fc1_w, w + v.pw.fc1_b, M, u, M, st[T::FC1_OUT], cnt);
-    gelu_fwd(u, g, (long)k * M, st[T::GELU_OUT]);
+    gelu_fwd(u, g, (long)k * M, st[T::GELU_OUT], cnt);
     linear_fwd(g, M, k, M, w + v.pw.fc2_w, w + v.pw.fc2_b, D, y, D, st[T::FC2_OUT], cnt);
     for (long i = 0; i < (long)k * D; ++i) {  // residual
 #pragma HLS LOOP_TRIPCOUNT max=75648
@@ -60,7 +61,8 @@ inline void mlp_fwd(const MlpView &v, const word_t *x, const int32_t *keep, cons
         y[i] = add_words(xg[i], spec::FRAC_ACTIVATION, y[i], spec::FRAC_ACTIVATION, spec::FRAC_ACTIVATION,
                          st[T::OUT].sat);
     }
-    stats_scan(st[T::OUT], y, (long)k * D);
+    count_elementwise(cnt, (long)k * D, 1, EW_DEPTH_REQUANT);
+    stats_scan(st[T::OUT], y, (long)k * D, cnt);
 }
 
 // dy [k, D] -> dx [n, D] (rows of pruned tokens zero); gw: mlp_params layout.
@@ -78,14 +80,14 @@ inline void mlp_bwd(const MlpView &v, const int32_t *keep, const word_t *w, cons
     linear_bwd_params(dy, D, fr[T::D_OUT], g, M, k, M, D, gw + v.pw.fc2_w, fr[T::D_FC2_W], gw + v.pw.fc2_b,
                       fr[T::D_FC2_B], st[T::D_FC2_W], st[T::D_FC2_B], cnt);
     linear_bwd_data(dy, D, fr[T::D_OUT], k, M, D, w + v.pw.fc2_w, d_g, M, fr[T::D_GELU], st[T::D_GELU], cnt);
-    gelu_bwd(u, d_g, fr[T::D_GELU], d_u, fr[T::D_FC1], (long)k * M, st[T::D_FC1]);
+    gelu_bwd(u, d_g, fr[T::D_GELU], d_u, fr[T::D_FC1], (long)k * M, st[T::D_FC1], cnt);
     linear_bwd_params(d_u, M, fr[T::D_FC1], ln, D, k, D, M, gw + v.pw.fc1_w, fr[T::D_FC1_W], gw + v.pw.fc1_b,
                       fr[T::D_FC1_B], st[T::D_FC1_W], st[T::D_FC1_B], cnt);
     linear_bwd_data(d_u, M, fr[T::D_FC1], k, D, M, w + v.pw.fc1_w, d_ln, D, fr[T::D_LN], st[T::D_LN], cnt);
-    fill_zero(dx, (long)v.n * D);  // pruned rows get no gradient
+    fill_zero(dx, (long)v.n * D, cnt);  // pruned rows get no gradient
     layernorm_bwd(xg, D, k, D, w + v.pw.ln_w, d_ln, D, fr[T::D_LN], dy, fr[T::D_OUT], dx, D, keep, fr[T::D_IN],
                   gw + v.pw.ln_w, fr[T::D_LN_W], gw + v.pw.ln_b, fr[T::D_LN_B], st[T::D_IN], st[T::D_LN_W],
-                  st[T::D_LN_B]);
+                  st[T::D_LN_B], cnt);
 }
 
 }  // namespace onion

@@ -5,6 +5,7 @@
 #define ONION_ENGINE_H
 
 #include "onion/attention.h"
+#include "onion/axi_burst.h"
 #include "onion/encoder_attn.h"
 #include "onion/encoder_mlp.h"
 #include "onion/gelu.h"
@@ -88,8 +89,8 @@ inline bool is_backward(uint32_t op) {
            op == spec::OP_GELU_BWD;
 }
 
-// Every check of a call, before anything is written.
-inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
+// The checks of a call's scalar registers (sizes, flags, heads): they bound every region it moves.
+inline uint32_t validate_scalars(const spec::Args &a) {
     const uint32_t op = a.opcode;
     const int count = op_tensor_count(op);
     if (count == 0) return spec::ST_BAD_OPCODE;
@@ -105,17 +106,11 @@ inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
     if (attn) {
         const uint32_t s = check_heads(a.dim, a.heads);
         if (s != spec::ST_OK) return s;
-        if (a.flags & spec::FLAG_SPARSE) {
-            const uint32_t k = check_key_lists(aux + a.keys_off, aux + a.keys_off + a.n_tokens + 1, (int)a.n_tokens);
-            if (k != spec::ST_OK) return k;
-        }
     }
     if (mlp) {
         if (!in_range(a.mlp_dim, 1, spec::MAX_MLP)) return spec::ST_BAD_MLP;
         if (a.flags & spec::FLAG_GATHER) {
             if (!in_range(a.n_keep, 1, (int)a.n_tokens)) return spec::ST_BAD_TOKENS;
-            const uint32_t k = check_keep_list(aux + a.keep_off, (int)a.n_keep, (int)a.n_tokens);
-            if (k != spec::ST_OK) return k;
         } else if (a.n_keep != 0 && a.n_keep != a.n_tokens) {
             return spec::ST_BAD_KEEP;
         }
@@ -126,25 +121,52 @@ inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
         if (!in_range(a.in_dim, 1, spec::MAX_IN_DIM)) return spec::ST_BAD_IN_DIM;
         if (!in_range(a.out_dim, 1, spec::MAX_OUT_DIM)) return spec::ST_BAD_OUT_DIM;
     }
-    if (is_backward(op)) return check_fracs(aux + a.fracs_off, count);
     return spec::ST_OK;
 }
 
-inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd, int32_t *aux, Stat *st,
-                     Counters &cnt) {
-    static int32_t dense_ptr[spec::MAX_TOKENS + 1];
-    static int32_t dense_keys[MAX_KEY_ENTRIES];
+// The checks of the call's lists in aux (key lists, kept tokens, gradient fracs); scalars valid.
+inline uint32_t validate_lists(const spec::Args &a, const int32_t *aux) {
+    const uint32_t op = a.opcode;
+    const bool attn = op == spec::OP_ATTN_FWD || op == spec::OP_ATTN_BWD;
+    const bool mlp = op == spec::OP_MLP_FWD || op == spec::OP_MLP_BWD;
+    if (attn && (a.flags & spec::FLAG_SPARSE)) {
+        const uint32_t k = check_key_lists(aux + a.keys_off, aux + a.keys_off + a.n_tokens + 1, (int)a.n_tokens);
+        if (k != spec::ST_OK) return k;
+    }
+    if (mlp && (a.flags & spec::FLAG_GATHER)) {
+        const uint32_t k = check_keep_list(aux + a.keep_off, (int)a.n_keep, (int)a.n_tokens);
+        if (k != spec::ST_OK) return k;
+    }
+    if (is_backward(op)) return check_fracs(aux + a.fracs_off, op_tensor_count(op));
+    return spec::ST_OK;
+}
+
+// Every check of a call, before anything is written (the C-sim backend's pre-check uses it on DDR).
+inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
+    const uint32_t s = validate_scalars(a);
+    return s != spec::ST_OK ? s : validate_lists(a, aux);
+}
+
+// Runs one op on the on-chip copies. Every op's GEMMs call the one gemm_unit (INLINE off): the ops
+// are inlined here and ALLOCATION limits gemm_unit to one instance, so there is one MAC array.
+// csr_scratch: free on-chip aux words where a dense attention call builds its all-keys CSR lists.
+inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd, int32_t *aux, int32_t *csr_scratch,
+                     Stat *st, Counters &cnt) {
+#pragma HLS INLINE recursive
+#pragma HLS ALLOCATION function instances=gemm_unit limit=1
+    int32_t *dense_ptr = csr_scratch;
+    int32_t *dense_keys = csr_scratch + spec::MAX_TOKENS + 1;
     const int n = (int)a.n_tokens, D = (int)a.dim;
     const int32_t *fr = aux + a.fracs_off;
     const int32_t *rp = dense_ptr;
     const int32_t *keys = dense_keys;
-    const bool dense = !(a.flags & spec::FLAG_SPARSE);
     if (a.opcode == spec::OP_ATTN_FWD || a.opcode == spec::OP_ATTN_BWD) {
         if (a.flags & spec::FLAG_SPARSE) {
             rp = aux + a.keys_off;
             keys = aux + a.keys_off + n + 1;
         } else {
             csr_dense(n, dense_ptr, dense_keys);
+            count_elementwise(cnt, (long)n * n, 1, EW_DEPTH_COPY);
         }
     }
     const int32_t *keep = (a.flags & spec::FLAG_GATHER) ? aux + a.keep_off : 0;
@@ -158,10 +180,10 @@ inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd,
         break;
     case spec::OP_ATTN_FWD:
         attn_fwd(attn_view(n, D, (int)a.heads, rp[n]), act + a.x_off, wts + a.w_off, act + a.save_off, act + a.y_off,
-                 act + a.attn_off, dense, rp, keys, st, cnt);
+                 act + a.attn_off, rp, keys, st, cnt);
         break;
     case spec::OP_ATTN_BWD:
-        attn_bwd(attn_view(n, D, (int)a.heads, rp[n]), act + a.x_off, wts + a.w_off, act + a.save_off, dense, rp, keys,
+        attn_bwd(attn_view(n, D, (int)a.heads, rp[n]), act + a.x_off, wts + a.w_off, act + a.save_off, rp, keys,
                  grd + a.gy_off, grd + a.gx_off, grd + a.gw_off, grd + a.gs_off, fr, st, cnt);
         break;
     case spec::OP_MLP_FWD:
@@ -195,21 +217,21 @@ inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd,
         break;
     }
     case spec::OP_LAYERNORM_FWD:
-        layernorm_fwd(act + a.x_off, D, n, D, wts + a.w_off, wts + a.w_off + D, act + a.y_off, D, st[0]);
+        layernorm_fwd(act + a.x_off, D, n, D, wts + a.w_off, wts + a.w_off + D, act + a.y_off, D, st[0], cnt);
         break;
     case spec::OP_LAYERNORM_BWD: {
         namespace T = spec::layernorm_bwd;
         layernorm_bwd(act + a.x_off, D, n, D, wts + a.w_off, grd + a.gy_off, D, fr[T::D_OUT], 0, 0, grd + a.gx_off, D,
                       0, fr[T::D_IN], grd + a.gw_off, fr[T::D_W], grd + a.gw_off + D, fr[T::D_B], st[T::D_IN],
-                      st[T::D_W], st[T::D_B]);
+                      st[T::D_W], st[T::D_B], cnt);
         break;
     }
     case spec::OP_GELU_FWD:
-        gelu_fwd(act + a.x_off, act + a.y_off, (long)n * D, st[0]);
+        gelu_fwd(act + a.x_off, act + a.y_off, (long)n * D, st[0], cnt);
         break;
     case spec::OP_GELU_BWD: {
         namespace T = spec::gelu_bwd;
-        gelu_bwd(act + a.x_off, grd + a.gy_off, fr[T::D_OUT], grd + a.gx_off, fr[T::D_IN], (long)n * D, st[T::D_IN]);
+        gelu_bwd(act + a.x_off, grd + a.gy_off, fr[T::D_OUT], grd + a.gx_off, fr[T::D_IN], (long)n * D, st[T::D_IN], cnt);
         break;
     }
     default:
@@ -217,29 +239,158 @@ inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd,
     }
 }
 
+// The engine's on-chip copy of a call: every region it reads is burst-loaded here once, the op runs
+// on these buffers only, every region it writes is burst-stored from here once. The 16-bit ports
+// share one pool (only one call runs at a time), sized by the generator for the largest call at the
+// compile-time limits (spec::POOL_WORDS; docs/engine.md sets it against the ZU9EG's BRAM).
+struct OnChip {
+    word_t words[spec::POOL_WORDS];      // wts, act and grd regions of the call, back to back
+    int32_t aux[spec::POOL_WORDS_AUX];   // key lists, keep list, frac table, stats
+};
+
+inline OnChip &on_chip() {
+    static OnChip buffers;
+    return buffers;
+}
+
+// Words of a port's beat (the on-chip copy keeps each region beat-aligned, as it arrives).
+inline long beat_words(int port) { return spec::axi_beat_bytes(port) / (port == spec::PORT_AUX ? 4 : 2); }
+
+// Moves one region between its port and the on-chip copy (load: DDR -> chip, else chip -> DDR).
+inline void move_region(const spec::Region &r, long chip_off, bool load, word_t *wts, word_t *act, word_t *grd,
+                        int32_t *aux, OnChip &oc, Counters &cnt) {
+    switch (r.port) {
+    case spec::PORT_AUX:
+        if (load) burst_load(aux, r.off, r.words, oc.aux + chip_off, r.port, cnt);
+        else burst_store(aux, r.off, r.words, oc.aux + chip_off, r.port, cnt);
+        break;
+    case spec::PORT_WTS:
+        if (load) burst_load(wts, r.off, r.words, oc.words + chip_off, r.port, cnt);
+        else burst_store(wts, r.off, r.words, oc.words + chip_off, r.port, cnt);
+        break;
+    case spec::PORT_ACT:
+        if (load) burst_load(act, r.off, r.words, oc.words + chip_off, r.port, cnt);
+        else burst_store(act, r.off, r.words, oc.words + chip_off, r.port, cnt);
+        break;
+    default:
+        if (load) burst_load(grd, r.off, r.words, oc.words + chip_off, r.port, cnt);
+        else burst_store(grd, r.off, r.words, oc.words + chip_off, r.port, cnt);
+        break;
+    }
+}
+
+// Key-list entries Z of an attention call: N*N dense; sparse, row_ptr[N], read from aux (one beat).
+// Returns false when Z is outside what N lists can hold (the key-list check then rejects the call).
+inline bool key_entries(const spec::Args &a, const int32_t *aux, long &Z, Counters &cnt) {
+    const long n = a.n_tokens;
+    Z = 0;
+    if (a.opcode != spec::OP_ATTN_FWD && a.opcode != spec::OP_ATTN_BWD) return true;
+    if (!(a.flags & spec::FLAG_SPARSE)) {
+        Z = n * n;
+        return true;
+    }
+    int32_t z[1];
+    burst_load(aux, (long)a.keys_off + n, 1, z, spec::PORT_AUX, cnt);
+    Z = z[0];
+    return Z >= n && Z <= n * spec::MAX_KEYS;
+}
+
+// Load -> compute -> store of one validated call. Returns the status (list checks run on the
+// on-chip copy of aux, before anything is written).
+inline uint32_t run_on_chip(const spec::Args &a, word_t *wts, word_t *act, word_t *grd, int32_t *aux, Stat *st,
+                            Counters &cnt, uint32_t &sat) {
+    OnChip &oc = on_chip();
+    long Z;
+    if (!key_entries(a, aux, Z, cnt)) return spec::ST_BAD_KEYS;
+    spec::Region regions[spec::MAX_REGIONS];
+    long chip_off[spec::MAX_REGIONS];
+    const int count = spec::op_regions(a, Z, regions);
+    spec::Args on = a;  // the same call, its offsets pointing into the on-chip copy
+    long next_word = 0, next_aux = 0;  // the 16-bit ports share one pool
+    for (int i = 0; i < count; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=10
+        const int p = regions[i].port;
+        long &next = p == spec::PORT_AUX ? next_aux : next_word;
+        chip_off[i] = next;
+        next += (regions[i].words + beat_words(p) - 1) / beat_words(p) * beat_words(p);
+        spec::set_region_offset(on, regions[i].reg, (uint32_t)chip_off[i]);
+        cnt.min_axi_bytes += axi_region_bytes(p, regions[i].off, regions[i].words, p == spec::PORT_AUX ? 4 : 2);
+    }
+    for (int i = 0; i < count; ++i) {  // lists first: checked before the bulk moves
+#pragma HLS LOOP_TRIPCOUNT max=10
+        if (!regions[i].write && regions[i].port == spec::PORT_AUX)
+            move_region(regions[i], chip_off[i], true, wts, act, grd, aux, oc, cnt);
+    }
+    const uint32_t status = validate_lists(on, oc.aux);
+    if (status != spec::ST_OK) return status;
+    for (int i = 0; i < count; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=10
+        if (!regions[i].write && regions[i].port != spec::PORT_AUX)
+            move_region(regions[i], chip_off[i], true, wts, act, grd, aux, oc, cnt);
+    }
+    dispatch(on, oc.words, oc.words, oc.words, oc.aux, oc.aux + next_aux, st, cnt);
+    const int tensors = op_tensor_count(a.opcode);
+    int32_t *so = oc.aux + on.stats_off;
+    for (int i = 0; i < tensors; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=16
+        so[2 * i] = st[i].max_abs;
+        so[2 * i + 1] = (int32_t)st[i].sat;
+        sat += st[i].sat;
+    }
+    for (int i = 0; i < count; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=10
+        if (regions[i].write) move_region(regions[i], chip_off[i], false, wts, act, grd, aux, oc, cnt);
+    }
+    return spec::ST_OK;
+}
+
+inline uint32_t lo32(uint64_t v) { return (uint32_t)v; }
+inline uint32_t hi32(uint64_t v) { return (uint32_t)(v >> 32); }
+
 inline void run_engine(const spec::Args &a, word_t *wts, word_t *act, word_t *grd, int32_t *aux, spec::Outputs &out) {
-    Counters cnt = {0, 0};
+    Counters cnt;
+    counters_clear(cnt);
     Stat st[MAX_OP_TENSORS];
     stats_clear(st, MAX_OP_TENSORS);
-    const uint32_t status = validate(a, aux);
     uint32_t sat = 0;
-    if (status == spec::ST_OK) {
-        dispatch(a, wts, act, grd, aux, st, cnt);
-        const int count = op_tensor_count(a.opcode);
-        int32_t *so = aux + a.stats_off;
-        for (int i = 0; i < count; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=16
-            so[2 * i] = st[i].max_abs;
-            so[2 * i + 1] = (int32_t)st[i].sat;
-            sat += st[i].sat;
-        }
-    }
+    uint32_t status = validate_scalars(a);
+    if (status == spec::ST_OK) status = run_on_chip(a, wts, act, grd, aux, st, cnt, sat);
     out.status = status;
-    out.macs_lo = (uint32_t)cnt.macs;
-    out.macs_hi = (uint32_t)(cnt.macs >> 32);
-    out.cycles_lo = (uint32_t)cnt.cycles;
-    out.cycles_hi = (uint32_t)(cnt.cycles >> 32);
+    out.macs_lo = lo32(cnt.macs);
+    out.macs_hi = hi32(cnt.macs);
+    out.cycles_lo = lo32(cnt.cycles);
+    out.cycles_hi = hi32(cnt.cycles);
     out.saturations = sat;
+    out.ew_cycles_lo = lo32(cnt.ew_cycles);
+    out.ew_cycles_hi = hi32(cnt.ew_cycles);
+    out.min_axi_bytes_lo = lo32(cnt.min_axi_bytes);
+    out.min_axi_bytes_hi = hi32(cnt.min_axi_bytes);
+    const AxiCount &w = cnt.axi[spec::PORT_WTS], &ac = cnt.axi[spec::PORT_ACT], &g = cnt.axi[spec::PORT_GRD],
+                   &x = cnt.axi[spec::PORT_AUX];
+    out.wts_rd_bytes_lo = lo32(w.rd_bytes);
+    out.wts_rd_bytes_hi = hi32(w.rd_bytes);
+    out.wts_wr_bytes_lo = lo32(w.wr_bytes);
+    out.wts_wr_bytes_hi = hi32(w.wr_bytes);
+    out.wts_rd_bursts = w.rd_bursts;
+    out.wts_wr_bursts = w.wr_bursts;
+    out.act_rd_bytes_lo = lo32(ac.rd_bytes);
+    out.act_rd_bytes_hi = hi32(ac.rd_bytes);
+    out.act_wr_bytes_lo = lo32(ac.wr_bytes);
+    out.act_wr_bytes_hi = hi32(ac.wr_bytes);
+    out.act_rd_bursts = ac.rd_bursts;
+    out.act_wr_bursts = ac.wr_bursts;
+    out.grd_rd_bytes_lo = lo32(g.rd_bytes);
+    out.grd_rd_bytes_hi = hi32(g.rd_bytes);
+    out.grd_wr_bytes_lo = lo32(g.wr_bytes);
+    out.grd_wr_bytes_hi = hi32(g.wr_bytes);
+    out.grd_rd_bursts = g.rd_bursts;
+    out.grd_wr_bursts = g.wr_bursts;
+    out.aux_rd_bytes_lo = lo32(x.rd_bytes);
+    out.aux_rd_bytes_hi = hi32(x.rd_bytes);
+    out.aux_wr_bytes_lo = lo32(x.wr_bytes);
+    out.aux_wr_bytes_hi = hi32(x.wr_bytes);
+    out.aux_rd_bursts = x.rd_bursts;
+    out.aux_wr_bursts = x.wr_bursts;
 }
 
 }  // namespace onion

@@ -24,11 +24,46 @@ typedef ap_int<128> wide_t;
 typedef __int128 wide_t;  // C-sim: a native 128-bit integer (same values as ap_int<128>)
 #endif
 
-// Work and clipping of one engine call (read back through the output registers).
-struct Counters {
-    uint64_t macs;
-    uint64_t cycles;
+// What one AXI port did in a call, counted by the burst load/store units (axi_burst.h) as they run.
+struct AxiCount {
+    uint64_t rd_bytes, wr_bytes;  // whole beats of the port's width
+    uint32_t rd_bursts, wr_bursts;
 };
+
+// Work of one engine call (read back through the output registers, engine_spec.json "counters").
+struct Counters {
+    uint64_t macs;           // multiply-accumulates of the GEMMs issued
+    uint64_t cycles;         // MAC-array cycles: gemm_cycles of every job issued
+    uint64_t ew_cycles;      // element-wise loops: trip count x II + pipeline depth each (count_elementwise)
+    uint64_t min_axi_bytes;  // each operand region read once, each result region written once
+    AxiCount axi[spec::PORT_COUNT];
+};
+
+inline void counters_clear(Counters &c) {
+    c.macs = 0;
+    c.cycles = 0;
+    c.ew_cycles = 0;
+    c.min_axi_bytes = 0;
+    for (int p = 0; p < spec::PORT_COUNT; ++p) {
+#pragma HLS UNROLL
+        c.axi[p].rd_bytes = 0;
+        c.axi[p].wr_bytes = 0;
+        c.axi[p].rd_bursts = 0;
+        c.axi[p].wr_bursts = 0;
+    }
+}
+
+// Pipeline depths of the element-wise loop kinds (load, compute, store stages), the figures csynth
+// would add to trip count x II. Estimates from the operator chains (not a csynth report: no Vitis here).
+const int EW_DEPTH_COPY = 3;       // read, select/convert, write
+const int EW_DEPTH_REQUANT = 5;    // read, multiply/add, round, saturate, write
+const int EW_DEPTH_NONLINEAR = 12; // table lookup + interpolation + multiply (exp, reciprocal, rsqrt, GELU)
+
+// The one helper every element-wise loop counts itself with: a pipelined loop of `trips` iterations
+// at initiation interval `ii` costs trips x ii + depth cycles (nothing when it does not run).
+inline void count_elementwise(Counters &cnt, long trips, int ii, int depth) {
+    if (trips > 0) cnt.ew_cycles += (uint64_t)trips * (uint64_t)ii + (uint64_t)depth;
+}
 
 // Per-tensor stats: largest |word| written and saturations while converting to it.
 struct Stat {
@@ -45,7 +80,7 @@ inline void stats_clear(Stat *st, int n) {
 }
 
 // Folds |w| of n words into a tensor's max.
-inline void stats_scan(Stat &st, const word_t *p, long n) {
+inline void stats_scan(Stat &st, const word_t *p, long n, Counters &cnt) {
     int32_t m = st.max_abs;
     for (long i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=75000
@@ -54,12 +89,13 @@ inline void stats_scan(Stat &st, const word_t *p, long n) {
         m = v > m ? v : m;
     }
     st.max_abs = m;
+    count_elementwise(cnt, n, 1, EW_DEPTH_COPY);
 }
 
-inline void stats_scan_rows(Stat &st, const word_t *p, long rows, long cols, long stride) {
+inline void stats_scan_rows(Stat &st, const word_t *p, long rows, long cols, long stride, Counters &cnt) {
     for (long r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT max=197
-        stats_scan(st, p + r * stride, cols);
+        stats_scan(st, p + r * stride, cols, cnt);
     }
 }
 
@@ -101,7 +137,7 @@ inline word_t add_words(word_t a, int fa, word_t b, int fb, int fo, uint32_t &sa
 
 // Column sums of a [rows, cols] word matrix (frac fi) written at frac fo: bias gradients.
 inline void column_sums(const word_t *p, long rows, long cols, long stride, int fi, word_t *out, int fo,
-                        Stat &st) {
+                        Stat &st, Counters &cnt) {
     for (long c = 0; c < cols; ++c) {
 #pragma HLS LOOP_TRIPCOUNT max=1536
         acc_t acc = 0;
@@ -111,26 +147,29 @@ inline void column_sums(const word_t *p, long rows, long cols, long stride, int 
             acc += p[r * stride + c];
         }
         out[c] = requantize_any(acc, fi - fo, st.sat);
+        count_elementwise(cnt, rows, 1, EW_DEPTH_REQUANT);
     }
-    stats_scan(st, out, cols);
+    stats_scan(st, out, cols, cnt);
 }
 
 // Copies words, converting frac fi -> fo.
-inline void convert_words(const word_t *in, int fi, word_t *out, int fo, long n, Stat &st) {
+inline void convert_words(const word_t *in, int fi, word_t *out, int fo, long n, Stat &st, Counters &cnt) {
     for (long i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=75000
 #pragma HLS PIPELINE II=1
         out[i] = requantize_any((acc_t)in[i], fi - fo, st.sat);
     }
-    stats_scan(st, out, n);
+    count_elementwise(cnt, n, 1, EW_DEPTH_REQUANT);
+    stats_scan(st, out, n, cnt);
 }
 
-inline void fill_zero(word_t *p, long n) {
+inline void fill_zero(word_t *p, long n, Counters &cnt) {
     for (long i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=75000
 #pragma HLS PIPELINE II=1
         p[i] = 0;
     }
+    count_elementwise(cnt, n, 1, EW_DEPTH_COPY);
 }
 
 }  // namespace onion

@@ -28,7 +28,7 @@ inline void head_fwd(int D, int O, const word_t *x, const word_t *w, word_t *sav
     namespace T = spec::head_fwd;
     const HeadView v = head_view(D, O);
     word_t *ln = save + v.sv.ln_out;
-    layernorm_fwd(x, D, 1, D, w + v.pw.ln_w, w + v.pw.ln_b, ln, D, st[T::LN_OUT]);
+    layernorm_fwd(x, D, 1, D, w + v.pw.ln_w, w + v.pw.ln_b, ln, D, st[T::LN_OUT], cnt);
     linear_fwd(ln, D, 1, D, w + v.pw.w, w + v.pw.b, O, logits, O, st[T::LOGITS], cnt);
 }
 
@@ -41,9 +41,9 @@ inline void head_bwd(int n, int D, int O, const word_t *x, const word_t *w, cons
     linear_bwd_params(dy, O, fr[T::D_OUT], save + v.sv.ln_out, D, 1, D, O, gw + v.pw.w, fr[T::D_W], gw + v.pw.b,
                       fr[T::D_B], st[T::D_W], st[T::D_B], cnt);
     linear_bwd_data(dy, O, fr[T::D_OUT], 1, D, O, w + v.pw.w, d_ln, D, fr[T::D_LN], st[T::D_LN], cnt);
-    fill_zero(dx, (long)n * D);
+    fill_zero(dx, (long)n * D, cnt);
     layernorm_bwd(x, D, 1, D, w + v.pw.ln_w, d_ln, D, fr[T::D_LN], 0, 0, dx, D, 0, fr[T::D_IN], gw + v.pw.ln_w,
-                  fr[T::D_LN_W], gw + v.pw.ln_b, fr[T::D_LN_B], st[T::D_IN], st[T::D_LN_W], st[T::D_LN_B]);
+                  fr[T::D_LN_W], gw + v.pw.ln_b, fr[T::D_LN_B], st[T::D_IN], st[T::D_LN_W], st[T::D_LN_B], cnt);
 }
 
 }  // namespace onion

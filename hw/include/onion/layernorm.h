@@ -16,7 +16,7 @@ const int LN_C_FRAC = 14;  // centred values and x-hat carry 14 fractional bits 
 inline int64_t ln_inv_count(int D) { return (int64_t)reciprocal_fx((uint32_t)D, 0, spec::INV_COUNT_FRAC); }
 
 // Row statistics: c[i] = x[i] - mean (frac LN_C_FRAC) and rstd (frac spec::LN_RSTD_FRAC).
-inline void ln_row_stats(const word_t *x, int D, int64_t inv_d, int64_t *c, int64_t &rstd) {
+inline void ln_row_stats(const word_t *x, int D, int64_t inv_d, int64_t *c, int64_t &rstd, Counters &cnt) {
     const int up = LN_C_FRAC - spec::FRAC_ACTIVATION;
     int64_t sum = 0;
     for (int i = 0; i < D; ++i) {
@@ -37,17 +37,20 @@ inline void ln_row_stats(const word_t *x, int D, int64_t inv_d, int64_t *c, int6
     const int pre = 2 * LN_C_FRAC - spec::LN_VAR_FRAC;
     const int64_t var = round_shift(round_shift(sq, pre) * inv_d, spec::INV_COUNT_FRAC);
     rstd = (int64_t)rsqrt_fx((uint64_t)(var + spec::LN_EPS_Q), spec::LN_VAR_FRAC, spec::LN_RSTD_FRAC);
+    count_elementwise(cnt, D, 1, EW_DEPTH_COPY);        // sum
+    count_elementwise(cnt, D, 1, EW_DEPTH_REQUANT);     // centre, square-sum
+    count_elementwise(cnt, 1, 1, EW_DEPTH_NONLINEAR);   // rsqrt
 }
 
 // y = (x - mean) * rstd * gamma + beta for `rows` rows of D (x, y activation words).
 inline void layernorm_fwd(const word_t *x, long x_stride, int rows, int D, const word_t *gamma,
-                          const word_t *beta, word_t *y, long y_stride, Stat &st) {
+                          const word_t *beta, word_t *y, long y_stride, Stat &st, Counters &cnt) {
     const int64_t inv_d = ln_inv_count(D);
     int64_t c[spec::MAX_DIM];
     for (int r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT max=197
         int64_t rstd;
-        ln_row_stats(x + r * x_stride, D, inv_d, c, rstd);
+        ln_row_stats(x + r * x_stride, D, inv_d, c, rstd, cnt);
         word_t *yr = y + r * y_stride;
         for (int i = 0; i < D; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=384
@@ -56,7 +59,8 @@ inline void layernorm_fwd(const word_t *x, long x_stride, int rows, int D, const
             const acc_t acc = xhat * gamma[i] + ((acc_t)beta[i] << LN_C_FRAC);
             yr[i] = requantize(acc, LN_C_FRAC + spec::FRAC_WEIGHT - spec::FRAC_ACTIVATION, st.sat);
         }
-        stats_scan(st, yr, D);
+        count_elementwise(cnt, D, 1, EW_DEPTH_REQUANT);
+        stats_scan(st, yr, D, cnt);
     }
 }
 
@@ -68,7 +72,7 @@ inline void layernorm_bwd(const word_t *x, long x_stride, int rows, int D, const
                           const word_t *dy, long dy_stride, int g_out, const word_t *res, int g_res,
                           word_t *dx, long dx_stride, const int32_t *dx_row, int g_in,
                           word_t *dgamma, int g_w, word_t *dbeta, int g_b,
-                          Stat &st_dx, Stat &st_dw, Stat &st_db) {
+                          Stat &st_dx, Stat &st_dw, Stat &st_db, Counters &cnt) {
     const int64_t inv_d = ln_inv_count(D);
     int64_t c[spec::MAX_DIM];
     int64_t xhat[spec::MAX_DIM];
@@ -80,12 +84,13 @@ inline void layernorm_bwd(const word_t *x, long x_stride, int rows, int D, const
         acc_dg[i] = 0;
         acc_db[i] = 0;
     }
+    count_elementwise(cnt, D, 1, EW_DEPTH_COPY);
     // dx = rstd/D * (D dxhat - sum(dxhat) - xhat sum(dxhat xhat)); dxhat = dy gamma (frac g+W)
     const int t_frac = spec::FRAC_WEIGHT + LN_C_FRAC;  // t below carries g_out + t_frac
     for (int r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT max=197
         int64_t rstd;
-        ln_row_stats(x + r * x_stride, D, inv_d, c, rstd);
+        ln_row_stats(x + r * x_stride, D, inv_d, c, rstd, cnt);
         const word_t *dyr = dy + r * dy_stride;
         int64_t s1 = 0, s2 = 0;
         for (int i = 0; i < D; ++i) {
@@ -98,6 +103,7 @@ inline void layernorm_bwd(const word_t *x, long x_stride, int rows, int D, const
             acc_dg[i] += (int64_t)dyr[i] * xhat[i];
             acc_db[i] += dyr[i];
         }
+        count_elementwise(cnt, D, 1, EW_DEPTH_REQUANT);
         const int64_t s2r = round_shift(s2, LN_C_FRAC);  // frac g + W
         word_t *dxr = dx + (long)(dx_row ? dx_row[r] : r) * dx_stride;
         const word_t *resr = res ? res + r * dy_stride : 0;
@@ -111,7 +117,8 @@ inline void layernorm_bwd(const word_t *x, long x_stride, int rows, int D, const
             if (resr) v += (wide_t)resr[i] << (total - g_res);
             dxr[i] = requantize_wide(v, total - g_in, st_dx.sat);
         }
-        stats_scan(st_dx, dxr, D);
+        count_elementwise(cnt, D, 1, EW_DEPTH_REQUANT);
+        stats_scan(st_dx, dxr, D, cnt);
     }
     for (int i = 0; i < D; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=384
@@ -119,8 +126,9 @@ inline void layernorm_bwd(const word_t *x, long x_stride, int rows, int D, const
         dgamma[i] = requantize_any(acc_dg[i], g_out + LN_C_FRAC - g_w, st_dw.sat);
         dbeta[i] = requantize_any(acc_db[i], g_out - g_b, st_db.sat);
     }
-    stats_scan(st_dw, dgamma, D);
-    stats_scan(st_db, dbeta, D);
+    count_elementwise(cnt, D, 1, EW_DEPTH_REQUANT);
+    stats_scan(st_dw, dgamma, D, cnt);
+    stats_scan(st_db, dbeta, D, cnt);
 }
 
 }  // namespace onion

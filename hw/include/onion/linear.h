@@ -12,7 +12,7 @@ inline void linear_fwd(const word_t *x, long x_stride, int rows, int in, const w
                        int out, word_t *y, long y_stride, Stat &st, Counters &cnt) {
     gemm(operand(x, x_stride, 1), operand(w, in, 1), b, spec::FRAC_ACTIVATION, y, y_stride, rows, out, in,
          spec::FRAC_WEIGHT, st.sat, cnt);
-    stats_scan_rows(st, y, rows, out, y_stride);
+    stats_scan_rows(st, y, rows, out, y_stride, cnt);
 }
 
 // dx [rows, in] (frac g_in) = dy [rows, out] (frac g_out) w.
@@ -20,7 +20,7 @@ inline void linear_bwd_data(const word_t *dy, long dy_stride, int g_out, int row
                             const word_t *w, word_t *dx, long dx_stride, int g_in, Stat &st, Counters &cnt) {
     gemm(operand(dy, dy_stride, 1), operand(w, 1, in), 0, 0, dx, dx_stride, rows, in, out,
          g_out + spec::FRAC_WEIGHT - g_in, st.sat, cnt);
-    stats_scan_rows(st, dx, rows, in, dx_stride);
+    stats_scan_rows(st, dx, rows, in, dx_stride, cnt);
 }
 
 // dw [out, in] (frac g_w) = dy^T x; db [out] (frac g_b) = column sums of dy. x: activation words.
@@ -29,8 +29,8 @@ inline void linear_bwd_params(const word_t *dy, long dy_stride, int g_out, const
                               Stat &st_w, Stat &st_b, Counters &cnt) {
     gemm(operand(dy, 1, dy_stride), operand(x, 1, x_stride), 0, 0, dw, in, out, in, rows,
          g_out + spec::FRAC_ACTIVATION - g_w, st_w.sat, cnt);
-    stats_scan(st_w, dw, (long)out * in);
-    column_sums(dy, rows, out, dy_stride, g_out, db, g_b, st_b);
+    stats_scan(st_w, dw, (long)out * in, cnt);
+    column_sums(dy, rows, out, dy_stride, g_out, db, g_b, st_b, cnt);
 }
 
 }  // namespace onion

@@ -24,12 +24,14 @@ inline void patch_embed_fwd(int n, int D, int I, const word_t *patches, const wo
 #pragma HLS LOOP_TRIPCOUNT max=384
         y[i] = add_words(cls[i], spec::FRAC_WEIGHT, pos[i], spec::FRAC_WEIGHT, spec::FRAC_ACTIVATION, st[T::OUT].sat);
     }
+    count_elementwise(cnt, D, 1, EW_DEPTH_REQUANT);
     for (long i = D; i < (long)n * D; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=75648
 #pragma HLS PIPELINE II=1
         y[i] = add_words(y[i], spec::FRAC_ACTIVATION, pos[i], spec::FRAC_WEIGHT, spec::FRAC_ACTIVATION, st[T::OUT].sat);
     }
-    stats_scan(st[T::OUT], y, (long)n * D);
+    count_elementwise(cnt, (long)(n - 1) * D, 1, EW_DEPTH_REQUANT);
+    stats_scan(st[T::OUT], y, (long)n * D, cnt);
 }
 
 // dy [n, D] -> parameter gradients (patch_params layout) at gw. fr: spec::patch_embed_bwd order.
@@ -39,8 +41,8 @@ inline void patch_embed_bwd(int n, int D, int I, const word_t *patches, const wo
     const spec::PatchParamsLayout l = patch_layout(n, D, I);
     linear_bwd_params(dy + D, D, fr[T::D_OUT], patches, I, n - 1, I, D, gw + l.w, fr[T::D_W], gw + l.b, fr[T::D_B],
                       st[T::D_W], st[T::D_B], cnt);
-    convert_words(dy, fr[T::D_OUT], gw + l.cls, fr[T::D_CLS], D, st[T::D_CLS]);
-    convert_words(dy, fr[T::D_OUT], gw + l.pos, fr[T::D_POS], (long)n * D, st[T::D_POS]);
+    convert_words(dy, fr[T::D_OUT], gw + l.cls, fr[T::D_CLS], D, st[T::D_CLS], cnt);
+    convert_words(dy, fr[T::D_OUT], gw + l.pos, fr[T::D_POS], (long)n * D, st[T::D_POS], cnt);
 }
 
 }  // namespace onion

@@ -117,6 +117,34 @@ const uint32_t REG_MACS_HI = 0x100;  // 32 bit, out
 const uint32_t REG_CYCLES_LO = 0x108;  // 32 bit, out
 const uint32_t REG_CYCLES_HI = 0x110;  // 32 bit, out
 const uint32_t REG_SATURATIONS = 0x118;  // 32 bit, out
+const uint32_t REG_EW_CYCLES_LO = 0x120;  // 32 bit, out
+const uint32_t REG_EW_CYCLES_HI = 0x128;  // 32 bit, out
+const uint32_t REG_MIN_AXI_BYTES_LO = 0x130;  // 32 bit, out
+const uint32_t REG_MIN_AXI_BYTES_HI = 0x138;  // 32 bit, out
+const uint32_t REG_WTS_RD_BYTES_LO = 0x140;  // 32 bit, out
+const uint32_t REG_WTS_RD_BYTES_HI = 0x148;  // 32 bit, out
+const uint32_t REG_WTS_WR_BYTES_LO = 0x150;  // 32 bit, out
+const uint32_t REG_WTS_WR_BYTES_HI = 0x158;  // 32 bit, out
+const uint32_t REG_WTS_RD_BURSTS = 0x160;  // 32 bit, out
+const uint32_t REG_WTS_WR_BURSTS = 0x168;  // 32 bit, out
+const uint32_t REG_ACT_RD_BYTES_LO = 0x170;  // 32 bit, out
+const uint32_t REG_ACT_RD_BYTES_HI = 0x178;  // 32 bit, out
+const uint32_t REG_ACT_WR_BYTES_LO = 0x180;  // 32 bit, out
+const uint32_t REG_ACT_WR_BYTES_HI = 0x188;  // 32 bit, out
+const uint32_t REG_ACT_RD_BURSTS = 0x190;  // 32 bit, out
+const uint32_t REG_ACT_WR_BURSTS = 0x198;  // 32 bit, out
+const uint32_t REG_GRD_RD_BYTES_LO = 0x1a0;  // 32 bit, out
+const uint32_t REG_GRD_RD_BYTES_HI = 0x1a8;  // 32 bit, out
+const uint32_t REG_GRD_WR_BYTES_LO = 0x1b0;  // 32 bit, out
+const uint32_t REG_GRD_WR_BYTES_HI = 0x1b8;  // 32 bit, out
+const uint32_t REG_GRD_RD_BURSTS = 0x1c0;  // 32 bit, out
+const uint32_t REG_GRD_WR_BURSTS = 0x1c8;  // 32 bit, out
+const uint32_t REG_AUX_RD_BYTES_LO = 0x1d0;  // 32 bit, out
+const uint32_t REG_AUX_RD_BYTES_HI = 0x1d8;  // 32 bit, out
+const uint32_t REG_AUX_WR_BYTES_LO = 0x1e0;  // 32 bit, out
+const uint32_t REG_AUX_WR_BYTES_HI = 0x1e8;  // 32 bit, out
+const uint32_t REG_AUX_RD_BURSTS = 0x1f0;  // 32 bit, out
+const uint32_t REG_AUX_WR_BURSTS = 0x1f8;  // 32 bit, out
 
 // per-op tensor lists: index into the stats (and, for backward ops, frac) tables
 namespace patch_embed_fwd { enum { EMBED = 0, OUT = 1, COUNT = 2 }; }
@@ -167,6 +195,34 @@ struct Outputs {
     uint32_t cycles_lo;
     uint32_t cycles_hi;
     uint32_t saturations;
+    uint32_t ew_cycles_lo;
+    uint32_t ew_cycles_hi;
+    uint32_t min_axi_bytes_lo;
+    uint32_t min_axi_bytes_hi;
+    uint32_t wts_rd_bytes_lo;
+    uint32_t wts_rd_bytes_hi;
+    uint32_t wts_wr_bytes_lo;
+    uint32_t wts_wr_bytes_hi;
+    uint32_t wts_rd_bursts;
+    uint32_t wts_wr_bursts;
+    uint32_t act_rd_bytes_lo;
+    uint32_t act_rd_bytes_hi;
+    uint32_t act_wr_bytes_lo;
+    uint32_t act_wr_bytes_hi;
+    uint32_t act_rd_bursts;
+    uint32_t act_wr_bursts;
+    uint32_t grd_rd_bytes_lo;
+    uint32_t grd_rd_bytes_hi;
+    uint32_t grd_wr_bytes_lo;
+    uint32_t grd_wr_bytes_hi;
+    uint32_t grd_rd_bursts;
+    uint32_t grd_wr_bursts;
+    uint32_t aux_rd_bytes_lo;
+    uint32_t aux_rd_bytes_hi;
+    uint32_t aux_wr_bytes_lo;
+    uint32_t aux_wr_bytes_hi;
+    uint32_t aux_rd_bursts;
+    uint32_t aux_wr_bursts;
 };
 
 // register image (uint32 words indexed by byte offset / 4) <-> Args / Outputs (C-sim entry)
@@ -204,11 +260,39 @@ inline void outputs_to_image(const Outputs &o, uint32_t *img) {
     img[0x108 / 4] = o.cycles_lo;
     img[0x110 / 4] = o.cycles_hi;
     img[0x118 / 4] = o.saturations;
+    img[0x120 / 4] = o.ew_cycles_lo;
+    img[0x128 / 4] = o.ew_cycles_hi;
+    img[0x130 / 4] = o.min_axi_bytes_lo;
+    img[0x138 / 4] = o.min_axi_bytes_hi;
+    img[0x140 / 4] = o.wts_rd_bytes_lo;
+    img[0x148 / 4] = o.wts_rd_bytes_hi;
+    img[0x150 / 4] = o.wts_wr_bytes_lo;
+    img[0x158 / 4] = o.wts_wr_bytes_hi;
+    img[0x160 / 4] = o.wts_rd_bursts;
+    img[0x168 / 4] = o.wts_wr_bursts;
+    img[0x170 / 4] = o.act_rd_bytes_lo;
+    img[0x178 / 4] = o.act_rd_bytes_hi;
+    img[0x180 / 4] = o.act_wr_bytes_lo;
+    img[0x188 / 4] = o.act_wr_bytes_hi;
+    img[0x190 / 4] = o.act_rd_bursts;
+    img[0x198 / 4] = o.act_wr_bursts;
+    img[0x1a0 / 4] = o.grd_rd_bytes_lo;
+    img[0x1a8 / 4] = o.grd_rd_bytes_hi;
+    img[0x1b0 / 4] = o.grd_wr_bytes_lo;
+    img[0x1b8 / 4] = o.grd_wr_bytes_hi;
+    img[0x1c0 / 4] = o.grd_rd_bursts;
+    img[0x1c8 / 4] = o.grd_wr_bursts;
+    img[0x1d0 / 4] = o.aux_rd_bytes_lo;
+    img[0x1d8 / 4] = o.aux_rd_bytes_hi;
+    img[0x1e0 / 4] = o.aux_wr_bytes_lo;
+    img[0x1e8 / 4] = o.aux_wr_bytes_hi;
+    img[0x1f0 / 4] = o.aux_rd_bursts;
+    img[0x1f8 / 4] = o.aux_wr_bursts;
 }
 
 // calls the top function with an Args / Outputs pair (C-sim entry and test bench)
 #define ONION_ENGINE_CALL(a, o, wts, act, grd, aux) \
-    onion_engine(wts, act, grd, aux, (a).opcode, (a).flags, (a).n_tokens, (a).n_keep, (a).dim, (a).heads, (a).mlp_dim, (a).in_dim, (a).out_dim, (a).x_off, (a).y_off, (a).w_off, (a).save_off, (a).attn_off, (a).keys_off, (a).keep_off, (a).gy_off, (a).gx_off, (a).gw_off, (a).gs_off, (a).fracs_off, (a).stats_off, (o).status, (o).macs_lo, (o).macs_hi, (o).cycles_lo, (o).cycles_hi, (o).saturations)
+    onion_engine(wts, act, grd, aux, (a).opcode, (a).flags, (a).n_tokens, (a).n_keep, (a).dim, (a).heads, (a).mlp_dim, (a).in_dim, (a).out_dim, (a).x_off, (a).y_off, (a).w_off, (a).save_off, (a).attn_off, (a).keys_off, (a).keep_off, (a).gy_off, (a).gx_off, (a).gw_off, (a).gs_off, (a).fracs_off, (a).stats_off, (o).status, (o).macs_lo, (o).macs_hi, (o).cycles_lo, (o).cycles_hi, (o).saturations, (o).ew_cycles_lo, (o).ew_cycles_hi, (o).min_axi_bytes_lo, (o).min_axi_bytes_hi, (o).wts_rd_bytes_lo, (o).wts_rd_bytes_hi, (o).wts_wr_bytes_lo, (o).wts_wr_bytes_hi, (o).wts_rd_bursts, (o).wts_wr_bursts, (o).act_rd_bytes_lo, (o).act_rd_bytes_hi, (o).act_wr_bytes_lo, (o).act_wr_bytes_hi, (o).act_rd_bursts, (o).act_wr_bursts, (o).grd_rd_bytes_lo, (o).grd_rd_bytes_hi, (o).grd_wr_bytes_lo, (o).grd_wr_bytes_hi, (o).grd_rd_bursts, (o).grd_wr_bursts, (o).aux_rd_bytes_lo, (o).aux_rd_bytes_hi, (o).aux_wr_bytes_lo, (o).aux_wr_bytes_hi, (o).aux_rd_bursts, (o).aux_wr_bursts)
 
 // region layouts: word offsets of each tensor from the region start
 struct Dims { long N, K, D, H, M, I, O, Z; };
@@ -362,10 +446,193 @@ inline HeadScratchLayout head_scratch_layout(const Dims &d) {
     return l;
 }
 
+
+// ---- memory system: ports, bursts, the regions each op moves (section dma) ----
+enum Port { PORT_WTS = 0, PORT_ACT = 1, PORT_GRD = 2, PORT_AUX = 3, PORT_COUNT = 4 };
+const int AXI_BITS_WTS = 128;  // data width of the wts port
+const int AXI_BITS_ACT = 128;  // data width of the act port
+const int AXI_BITS_GRD = 128;  // data width of the grd port
+const int AXI_BITS_AUX = 128;  // data width of the aux port
+const int AXI_MAX_BURST_BEATS = 256;
+const int AXI_BOUNDARY_BYTES = 4096;
+inline int axi_beat_bytes(int port) {
+    switch (port) {
+    case PORT_WTS: return AXI_BITS_WTS / 8;
+    case PORT_ACT: return AXI_BITS_ACT / 8;
+    case PORT_GRD: return AXI_BITS_GRD / 8;
+    case PORT_AUX: return AXI_BITS_AUX / 8;
+    default: return 16;
+    }
+}
+
+// the on-chip copy of a call's regions, in words: one pool for the 16-bit ports (the most one
+// call moves at the limits, whole beats per region) and one for aux
+const long POOL_WORDS = 5629440;
+const long POOL_WORDS_AUX = 39052;
+
+// the offset registers that address regions
+enum RegionReg { RG_ATTN_OFF, RG_FRACS_OFF, RG_GS_OFF, RG_GW_OFF, RG_GX_OFF, RG_GY_OFF, RG_KEEP_OFF, RG_KEYS_OFF, RG_SAVE_OFF, RG_STATS_OFF, RG_W_OFF, RG_X_OFF, RG_Y_OFF, RG_COUNT };
+
+struct Region {
+    int reg;         // RegionReg
+    int port;        // Port
+    bool write;      // the op writes it (else reads it)
+    uint32_t off;    // word offset in the port (the register's value)
+    long words;
+};
+const int MAX_REGIONS = 10;
+
+// The regions one call moves (ops.<op>.regions, plus fracs/stats); Z = key-list entries.
+inline int op_regions(const Args &a, long Z, Region *r) {
+    const long N = a.n_tokens;
+    const long K = (a.flags & FLAG_GATHER) ? (long)a.n_keep : N;
+    const Dims d = {N, K, (long)a.dim, (long)a.heads, (long)a.mlp_dim, (long)a.in_dim, (long)a.out_dim, Z};
+    int c = 0;
+    switch (a.opcode) {
+    case OP_PATCH_EMBED_FWD:
+        { r[c].reg = RG_X_OFF; r[c].port = PORT_ACT; r[c].write = false; r[c].off = a.x_off; r[c].words = ((d.N - 1)*d.I); ++c; }
+        { r[c].reg = RG_Y_OFF; r[c].port = PORT_ACT; r[c].write = true; r[c].off = a.y_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_W_OFF; r[c].port = PORT_WTS; r[c].write = false; r[c].off = a.w_off; r[c].words = patch_params_layout(d).size; ++c; }
+        { r[c].reg = RG_STATS_OFF; r[c].port = PORT_AUX; r[c].write = true; r[c].off = a.stats_off; r[c].words = (4); ++c; }
+        break;
+    case OP_PATCH_EMBED_BWD:
+        { r[c].reg = RG_X_OFF; r[c].port = PORT_ACT; r[c].write = false; r[c].off = a.x_off; r[c].words = ((d.N - 1)*d.I); ++c; }
+        { r[c].reg = RG_GY_OFF; r[c].port = PORT_GRD; r[c].write = false; r[c].off = a.gy_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_GW_OFF; r[c].port = PORT_GRD; r[c].write = true; r[c].off = a.gw_off; r[c].words = patch_params_layout(d).size; ++c; }
+        { r[c].reg = RG_FRACS_OFF; r[c].port = PORT_AUX; r[c].write = false; r[c].off = a.fracs_off; r[c].words = (5); ++c; }
+        { r[c].reg = RG_STATS_OFF; r[c].port = PORT_AUX; r[c].write = true; r[c].off = a.stats_off; r[c].words = (10); ++c; }
+        break;
+    case OP_ATTN_FWD:
+        { r[c].reg = RG_X_OFF; r[c].port = PORT_ACT; r[c].write = false; r[c].off = a.x_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_Y_OFF; r[c].port = PORT_ACT; r[c].write = true; r[c].off = a.y_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_W_OFF; r[c].port = PORT_WTS; r[c].write = false; r[c].off = a.w_off; r[c].words = attn_params_layout(d).size; ++c; }
+        { r[c].reg = RG_SAVE_OFF; r[c].port = PORT_ACT; r[c].write = true; r[c].off = a.save_off; r[c].words = attn_save_layout(d).size; ++c; }
+        { r[c].reg = RG_ATTN_OFF; r[c].port = PORT_ACT; r[c].write = true; r[c].off = a.attn_off; r[c].words = (d.Z); ++c; }
+        if (a.flags & FLAG_SPARSE) { r[c].reg = RG_KEYS_OFF; r[c].port = PORT_AUX; r[c].write = false; r[c].off = a.keys_off; r[c].words = (d.N) + (1) + (d.Z); ++c; }
+        { r[c].reg = RG_STATS_OFF; r[c].port = PORT_AUX; r[c].write = true; r[c].off = a.stats_off; r[c].words = (16); ++c; }
+        break;
+    case OP_ATTN_BWD:
+        { r[c].reg = RG_X_OFF; r[c].port = PORT_ACT; r[c].write = false; r[c].off = a.x_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_W_OFF; r[c].port = PORT_WTS; r[c].write = false; r[c].off = a.w_off; r[c].words = attn_params_layout(d).size; ++c; }
+        { r[c].reg = RG_SAVE_OFF; r[c].port = PORT_ACT; r[c].write = false; r[c].off = a.save_off; r[c].words = attn_save_layout(d).size; ++c; }
+        if (a.flags & FLAG_SPARSE) { r[c].reg = RG_KEYS_OFF; r[c].port = PORT_AUX; r[c].write = false; r[c].off = a.keys_off; r[c].words = (d.N) + (1) + (d.Z); ++c; }
+        { r[c].reg = RG_GY_OFF; r[c].port = PORT_GRD; r[c].write = false; r[c].off = a.gy_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_GX_OFF; r[c].port = PORT_GRD; r[c].write = true; r[c].off = a.gx_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_GW_OFF; r[c].port = PORT_GRD; r[c].write = true; r[c].off = a.gw_off; r[c].words = attn_params_layout(d).size; ++c; }
+        { r[c].reg = RG_GS_OFF; r[c].port = PORT_GRD; r[c].write = true; r[c].off = a.gs_off; r[c].words = attn_scratch_layout(d).size; ++c; }
+        { r[c].reg = RG_FRACS_OFF; r[c].port = PORT_AUX; r[c].write = false; r[c].off = a.fracs_off; r[c].words = (13); ++c; }
+        { r[c].reg = RG_STATS_OFF; r[c].port = PORT_AUX; r[c].write = true; r[c].off = a.stats_off; r[c].words = (26); ++c; }
+        break;
+    case OP_MLP_FWD:
+        { r[c].reg = RG_X_OFF; r[c].port = PORT_ACT; r[c].write = false; r[c].off = a.x_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_Y_OFF; r[c].port = PORT_ACT; r[c].write = true; r[c].off = a.y_off; r[c].words = (d.K*d.D); ++c; }
+        { r[c].reg = RG_W_OFF; r[c].port = PORT_WTS; r[c].write = false; r[c].off = a.w_off; r[c].words = mlp_params_layout(d).size; ++c; }
+        { r[c].reg = RG_SAVE_OFF; r[c].port = PORT_ACT; r[c].write = true; r[c].off = a.save_off; r[c].words = mlp_save_layout(d).size; ++c; }
+        if (a.flags & FLAG_GATHER) { r[c].reg = RG_KEEP_OFF; r[c].port = PORT_AUX; r[c].write = false; r[c].off = a.keep_off; r[c].words = (d.K); ++c; }
+        { r[c].reg = RG_STATS_OFF; r[c].port = PORT_AUX; r[c].write = true; r[c].off = a.stats_off; r[c].words = (12); ++c; }
+        break;
+    case OP_MLP_BWD:
+        { r[c].reg = RG_W_OFF; r[c].port = PORT_WTS; r[c].write = false; r[c].off = a.w_off; r[c].words = mlp_params_layout(d).size; ++c; }
+        { r[c].reg = RG_SAVE_OFF; r[c].port = PORT_ACT; r[c].write = false; r[c].off = a.save_off; r[c].words = mlp_save_layout(d).size; ++c; }
+        if (a.flags & FLAG_GATHER) { r[c].reg = RG_KEEP_OFF; r[c].port = PORT_AUX; r[c].write = false; r[c].off = a.keep_off; r[c].words = (d.K); ++c; }
+        { r[c].reg = RG_GY_OFF; r[c].port = PORT_GRD; r[c].write = false; r[c].off = a.gy_off; r[c].words = (d.K*d.D); ++c; }
+        { r[c].reg = RG_GX_OFF; r[c].port = PORT_GRD; r[c].write = true; r[c].off = a.gx_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_GW_OFF; r[c].port = PORT_GRD; r[c].write = true; r[c].off = a.gw_off; r[c].words = mlp_params_layout(d).size; ++c; }
+        { r[c].reg = RG_GS_OFF; r[c].port = PORT_GRD; r[c].write = true; r[c].off = a.gs_off; r[c].words = mlp_scratch_layout(d).size; ++c; }
+        { r[c].reg = RG_FRACS_OFF; r[c].port = PORT_AUX; r[c].write = false; r[c].off = a.fracs_off; r[c].words = (11); ++c; }
+        { r[c].reg = RG_STATS_OFF; r[c].port = PORT_AUX; r[c].write = true; r[c].off = a.stats_off; r[c].words = (22); ++c; }
+        break;
+    case OP_HEAD_FWD:
+        { r[c].reg = RG_X_OFF; r[c].port = PORT_ACT; r[c].write = false; r[c].off = a.x_off; r[c].words = (d.D); ++c; }
+        { r[c].reg = RG_Y_OFF; r[c].port = PORT_ACT; r[c].write = true; r[c].off = a.y_off; r[c].words = (d.O); ++c; }
+        { r[c].reg = RG_W_OFF; r[c].port = PORT_WTS; r[c].write = false; r[c].off = a.w_off; r[c].words = head_params_layout(d).size; ++c; }
+        { r[c].reg = RG_SAVE_OFF; r[c].port = PORT_ACT; r[c].write = true; r[c].off = a.save_off; r[c].words = head_save_layout(d).size; ++c; }
+        { r[c].reg = RG_STATS_OFF; r[c].port = PORT_AUX; r[c].write = true; r[c].off = a.stats_off; r[c].words = (4); ++c; }
+        break;
+    case OP_HEAD_BWD:
+        { r[c].reg = RG_X_OFF; r[c].port = PORT_ACT; r[c].write = false; r[c].off = a.x_off; r[c].words = (d.D); ++c; }
+        { r[c].reg = RG_W_OFF; r[c].port = PORT_WTS; r[c].write = false; r[c].off = a.w_off; r[c].words = head_params_layout(d).size; ++c; }
+        { r[c].reg = RG_SAVE_OFF; r[c].port = PORT_ACT; r[c].write = false; r[c].off = a.save_off; r[c].words = head_save_layout(d).size; ++c; }
+        { r[c].reg = RG_GY_OFF; r[c].port = PORT_GRD; r[c].write = false; r[c].off = a.gy_off; r[c].words = (d.O); ++c; }
+        { r[c].reg = RG_GX_OFF; r[c].port = PORT_GRD; r[c].write = true; r[c].off = a.gx_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_GW_OFF; r[c].port = PORT_GRD; r[c].write = true; r[c].off = a.gw_off; r[c].words = head_params_layout(d).size; ++c; }
+        { r[c].reg = RG_GS_OFF; r[c].port = PORT_GRD; r[c].write = true; r[c].off = a.gs_off; r[c].words = head_scratch_layout(d).size; ++c; }
+        { r[c].reg = RG_FRACS_OFF; r[c].port = PORT_AUX; r[c].write = false; r[c].off = a.fracs_off; r[c].words = (7); ++c; }
+        { r[c].reg = RG_STATS_OFF; r[c].port = PORT_AUX; r[c].write = true; r[c].off = a.stats_off; r[c].words = (14); ++c; }
+        break;
+    case OP_LINEAR_FWD:
+        { r[c].reg = RG_X_OFF; r[c].port = PORT_ACT; r[c].write = false; r[c].off = a.x_off; r[c].words = (d.N*d.I); ++c; }
+        { r[c].reg = RG_Y_OFF; r[c].port = PORT_ACT; r[c].write = true; r[c].off = a.y_off; r[c].words = (d.N*d.O); ++c; }
+        { r[c].reg = RG_W_OFF; r[c].port = PORT_WTS; r[c].write = false; r[c].off = a.w_off; r[c].words = linear_params_layout(d).size; ++c; }
+        { r[c].reg = RG_STATS_OFF; r[c].port = PORT_AUX; r[c].write = true; r[c].off = a.stats_off; r[c].words = (2); ++c; }
+        break;
+    case OP_LINEAR_BWD:
+        { r[c].reg = RG_X_OFF; r[c].port = PORT_ACT; r[c].write = false; r[c].off = a.x_off; r[c].words = (d.N*d.I); ++c; }
+        { r[c].reg = RG_W_OFF; r[c].port = PORT_WTS; r[c].write = false; r[c].off = a.w_off; r[c].words = linear_params_layout(d).size; ++c; }
+        { r[c].reg = RG_GY_OFF; r[c].port = PORT_GRD; r[c].write = false; r[c].off = a.gy_off; r[c].words = (d.N*d.O); ++c; }
+        { r[c].reg = RG_GX_OFF; r[c].port = PORT_GRD; r[c].write = true; r[c].off = a.gx_off; r[c].words = (d.N*d.I); ++c; }
+        { r[c].reg = RG_GW_OFF; r[c].port = PORT_GRD; r[c].write = true; r[c].off = a.gw_off; r[c].words = linear_params_layout(d).size; ++c; }
+        { r[c].reg = RG_FRACS_OFF; r[c].port = PORT_AUX; r[c].write = false; r[c].off = a.fracs_off; r[c].words = (4); ++c; }
+        { r[c].reg = RG_STATS_OFF; r[c].port = PORT_AUX; r[c].write = true; r[c].off = a.stats_off; r[c].words = (8); ++c; }
+        break;
+    case OP_LAYERNORM_FWD:
+        { r[c].reg = RG_X_OFF; r[c].port = PORT_ACT; r[c].write = false; r[c].off = a.x_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_Y_OFF; r[c].port = PORT_ACT; r[c].write = true; r[c].off = a.y_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_W_OFF; r[c].port = PORT_WTS; r[c].write = false; r[c].off = a.w_off; r[c].words = ln_params_layout(d).size; ++c; }
+        { r[c].reg = RG_STATS_OFF; r[c].port = PORT_AUX; r[c].write = true; r[c].off = a.stats_off; r[c].words = (2); ++c; }
+        break;
+    case OP_LAYERNORM_BWD:
+        { r[c].reg = RG_X_OFF; r[c].port = PORT_ACT; r[c].write = false; r[c].off = a.x_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_W_OFF; r[c].port = PORT_WTS; r[c].write = false; r[c].off = a.w_off; r[c].words = ln_params_layout(d).size; ++c; }
+        { r[c].reg = RG_GY_OFF; r[c].port = PORT_GRD; r[c].write = false; r[c].off = a.gy_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_GX_OFF; r[c].port = PORT_GRD; r[c].write = true; r[c].off = a.gx_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_GW_OFF; r[c].port = PORT_GRD; r[c].write = true; r[c].off = a.gw_off; r[c].words = ln_params_layout(d).size; ++c; }
+        { r[c].reg = RG_FRACS_OFF; r[c].port = PORT_AUX; r[c].write = false; r[c].off = a.fracs_off; r[c].words = (4); ++c; }
+        { r[c].reg = RG_STATS_OFF; r[c].port = PORT_AUX; r[c].write = true; r[c].off = a.stats_off; r[c].words = (8); ++c; }
+        break;
+    case OP_GELU_FWD:
+        { r[c].reg = RG_X_OFF; r[c].port = PORT_ACT; r[c].write = false; r[c].off = a.x_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_Y_OFF; r[c].port = PORT_ACT; r[c].write = true; r[c].off = a.y_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_STATS_OFF; r[c].port = PORT_AUX; r[c].write = true; r[c].off = a.stats_off; r[c].words = (2); ++c; }
+        break;
+    case OP_GELU_BWD:
+        { r[c].reg = RG_X_OFF; r[c].port = PORT_ACT; r[c].write = false; r[c].off = a.x_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_GY_OFF; r[c].port = PORT_GRD; r[c].write = false; r[c].off = a.gy_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_GX_OFF; r[c].port = PORT_GRD; r[c].write = true; r[c].off = a.gx_off; r[c].words = (d.N*d.D); ++c; }
+        { r[c].reg = RG_FRACS_OFF; r[c].port = PORT_AUX; r[c].write = false; r[c].off = a.fracs_off; r[c].words = (2); ++c; }
+        { r[c].reg = RG_STATS_OFF; r[c].port = PORT_AUX; r[c].write = true; r[c].off = a.stats_off; r[c].words = (4); ++c; }
+        break;
+    default:
+        break;
+    }
+    (void)d;
+    return c;
+}
+
+// points an offset register at a new word offset (the region's place in the on-chip copy)
+inline void set_region_offset(Args &a, int reg, uint32_t off) {
+    switch (reg) {
+    case RG_ATTN_OFF: a.attn_off = off; break;
+    case RG_FRACS_OFF: a.fracs_off = off; break;
+    case RG_GS_OFF: a.gs_off = off; break;
+    case RG_GW_OFF: a.gw_off = off; break;
+    case RG_GX_OFF: a.gx_off = off; break;
+    case RG_GY_OFF: a.gy_off = off; break;
+    case RG_KEEP_OFF: a.keep_off = off; break;
+    case RG_KEYS_OFF: a.keys_off = off; break;
+    case RG_SAVE_OFF: a.save_off = off; break;
+    case RG_STATS_OFF: a.stats_off = off; break;
+    case RG_W_OFF: a.w_off = off; break;
+    case RG_X_OFF: a.x_off = off; break;
+    case RG_Y_OFF: a.y_off = off; break;
+    default: break;
+    }
+}
+
 }  // namespace spec
 }  // namespace onion
 
 // the HLS top function (hw/src/onion_engine.cpp), for the test bench and the C-sim entry
-void onion_engine(onion::word_t *wts, onion::word_t *act, onion::word_t *grd, int32_t *aux, uint32_t opcode, uint32_t flags, uint32_t n_tokens, uint32_t n_keep, uint32_t dim, uint32_t heads, uint32_t mlp_dim, uint32_t in_dim, uint32_t out_dim, uint32_t x_off, uint32_t y_off, uint32_t w_off, uint32_t save_off, uint32_t attn_off, uint32_t keys_off, uint32_t keep_off, uint32_t gy_off, uint32_t gx_off, uint32_t gw_off, uint32_t gs_off, uint32_t fracs_off, uint32_t stats_off, uint32_t &status, uint32_t &macs_lo, uint32_t &macs_hi, uint32_t &cycles_lo, uint32_t &cycles_hi, uint32_t &saturations);
+void onion_engine(onion::word_t *wts, onion::word_t *act, onion::word_t *grd, int32_t *aux, uint32_t opcode, uint32_t flags, uint32_t n_tokens, uint32_t n_keep, uint32_t dim, uint32_t heads, uint32_t mlp_dim, uint32_t in_dim, uint32_t out_dim, uint32_t x_off, uint32_t y_off, uint32_t w_off, uint32_t save_off, uint32_t attn_off, uint32_t keys_off, uint32_t keep_off, uint32_t gy_off, uint32_t gx_off, uint32_t gw_off, uint32_t gs_off, uint32_t fracs_off, uint32_t stats_off, uint32_t &status, uint32_t &macs_lo, uint32_t &macs_hi, uint32_t &cycles_lo, uint32_t &cycles_hi, uint32_t &saturations, uint32_t &ew_cycles_lo, uint32_t &ew_cycles_hi, uint32_t &min_axi_bytes_lo, uint32_t &min_axi_bytes_hi, uint32_t &wts_rd_bytes_lo, uint32_t &wts_rd_bytes_hi, uint32_t &wts_wr_bytes_lo, uint32_t &wts_wr_bytes_hi, uint32_t &wts_rd_bursts, uint32_t &wts_wr_bursts, uint32_t &act_rd_bytes_lo, uint32_t &act_rd_bytes_hi, uint32_t &act_wr_bytes_lo, uint32_t &act_wr_bytes_hi, uint32_t &act_rd_bursts, uint32_t &act_wr_bursts, uint32_t &grd_rd_bytes_lo, uint32_t &grd_rd_bytes_hi, uint32_t &grd_wr_bytes_lo, uint32_t &grd_wr_bytes_hi, uint32_t &grd_rd_bursts, uint32_t &grd_wr_bursts, uint32_t &aux_rd_bytes_lo, uint32_t &aux_rd_bytes_hi, uint32_t &aux_wr_bytes_lo, uint32_t &aux_wr_bytes_hi, uint32_t &aux_rd_bursts, uint32_t &aux_wr_bursts);
 
 #endif

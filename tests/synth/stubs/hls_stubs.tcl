@@ -15,6 +15,7 @@ set ::stub::top ""
 ::stub::define set_part {}
 ::stub::define create_clock {}
 ::stub::define config_export {}
+::stub::define config_interface {}
 ::stub::define csim_design { ::stub::touch [file join $::stub::solution csim report ${::stub::top}_csim.log] }
 ::stub::define csynth_design {
     ::stub::touch [file join $::stub::solution syn report csynth.rpt] "== Synthesis Summary Report of '$::stub::top' ==\n"
