@@ -61,8 +61,15 @@ def port_dtype(port: str) -> type:
 
 # --- engine interface: op codes, registers, limits, layouts (all read from the same JSON) ---
 
+_SECTIONS: dict[str, tuple[dict, dict]] = {}   # name -> (spec it was read from, section); callers never mutate it
+
+
 def _section(name: str) -> dict:
-    return {k: v for k, v in load_spec()[name].items() if not k.startswith("_")}
+    spec = load_spec()
+    cached = _SECTIONS.get(name)
+    if cached is None or cached[0] is not spec:   # hot path of every engine call: built once per spec
+        cached = _SECTIONS[name] = (spec, {k: v for k, v in spec[name].items() if not k.startswith("_")})
+    return cached[1]
 
 
 def _declared(table: dict, name: str, what: str):
