@@ -166,7 +166,7 @@ def resolve_run(args, explicit: set[str]) -> Run:
         run.checkpoint = locate_checkpoint(args, explicit)
         meta = read_checkpoint_meta(run.checkpoint)
         saved = meta["args"]
-        current = {k: v for k, v in vars(args).items() if k not in RUN_CONTROL}
+        current = {k: v for k, v in vars(args).items() if k not in RUN_CONTROL and not k.startswith("_")}
         check_against_checkpoint(saved, current, explicit - set(RUN_CONTROL), str(run.checkpoint))
         for key, value in saved.items():
             if key not in RUN_CONTROL:
@@ -181,8 +181,18 @@ def resolve_run(args, explicit: set[str]) -> Run:
     return run
 
 
-def resolve_settings(args, explicit: set[str], bundle, data_shape: tuple[int, int]):
+def parse_args(argv=None) -> argparse.Namespace:
+    """The parsed flags; `args._explicit` holds the ones the command line set."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args._explicit = explicit_dests(parser, argv)
+    return args
+
+
+def resolve_settings(args, bundle, explicit: set[str] | None = None, data_shape: tuple[int, int] = (1, 10)):
     """(config, TrainSettings): flags over the bundle's sparsity over the defaults."""
+    explicit = getattr(args, "_explicit", set()) if explicit is None else explicit
     from host.model_configs import CONFIGS, get_config
     from host.trainer import TrainSettings
 
@@ -248,7 +258,7 @@ def build_model(kind: str, config: dict):
         from host.vit_float import FloatViT
 
         return FloatViT(config, dtype=np.float32), "float"
-    from host.backends.base import open_backend
+    from host.backends import open_backend
     from host.engine_driver import EngineDriver, check_config
     from host.engine_model import EngineViT
 
@@ -302,7 +312,7 @@ def kept_tokens(trainer, count: int = 4):
 def train(args, explicit: set[str], state: dict) -> int:
     from host.bundle import read_bundle, write_bundle
     from host.atomic_io import atomic_write_text
-    from host.backends.base import resolve_kind
+    from host.backends import resolve_kind
     from host.digits import load_digits_split
     from host.model_init import init_weights
     from host.run_plots import plot_accuracy_vs_cost, plot_curves, plot_kept_patches
@@ -320,7 +330,7 @@ def train(args, explicit: set[str], state: dict) -> int:
         shape = (1, 10)
     else:
         shape = (3, len(scanned["classes"]))
-    config, settings = resolve_settings(args, explicit, bundle, shape)
+    config, settings = resolve_settings(args, bundle, explicit, shape)
     if scanned is None:
         data = load_digits_split(config["img_size"])
     else:
@@ -336,7 +346,7 @@ def train(args, explicit: set[str], state: dict) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if run.checkpoint is None and args.overwrite:
         clear_outputs(out, OUTPUTS)
-    stored = {k: v for k, v in vars(args).items() if k not in RUN_CONTROL}
+    stored = {k: v for k, v in vars(args).items() if k not in RUN_CONTROL and not k.startswith("_")}
     meta = {"format": SETTINGS_FORMAT, "args": stored, "backend": kind, "config": config}
     trainer = Trainer(model, config, weights, data, settings, run_dir=out, latency=latency_probe(kind),
                       progress=args.progress, run_meta=meta)
@@ -360,7 +370,8 @@ def train(args, explicit: set[str], state: dict) -> int:
         original_checkpoint()
         state["checkpointed"] = True
     trainer.checkpoint = checkpoint_and_mark
-    history = trainer.fit()
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # a NaN loss is reported by the trainer
+        history = trainer.fit()
     wall = time.perf_counter() - start
 
     # 3. outputs
@@ -418,6 +429,7 @@ def main(argv=None) -> int:
     def body() -> int:
         args = parser.parse_args(argv)
         explicit = explicit_dests(parser, argv)
+        args._explicit = explicit
         if args.report:
             return report(args)
         return train(args, explicit, state)

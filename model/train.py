@@ -395,15 +395,16 @@ def build_data(args: argparse.Namespace, model_cfg: dict):
         return build_digits(model_cfg["img_size"], model_cfg["in_chans"], args.digits_translate,
                             args.digits_rotate, args.digits_scale)
     if args.data == "imagefolder":
-        if model_cfg["in_chans"] != 3:
+        if model_cfg["in_chans"] != 3 and not args.model.startswith("onion_"):
             raise ValueError(f"model={args.model!r} takes {model_cfg['in_chans']} channel(s); ImageFolder data are RGB")
         return build_image_folder(args.data_dir, model_cfg["img_size"], args.aa, args.reprob, args.color_jitter)
     return build_synthetic(model_cfg["img_size"], model_cfg["in_chans"], args.num_classes or model_cfg["num_classes"],
                            args.synthetic_size, args.aa, args.reprob, args.color_jitter)
 
 
-def build_network(args: argparse.Namespace, num_classes: int):
-    from model.tri_level import TriLevelConfig, build_model
+def build_network(args: argparse.Namespace, num_classes: int, in_chans: int | None = None):
+    from model.factory import build_model
+    from model.tri_level import TriLevelConfig
 
     if args.tri_level:
         fields = dict(selector_blocks=tuple(args.selector_blocks), token_keep=args.token_keep,
@@ -414,7 +415,9 @@ def build_network(args: argparse.Namespace, num_classes: int):
         fields["warmup_start"] = args.keep_warmup_start
     if args.keep_warmup_end is not None:
         fields["warmup_end"] = args.keep_warmup_end
-    return build_model(args.model, tri_level=TriLevelConfig(**fields), drop_path_rate=args.drop_path, num_classes=num_classes)
+    extra = {"in_chans": in_chans} if in_chans is not None else {}   # the onion_* models follow the data (RGB)
+    return build_model(args.model, tri_level=TriLevelConfig(**fields), drop_path_rate=args.drop_path,
+                       num_classes=num_classes, **extra)
 
 
 def autocast_dtype(args: argparse.Namespace, device: torch.device):
@@ -579,7 +582,8 @@ class Training:
         seed_everything(args.seed + dist_info.rank)
         model_cfg = get_config(args.model)
         self.data = data = build_data(args, model_cfg)
-        self.net = net = build_network(args, data.num_classes).to(device)
+        in_chans = data.in_chans if data.in_chans != model_cfg["in_chans"] else None
+        self.net = net = build_network(args, data.num_classes, in_chans).to(device)
         if args.initial_checkpoint and resume_state is None:
             initial = read_checkpoint(Path(args.initial_checkpoint))
             try:
@@ -847,7 +851,8 @@ class Training:
         counter = _tri_level(self.net)
         if counter is None:
             return 0
-        from model.tri_level import TriLevelConfig, build_model
+        from model.factory import build_model
+        from model.tri_level import TriLevelConfig
 
         dense = build_model(self.args.model, tri_level=TriLevelConfig(selector_blocks=(), token_keep=1.0,
                                                                       attn_keep=1.0),

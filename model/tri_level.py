@@ -1,7 +1,7 @@
 """Token- and attention-level sparsity (the TA-Selector) patched into a timm ViT.
 
     cfg = TriLevelConfig(selector_blocks=(3, 6, 9), token_keep=0.7, attn_keep=1.0)
-    net = build_model("onion_tiny", tri_level=cfg)          # or patch_model(timm_net, cfg)
+    net = model.factory.build_model("onion_tiny", tri_level=cfg)   # or patch_model(timm_net, cfg)
     net.tri_level.set_progress(it, total_its)               # keep-ratio warm-up
     net.tri_level.record_selection = True; net(x); net.tri_level.last_selection
 
@@ -212,7 +212,5 @@ def patch_model(net, config: TriLevelConfig | None = None):
     return net
 
 
-from model.factory import build_model  # noqa: E402  (re-export; factory imports patch_model)
-
-__all__ = ["TriLevelConfig", "TriLevel", "build_model", "patch_model", "check_patchable",
+__all__ = ["TriLevelConfig", "TriLevel", "patch_model", "check_patchable",
            "kept_count", "ATTN_IMPLS"]
