@@ -9,15 +9,16 @@ def check_keep_ratio(name: str, value) -> float:
     """A keep ratio (r_e, R_T, R_A) must be a finite number in (0, 1]."""
     value = check_finite(name, value)
     if not 0.0 < value <= 1.0:
-        raise ValueError(f"{name}={value:g}: a keep ratio must be in (0, 1]")
+        raise ValueError(f"{name}={value:g}: keep ratio must be in (0, 1]")
     return value
 
 
 def check_finite(name: str, value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r}: expected a number") from None
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}={value!r}: expected a number")
+    value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name}={value}: must be a finite number")
     return value

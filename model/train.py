@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--progress", action=Switch, default=True, help="a progress bar for the run")
     for action in p._actions:
         if not action.help:
-            action.help = " "       # so that --help shows every default
+            action.help = "(default: %(default)s)"   # so that --help shows every default
     return p
 
 

@@ -20,6 +20,7 @@ from model.block_plan import BlockPlan, plan_blocks
 from model.keep_schedule import DEFAULT_WARMUP_END, DEFAULT_WARMUP_START, KeepSchedule
 from model.macs import count_macs, dims_of
 from model.ta_selector import gather_tokens, kept_count, restrict_map, select_keys, select_tokens
+from host.validation import check_keep_ratio
 
 ATTN_IMPLS = tuple(sparse_attention.SPARSE_IMPLS)
 
@@ -39,9 +40,7 @@ class TriLevelConfig:
         if len(set(blocks)) != len(blocks) or list(blocks) != sorted(blocks) or any(b < 0 for b in blocks):
             raise ValueError(f"selector_blocks: need distinct ascending block indices >= 0, got {blocks!r}")
         for name in ("token_keep", "attn_keep"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
-                raise ValueError(f"{name}: keep ratio must be in (0, 1], got {value!r}")
+            check_keep_ratio(name, getattr(self, name))
         if self.attn_impl not in ATTN_IMPLS:
             raise ValueError(f"attn_impl: expected one of {ATTN_IMPLS}, got {self.attn_impl!r}")
         KeepSchedule(self.token_keep, self.warmup_start, self.warmup_end)  # validates start/end

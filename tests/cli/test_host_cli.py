@@ -132,6 +132,13 @@ def test_report_runs_and_help_shows_real_defaults():
     proc = run(HOST, "--report")
     assert proc.returncode == 0, proc.stderr
     assert "DeiT" in proc.stdout or "deit" in proc.stdout
-    helptext = run(HOST, "--help").stdout
-    assert "(default: onion_tiny)" in helptext and "(default: 0.7)" in helptext
+    # --model / --json are honoured (another table) or refused in one line, never silently ignored
+    for flags in (["--model", "onion_tiny"], ["--json"]):
+        other = run(HOST, "--report", *flags)
+        if other.returncode == 0:
+            assert other.stdout != proc.stdout
+        else:
+            assert_user_error(other, flags[0])
+    helptext = " ".join(run(HOST, "--help").stdout.split())
+    assert "(default: onion_micro)" in helptext and "(default: 0.7)" in helptext
     assert "(default 0.7) (default" not in helptext
