@@ -55,7 +55,7 @@ def plot_accuracy_vs_cost(history: list[dict], dense_macs_per_epoch: float, path
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(cum, acc, marker="o", label="this run (Tri-Level)")
     ax.plot(dense, acc, marker="x", linestyle="--", color="grey",
-            label="same epochs at dense cost (MACs from one dense step)")
+            label="the same epochs at a dense run's cost (x only: not a dense run's accuracy)")
     ax.set_xlabel("cumulative training MACs executed by the engine (G)")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)

@@ -240,8 +240,8 @@ def resolve_settings(args, bundle, explicit: set[str] | None = None, data_shape:
     return config, settings
 
 
-def load_data(args, img_size_of):
-    """(x_train, y_train, x_test, y_test, description); ImageFolder trees are scanned first."""
+def scan_data(args):
+    """(scanned ImageFolder tree or None for digits, description); every image is opened once here."""
     if data_kind(args) == "imagefolder":
         from host import image_folder
 
@@ -313,8 +313,8 @@ def kept_tokens(trainer, count: int = 4):
 
 # ---------------------------------------------------------------------------------------------
 def train(args, explicit: set[str], state: dict) -> int:
-    from host.bundle import read_bundle, write_bundle
     from host.atomic_io import atomic_write_text
+    from host.bundle import read_bundle, write_bundle
     from host.backends import resolve_kind
     from host.digits import load_digits_split
     from host.model_init import init_weights
@@ -328,11 +328,8 @@ def train(args, explicit: set[str], state: dict) -> int:
         raise ValueError(f"--backend: the run being resumed trained on {run.saved_meta['backend']}, "
                          f"this one would use {kind_wanted}")
     bundle = read_bundle(args.initial_checkpoint) if args.initial_checkpoint else None
-    scanned, data_text = load_data(args, None)
-    if scanned is None:
-        shape = (1, 10)
-    else:
-        shape = (3, len(scanned["classes"]))
+    scanned, data_text = scan_data(args)
+    shape = (1, 10) if scanned is None else (3, len(scanned["classes"]))   # (channels, classes)
     config, settings = resolve_settings(args, bundle, run.explicit, shape)
     if run.saved_meta is not None:   # the resolved settings must be the stored ones, field by field
         for key, value in asdict(settings).items():

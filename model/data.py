@@ -13,7 +13,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-import model  # noqa: F401  (torchvision shim before timm/torchvision)
+from model.torchvision_compat import ensure_torchvision_importable
+
+ensure_torchvision_importable()  # before timm/torchvision: PyPI torchvision on a CPU-only torch build
+
 
 
 @dataclass

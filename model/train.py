@@ -27,7 +27,6 @@ import torch
 import torch.distributed as dist
 import yaml
 
-import model  # noqa: F401  (torchvision shim before timm)
 from host.atomic_io import atomic_write_text
 from host.cli_support import check_against_checkpoint, explicit_dests, run_cli, shell_join
 from host.run_dir import DEFAULT_OUTPUT, check_fresh, check_writable, clear_outputs, run_dir_in

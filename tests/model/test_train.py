@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-import model  # noqa: F401
 from model.checkpoint import load_checkpoint
 from model.train import REPO_ROOT, main, parse_args
 
