@@ -17,6 +17,16 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends '(default: X)' to every option whose default is a value; an unset (None) default
+    is explained by the option's own help instead of a bare '(default: None)'."""
+
+    def _get_help_string(self, action):
+        if action.default is None or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def message_of(exc: BaseException) -> str:
     if isinstance(exc, KeyError) and exc.args:
         text = str(exc.args[0])

@@ -26,8 +26,8 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 
 from host import engine_spec, schedules  # noqa: E402
-from host.cli_support import (EXIT_USAGE, check_against_checkpoint, explicit_dests, run_cli,  # noqa: E402
-                              shell_join)
+from host.cli_support import (EXIT_USAGE, DefaultsHelpFormatter, check_against_checkpoint,  # noqa: E402
+                              explicit_dests, run_cli, shell_join)
 from host.run_dir import DEFAULT_OUTPUT, check_fresh, check_writable, clear_outputs, run_dir_in  # noqa: E402
 from host.validation import check_selector_blocks, parse_int_list  # noqa: E402
 
@@ -50,7 +50,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog=PROG, description=__doc__.split("\n")[0],
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+               formatter_class=DefaultsHelpFormatter)
     g = p.add_argument_group("model")
     g.add_argument("--model", default=DEFAULT_MODEL,
                    help="host/model_configs.py name (with --initial-checkpoint: must match the bundle's config)")

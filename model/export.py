@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from host.atomic_io import atomic_write_text
+from host.cli_support import DefaultsHelpFormatter
 from host.bundle import write_bundle
 from model.factory import build_model
 from model.tri_level import ATTN_IMPLS, TriLevelConfig
@@ -183,7 +184,7 @@ OUTPUTS = ("bundle.npz", "model.onnx", "export_report.json")
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="python -m model.export", description=__doc__.split("\n\n")[0],
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+               formatter_class=DefaultsHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="a checkpoint written by model/train.py")
     src.add_argument("--random", action="store_true", help="a freshly initialised model instead")

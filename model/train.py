@@ -28,7 +28,7 @@ import torch.distributed as dist
 import yaml
 
 from host.atomic_io import atomic_write_text
-from host.cli_support import check_against_checkpoint, explicit_dests, run_cli, shell_join
+from host.cli_support import DefaultsHelpFormatter, check_against_checkpoint, explicit_dests, run_cli, shell_join
 from host.run_dir import DEFAULT_OUTPUT, check_fresh, check_writable, clear_outputs, run_dir_in
 from host.validation import (check_fraction, check_keep_ratio, check_non_negative, check_positive,
                              check_selector_blocks, parse_int_list)
@@ -92,7 +92,7 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The paper's recipe as defaults (DeiT-Tiny on ImageNet, 300 epochs, Tri-Level/0.7)."""
     p = Parser(prog="python -m model.train", description=__doc__.split("\n")[0],
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+               formatter_class=DefaultsHelpFormatter)
     p.add_argument("--config", default=None, help=f"YAML file of defaults (default: configs/{DEFAULT_CONFIG.name}, "
                    "whose values the defaults below show; 'none': the paper's DeiT recipe)")
     g = p.add_argument_group("model")
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--progress", action=Switch, default=True, help="a progress bar for the run")
     for action in p._actions:
         if not action.help:
-            action.help = "(default: %(default)s)"   # so that --help shows every default
+            action.help = "(default: %(default)s)" if action.default is not None else "(unset)"
     return p
 
 
@@ -184,8 +184,8 @@ def _yaml_defaults(parser: argparse.ArgumentParser, path: Path) -> dict:
     if not isinstance(values, dict):
         raise ValueError(f"config {str(path)!r}: expected a mapping of option: value")
     known = {a.dest: a for a in parser._actions if a.dest not in ("help", "config")}
-    known.update({a.option_strings[0][2:].replace("-", "_"): a for a in parser._actions if a.option_strings
-                  and a.dest not in ("help", "config")})   # old names (output_dir, run_name) still read
+    known.update({o[2:].replace("-", "_"): a for a in parser._actions if a.dest not in ("help", "config")
+                  for o in a.option_strings if o.startswith("--") and not o.startswith("--no-")})  # old names too
     defaults = {}
     for key, value in values.items():
         dest = str(key).replace("-", "_")

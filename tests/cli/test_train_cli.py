@@ -33,6 +33,7 @@ def test_help_shows_the_defaults_a_bare_run_uses():
     assert "(default: onion_tiny)" in text           # configs/digits_tiny.yaml, not the paper's DeiT-Tiny
     assert "(default: 50)" in text and "(default: digits)" in text
     assert "--no-progress" in text and "--output" in text and "--experiment" in text
+    assert "(default: None)" not in text
 
 
 def test_run_refuse_strict_resume(tmp_path):
