@@ -11,7 +11,7 @@ APT_PKGS := iverilog yosys
 .PHONY: help setup test lint format check-generated demo train bench csim cocotb synth hls bd bitstream cosim clean
 
 help:
-	@echo "make demo   - train the tiny ViT on the embedded digits data through the engine (C-sim off the board)"
+	@echo "make demo   - train onion_micro on the embedded digits data through the engine (C-sim off the board)"
 	@echo "make test   - the whole test suite: PyTorch reference, C-sim vs PyTorch, cocotb on Icarus + Verilator, host"
 	@echo "make setup  - create .venv with pinned dependencies (+ Debian iverilog, yosys)"
 	@echo "make train  - python -m model.train on the embedded default (PyTorch reference)"
@@ -44,9 +44,10 @@ check-generated: $(STAMP)
 	$(PY) -m sim.gen_spec --check
 	$(PY) -m sim.gen_nonlinear_tables --check
 
+# The demo's run folder is runs/onion_micro_digits_s0; --overwrite so that a second `make demo` starts afresh
+# (resume an interrupted one with: .venv/bin/python host/train_on_board.py --resume).
 demo: $(STAMP)
-	@if [ -f host/train_on_board.py ]; then $(PY) host/train_on_board.py; \
-	else echo "make demo will run 'python host/train_on_board.py' (tiny ViT, digits, engine C-sim); the host is not built yet (issue #6)."; exit 1; fi
+	$(PY) host/train_on_board.py --overwrite
 
 train: $(STAMP)
 	$(PY) -m model.train

@@ -25,7 +25,8 @@ def run_one(backend: str, seed: int) -> dict:
     from host.train_on_board import build_model, parse_args, resolve_settings
     from host.trainer import Trainer
 
-    args = parse_args(["--backend", backend, "--seed", str(seed), "--no-progress"])
+    args = parse_args(["--model", "onion_micro", "--epochs", "10", "--backend", backend, "--seed", str(seed),
+                       "--no-progress"])
     config, settings = resolve_settings(args, None)
     model, kind = build_model(backend, config)
     trainer = Trainer(model, config, init_weights(config, seed=seed), load_digits_split(config["img_size"]),

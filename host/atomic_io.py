@@ -13,6 +13,13 @@ from typing import IO, Callable
 import numpy as np
 
 
+def _default_mode() -> int:
+    """0666 less the umask: what open() would give (mkstemp's temporaries are 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path: Path, write: Callable[[IO], None], mode: str = "wb") -> None:
     """Calls write(f) on a temporary file next to `path`, then renames it to `path`."""
     path = Path(path)
@@ -23,6 +30,7 @@ def atomic_write(path: Path, write: Callable[[IO], None], mode: str = "wb") -> N
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

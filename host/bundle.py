@@ -25,6 +25,7 @@ import numpy as np
 from host import engine_spec
 from host.atomic_io import atomic_savez
 from host.model_configs import SHAPE_KEYS, mlp_hidden, num_tokens  # noqa: F401 (num_tokens: re-exported)
+from host.validation import check_keep_ratio
 
 BUNDLE_VERSION = 1
 
@@ -110,10 +111,10 @@ def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
 def _keep_ratio(sparsity: dict, key: str) -> None:
     if key not in sparsity:
         return
-    value = sparsity[key]
-    if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
-            or not 0.0 < value <= 1.0):
-        raise BundleError(f"sparsity.{key}: keep ratio must be in (0, 1], got {value!r}")
+    try:
+        check_keep_ratio(f"sparsity.{key}", sparsity[key])
+    except ValueError as exc:
+        raise BundleError(str(exc)) from None
 
 
 def validate_sparsity(sparsity: dict, config: dict) -> dict:

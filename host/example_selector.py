@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from host.validation import check_keep_ratio
+
 _NEVER = -1  # last_correct before the first presentation
 
 
@@ -17,8 +19,7 @@ class ExampleSelector:
                  swap: int | None = None, seed: int = 0):
         if not isinstance(num_examples, (int, np.integer)) or num_examples <= 0:
             raise ValueError(f"num_examples: expected a positive int, got {num_examples!r}")
-        if not 0.0 < keep_ratio <= 1.0:
-            raise ValueError(f"keep_ratio: must be in (0, 1], got {keep_ratio!r}")
+        check_keep_ratio("keep_ratio", keep_ratio)
         if not isinstance(interval, (int, np.integer)) or interval <= 0:
             raise ValueError(f"interval: expected a positive int (epochs), got {interval!r}")
         self.num_examples = int(num_examples)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+from host.validation import check_keep_ratio
+
 # The authors' E-ViT defaults: shrink from epoch 10 to epoch 110 of 300.
 DEFAULT_KEEP_START = 10 / 300
 DEFAULT_KEEP_END = 110 / 300
@@ -15,8 +17,7 @@ DEFAULT_KEEP_END = 110 / 300
 def check_keep_schedule(target: float, start: float = DEFAULT_KEEP_START,
                         end: float = DEFAULT_KEEP_END) -> None:
     """ValueError unless 0 < target <= 1 and 0 <= start <= end <= 1."""
-    if not 0.0 < target <= 1.0:
-        raise ValueError(f"target: keep ratio must be in (0, 1], got {target!r}")
+    check_keep_ratio("target", target)
     if not 0.0 <= start <= end <= 1.0:
         raise ValueError(f"keep schedule start/end: need 0 <= start <= end <= 1, got {start!r}, {end!r}")
 

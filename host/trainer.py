@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from host import schedules
-from host.atomic_io import atomic_savez, atomic_write_text  # noqa: F401 (atomic_write_text: re-exported)
+from host.atomic_io import atomic_savez, atomic_write_text
+from host.validation import check_fraction, check_keep_ratio, check_non_negative, check_positive
 from host.example_selector import ExampleSelector
 from host.loss import cross_entropy
 from host.optim import AdamW
@@ -50,13 +51,20 @@ class TrainSettings:
 
     def validate(self) -> None:
         for name in ("token_keep", "attn_keep", "example_keep"):
-            v = getattr(self, name)
-            if not 0.0 < v <= 1.0:
-                raise ValueError(f"{name}: keep ratio must be in (0, 1], got {v!r}")
-        if self.epochs <= 0 or self.batch <= 0:
-            raise ValueError(f"epochs/batch: must be positive, got {self.epochs}, {self.batch}")
-        if self.lr <= 0:
-            raise ValueError(f"lr: must be positive, got {self.lr!r}")
+            check_keep_ratio(name, getattr(self, name))
+        for name in ("epochs", "batch", "lr"):
+            check_positive(name, getattr(self, name))
+        for name in ("min_lr", "warmup_lr", "warmup_epochs", "weight_decay"):
+            check_non_negative(name, getattr(self, name))
+        for name in ("smoothing", "keep_warmup_start", "keep_warmup_end"):
+            check_fraction(name, getattr(self, name))
+        if self.keep_warmup_start > self.keep_warmup_end:
+            raise ValueError(f"keep_warmup_start={self.keep_warmup_start:g} is after "
+                             f"keep_warmup_end={self.keep_warmup_end:g}")
+        for name in ("example_interval", "example_swap", "max_samples_per_epoch", "eval_samples"):
+            value = getattr(self, name)
+            if value is not None and value < (0 if name == "eval_samples" else 1):
+                raise ValueError(f"{name}={value}: must be {'>= 0' if name == 'eval_samples' else 'positive'}")
         if self.masks not in ("online", "recorded"):
             raise ValueError(f"masks: expected online or recorded, got {self.masks!r}")
 
@@ -71,7 +79,7 @@ class Trainer:
 
     def __init__(self, model, config: dict, weights: dict, data, settings: TrainSettings,
                  run_dir: Path | None = None, recorded_masks: dict | None = None,
-                 latency=None, progress: bool = True, log=print):
+                 latency=None, progress: bool = True, log=print, run_meta: dict | None = None):
         settings.validate()
         self.model, self.config, self.s = model, config, settings
         self.x_train, self.y_train, self.x_test, self.y_test = data
@@ -88,6 +96,8 @@ class Trainer:
         self.log = log
         self.epoch = 0             # epochs completed
         self.history: list[dict] = []
+        self.run_meta = dict(run_meta or {})   # the CLI's settings, stored in every checkpoint
+        self._bar = None                       # one progress bar over the whole run (fit)
         if settings.masks == "recorded":
             self._check_recorded()
         self.model.load_weights(self.master)
@@ -144,14 +154,18 @@ class Trainer:
         grads_acc, in_batch = None, 0
         rec_idx, rec_ok, rec_var = [], [], []
         keep_t = keep_a = 1.0
-        bar = _progress(order, self.progress, f"epoch {epoch + 1}/{s.epochs}")
-        for j, index in enumerate(bar):
+        bar = self._bar
+        for j, index in enumerate(order):
             progress = (done_before + j) / total
             keep_t = schedules.keep_ratio(s.token_keep, progress, s.keep_warmup_start, s.keep_warmup_end)
             keep_a = schedules.keep_ratio(s.attn_keep, progress, s.keep_warmup_start, s.keep_warmup_end)
             res = self.model.forward(self.x_train[index], self._selection(index, keep_t, keep_a))
             label = int(self.y_train[index])
             loss, dlogits = cross_entropy(res.logits, label, s.smoothing)
+            if not np.isfinite(loss):   # stop before a NaN step reaches the weights or a checkpoint
+                raise FloatingPointError(f"training loss is {loss} at epoch {epoch + 1}, sample {j + 1} "
+                                         f"(example {int(index)}); no checkpoint was written for this epoch "
+                                         f"(lower --lr?)")
             grads = self.model.backward(res, dlogits)
             macs += res.macs
             sats += res.saturations
@@ -168,8 +182,11 @@ class Trainer:
             if in_batch == s.batch or j == len(order) - 1:
                 self._step(grads_acc, in_batch, (done_before + j + 1) / total)
                 grads_acc, in_batch = None, 0
-            if self.progress and j % 50 == 0:
-                bar.set_postfix(loss=f"{loss_sum / (j + 1):.3f}", acc=f"{correct / (j + 1):.3f}")
+            if bar is not None:
+                bar.update()
+                if j % 50 == 0:
+                    bar.set_postfix(epoch=f"{epoch + 1}/{s.epochs}", loss=f"{loss_sum / (j + 1):.3f}",
+                                    acc=f"{correct / (j + 1):.3f}")
         self.selector.record(rec_idx, rec_ok, rec_var)
         swapped = self.selector.end_epoch(epoch + 1)
         train_time = time.perf_counter() - start
@@ -209,6 +226,7 @@ class Trainer:
         if self.run_dir is None:
             return
         arrays = {"epoch": np.int64(self.epoch),
+                  "run_meta": np.frombuffer(json.dumps(self.run_meta).encode(), dtype=np.uint8),
                   "history": np.frombuffer(json.dumps(self.history).encode(), dtype=np.uint8),
                   "settings": np.frombuffer(json.dumps(asdict(self.s)).encode(), dtype=np.uint8)}
         arrays.update({"w:" + k: v for k, v in self.master.items()})
@@ -236,15 +254,27 @@ class Trainer:
         self.model.load_weights(self.master)
 
     def fit(self) -> list[dict]:
-        log_path = self.run_dir / "log.jsonl" if self.run_dir else None
-        while self.epoch < self.s.epochs:
-            entry = self.train_epoch()
-            self.log(format_entry(entry))
-            if log_path is not None:
-                with open(log_path, "a") as f:
-                    f.write(json.dumps(entry) + "\n")
-            self.checkpoint()
+        if self.progress and self.epoch < self.s.epochs:
+            per_epoch = self._total_samples() // self.s.epochs
+            self._bar = _progress_bar(per_epoch * self.s.epochs, per_epoch * self.epoch, "training")
+        try:
+            while self.epoch < self.s.epochs:
+                entry = self.train_epoch()
+                (self._bar.write if self._bar is not None else self.log)(format_entry(entry))
+                self.write_logs()
+                self.checkpoint()
+        finally:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
         return self.history
+
+    def write_logs(self) -> None:
+        """log.jsonl and log.csv, rewritten whole from the history (a resumed run stays consistent)."""
+        if self.run_dir is None:
+            return
+        atomic_write_text(self.run_dir / "log.jsonl", "".join(json.dumps(e) + "\n" for e in self.history))
+        atomic_write_text(self.run_dir / "log.csv", history_csv(self.history))
 
 
 def format_entry(e: dict) -> str:
@@ -257,14 +287,22 @@ def format_entry(e: dict) -> str:
     return text
 
 
-def _progress(items, enabled: bool, desc: str):
-    if not enabled:
-        return _NoBar(items)
+def history_csv(history: list[dict]) -> str:
+    import csv
+    import io
+
+    columns: list[str] = []
+    for entry in history:
+        columns += [k for k in entry if k not in columns]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return text.getvalue()
+
+
+def _progress_bar(total: int, done: int, desc: str):
+    """One bar for the whole run: its ETA is the run's, not the epoch's."""
     from tqdm import tqdm
 
-    return tqdm(items, desc=desc, leave=False, mininterval=1.0)
-
-
-class _NoBar(list):
-    def set_postfix(self, **_):
-        pass
+    return tqdm(total=total, initial=done, desc=desc, unit="sample", mininterval=1.0, dynamic_ncols=True)

@@ -13,7 +13,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-import model  # noqa: F401  (torchvision shim before timm/torchvision)
+from model.torchvision_compat import ensure_torchvision_importable
+
+ensure_torchvision_importable()  # before timm/torchvision: PyPI torchvision on a CPU-only torch build
+
 
 
 @dataclass
@@ -120,10 +123,10 @@ def build_image_folder(data_dir: str | Path, img_size: int, auto_augment: str | 
                        color_jitter: float) -> DataBundle:
     from torchvision.datasets import ImageFolder
 
-    root = Path(data_dir)
-    for split in ("train", "val"):
-        if not (root / split).is_dir():
-            raise ValueError(f"data_dir={str(root)!r} has no {split}/ folder (ImageNet layout: train/ and val/)")
+    from host.image_folder import scan
+
+    root = Path(data_dir).expanduser()
+    scan(root)   # the host's rules (the same as ImageFolder's); opens every image once, so a broken file is named now
     train = ImageFolder(root / "train", deit_train_transform(img_size, auto_augment, re_prob, color_jitter))
     test = ImageFolder(root / "val", deit_eval_transform(img_size))
     if train.classes != test.classes:

@@ -19,6 +19,7 @@ import torch.distributed as dist
 from torch.utils.data import Sampler
 
 from host.example_selector import ExampleSelector
+from host.validation import check_keep_ratio
 
 PAPER_EPOCHS = 300
 PAPER_INTERVAL_EPOCHS = 30  # the selector swaps every 30 of the paper's 300 epochs
@@ -85,8 +86,7 @@ class StaticRandomSubset:
     """Baseline: remove a random (1 - keep_ratio) share once and never swap. Same interface as the selector."""
 
     def __init__(self, num_examples: int, keep_ratio: float, seed: int = 0):
-        if not 0.0 < keep_ratio <= 1.0:
-            raise ValueError(f"keep_ratio: must be in (0, 1], got {keep_ratio!r}")
+        check_keep_ratio("keep_ratio", keep_ratio)
         self.num_examples = int(num_examples)
         n_keep = max(1, int(round(keep_ratio * num_examples)))
         order = np.random.default_rng([int(seed), 0]).permutation(self.num_examples)

@@ -21,8 +21,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from host.atomic_io import atomic_write_text
+from host.cli_support import DefaultsHelpFormatter
 from host.bundle import write_bundle
-from model.tri_level import ATTN_IMPLS, TriLevelConfig, build_model
+from model.factory import build_model
+from model.tri_level import ATTN_IMPLS, TriLevelConfig
 
 RECORD_SPLITS = ("digits-test",)
 
@@ -40,9 +43,20 @@ def bundle_config(net, name: str) -> dict:
 
 def load_from_checkpoint(path: str | Path, use_ema: bool = False):
     """Rebuilds the trainer's network (model/train.py checkpoint: 'model' + 'config' or 'args')."""
+    import pickle
+    import zipfile
+
     from model.checkpoint import load_checkpoint
 
-    state = load_checkpoint(path)
+    try:
+        state = load_checkpoint(path)
+    except (zipfile.BadZipFile, EOFError, RuntimeError, pickle.UnpicklingError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"checkpoint {str(path)!r}: corrupt, truncated or not a checkpoint ({first[:100]})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {str(path)!r}: not a checkpoint of python -m model.train")
     args = state.get("config") or state.get("args")
     if isinstance(args, argparse.Namespace):
         args = vars(args)
@@ -63,7 +77,11 @@ def load_from_checkpoint(path: str | Path, use_ema: bool = False):
             fields[field] = args[key]
     num_classes = int(weights["head.weight"].shape[0])
     net = build_model(args["model"], tri_level=TriLevelConfig(**fields), num_classes=num_classes)
-    net.load_state_dict(weights)
+    try:
+        net.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise ValueError(f"checkpoint {path}: its weights do not fit model={args['model']} "
+                         f"({str(exc).strip().splitlines()[0][:120]})") from None
     return net.eval(), args["model"]
 
 
@@ -156,19 +174,30 @@ def onnx_op_types(path: Path) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------ CLI
+class Parser(argparse.ArgumentParser):
+    def error(self, message):   # one line and exit 2, not argparse's usage block
+        self.exit(2, f"error: {message} (see python -m model.export --help)\n")
+
+
+OUTPUTS = ("bundle.npz", "model.onnx", "export_report.json")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m model.export", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m model.export", description=__doc__.split("\n\n")[0],
+               formatter_class=DefaultsHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="a checkpoint written by model/train.py")
     src.add_argument("--random", action="store_true", help="a freshly initialised model instead")
     p.add_argument("--ema", action="store_true", help="export the checkpoint's EMA weights")
     p.add_argument("--model", default="onion_tiny", help="model name (with --random)")
-    p.add_argument("--selector-blocks", type=int, nargs="*", default=[3, 6, 9])
+    p.add_argument("--selector-blocks", type=int, nargs="*", default=[3, 6, 9], help="with --random")
     p.add_argument("--token-keep", type=float, default=0.7)
     p.add_argument("--attn-keep", type=float, default=1.0)
     p.add_argument("--attn-impl", choices=ATTN_IMPLS, default="mask")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out-dir", required=True)
+    p.add_argument("--output", "--out-dir", dest="out_dir", required=True, help="folder for bundle.npz, model.onnx, "
+                   "export_report.json")
+    p.add_argument("--overwrite", action="store_true", help="replace a previous export in that folder")
     p.add_argument("--record", choices=RECORD_SPLITS, help="record per-sample selections on this split")
     p.add_argument("--record-count", type=int, default=None, help="first N samples only")
     p.add_argument("--no-onnx", action="store_true")
@@ -176,7 +205,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def validate(args: argparse.Namespace) -> None:
+    """Everything checked before a file is written."""
+    from host.model_configs import CONFIGS
+    from host.run_dir import check_writable
+    from host.validation import check_keep_ratio, check_selector_blocks
+
+    check_keep_ratio("token_keep", args.token_keep)
+    check_keep_ratio("attn_keep", args.attn_keep)
+    if args.random and args.model in CONFIGS:
+        check_selector_blocks(args.selector_blocks, CONFIGS[args.model]["depth"])
+    if args.record_count is not None and args.record_count <= 0:
+        raise ValueError(f"record_count={args.record_count}: must be positive")
+    if args.check_batch <= 0:
+        raise ValueError(f"check_batch={args.check_batch}: must be positive")
+    out = Path(args.out_dir)
+    if not args.overwrite and any((out / name).exists() for name in OUTPUTS):
+        raise ValueError(f"output {str(out)!r} already holds an export; pass --overwrite to replace it")
+    check_writable(out, "output")
+
+
 def export(args: argparse.Namespace) -> dict:
+    validate(args)
     torch.manual_seed(args.seed)
     if args.checkpoint:
         net, name = load_from_checkpoint(args.checkpoint, args.ema)
@@ -204,11 +254,12 @@ def export(args: argparse.Namespace) -> dict:
         export_onnx(net, onnx_path, example[:1])
         report.update(onnx=str(onnx_path), onnx_ops=onnx_op_types(onnx_path),
                       onnx_max_abs_diff=onnx_max_abs_diff(net, onnx_path, example))
-    (out / "export_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out / "export_report.json", json.dumps(report, indent=2) + "\n")
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exports; raises on bad input (``cli`` turns that into one line and exit status 2)."""
     args = build_parser().parse_args(argv)
     report = export(args)
     print(f"bundle: {report['bundle']}  recorded samples: {report['recorded_samples']}")
@@ -217,5 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cli(argv: list[str] | None = None) -> int:
+    """``python -m model.export``: one-line errors naming the field or file, exit status 2."""
+    from host.cli_support import run_cli
+
+    return run_cli(lambda: main(argv))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

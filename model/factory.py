@@ -1,10 +1,12 @@
 """Builds the named models of host/model_configs.py (or any timm ViT) with the TA-Selector."""
 from __future__ import annotations
 
-import model  # noqa: F401  (torchvision shim before timm)
-import timm
+from model.torchvision_compat import ensure_torchvision_importable
 
-from host.model_configs import CONFIGS, SHAPE_KEYS
+ensure_torchvision_importable()  # before timm: PyPI torchvision on a CPU-only torch build
+import timm  # noqa: E402
+
+from host.model_configs import CONFIGS, SHAPE_KEYS  # noqa: E402
 
 _BASE_ARCH = "vit_tiny_patch16_224"   # a plain timm ViT (class token, qkv bias) to re-shape
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from host.ta_selector import n_keep_tokens
+from host.validation import check_keep_ratio
 
 
 def kept_count(ratio: float, n: int) -> int:
@@ -18,8 +19,7 @@ def kept_count(ratio: float, n: int) -> int:
     The rule itself (with its slack so that ceil(0.3 * 10) is 3, not 4) lives with the board host,
     host/ta_selector.py, so the reference and the host count alike.
     """
-    if not 0.0 < ratio <= 1.0:
-        raise ValueError(f"keep ratio must be in (0, 1], got {ratio!r}")
+    check_keep_ratio("ratio", ratio)
     return n_keep_tokens(n, ratio)
 
 

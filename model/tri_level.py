@@ -1,7 +1,7 @@
 """Token- and attention-level sparsity (the TA-Selector) patched into a timm ViT.
 
     cfg = TriLevelConfig(selector_blocks=(3, 6, 9), token_keep=0.7, attn_keep=1.0)
-    net = build_model("onion_tiny", tri_level=cfg)          # or patch_model(timm_net, cfg)
+    net = model.factory.build_model("onion_tiny", tri_level=cfg)   # or patch_model(timm_net, cfg)
     net.tri_level.set_progress(it, total_its)               # keep-ratio warm-up
     net.tri_level.record_selection = True; net(x); net.tri_level.last_selection
 
@@ -20,6 +20,7 @@ from model.block_plan import BlockPlan, plan_blocks
 from model.keep_schedule import DEFAULT_WARMUP_END, DEFAULT_WARMUP_START, KeepSchedule
 from model.macs import count_macs, dims_of
 from model.ta_selector import gather_tokens, kept_count, restrict_map, select_keys, select_tokens
+from host.validation import check_keep_ratio
 
 ATTN_IMPLS = tuple(sparse_attention.SPARSE_IMPLS)
 
@@ -39,9 +40,7 @@ class TriLevelConfig:
         if len(set(blocks)) != len(blocks) or list(blocks) != sorted(blocks) or any(b < 0 for b in blocks):
             raise ValueError(f"selector_blocks: need distinct ascending block indices >= 0, got {blocks!r}")
         for name in ("token_keep", "attn_keep"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
-                raise ValueError(f"{name}: keep ratio must be in (0, 1], got {value!r}")
+            check_keep_ratio(name, getattr(self, name))
         if self.attn_impl not in ATTN_IMPLS:
             raise ValueError(f"attn_impl: expected one of {ATTN_IMPLS}, got {self.attn_impl!r}")
         KeepSchedule(self.token_keep, self.warmup_start, self.warmup_end)  # validates start/end
@@ -212,7 +211,5 @@ def patch_model(net, config: TriLevelConfig | None = None):
     return net
 
 
-from model.factory import build_model  # noqa: E402  (re-export; factory imports patch_model)
-
-__all__ = ["TriLevelConfig", "TriLevel", "build_model", "patch_model", "check_patchable",
+__all__ = ["TriLevelConfig", "TriLevel", "patch_model", "check_patchable",
            "kept_count", "ATTN_IMPLS"]

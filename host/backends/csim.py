@@ -68,15 +68,22 @@ class CsimBackend(PortMemoryBackend):
         check.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         self._validate = check
         self._regs = np.zeros(max(r["offset"] for r in engine_spec.registers()) // 4 + 2, dtype=np.uint32)
+        # Spec look-ups done once: a training step makes thousands of calls.
+        self._word = {r["name"]: r["offset"] // 4 for r in engine_spec.registers()}
+        self._names = {engine_spec.opcode(n): n for n in engine_spec.op_names()}
+        self._declared = {n: frozenset(engine_spec.op(n)["regs"]) for n in engine_spec.op_names()}
+        self._n_tensors = {n: len(engine_spec.op_tensors(n)) for n in engine_spec.op_names()}
+        self._flag_sparse, self._flag_gather = engine_spec.flag("SPARSE"), engine_spec.flag("GATHER")
+        self._regions: dict[tuple, dict] = {}
 
     # -- calls --
     def call(self, op: str | int, **registers: int) -> int:
         """Runs one op; registers by name (engine_spec.json). Returns the status (0 = OK)."""
         code = engine_spec.opcode(op) if isinstance(op, str) else int(op)
         self._regs[:] = 0
-        self._regs[engine_spec.register("opcode")["offset"] // 4] = code
+        self._regs[self._word["opcode"]] = code
         for name, value in self._register_values(registers).items():
-            self._regs[self._inputs[name]["offset"] // 4] = value
+            self._regs[self._word[name]] = value
         name = self._op_name(code)
         if name is not None:  # unknown op codes go to the engine, which rejects them
             self._check_lists(name, registers)
@@ -91,12 +98,8 @@ class CsimBackend(PortMemoryBackend):
         return self._last["status"]
 
     # -- buffer bounds (the C++ trusts its offsets; out-of-range ones would corrupt this process) --
-    @staticmethod
-    def _op_name(code: int) -> str | None:
-        for name in engine_spec.op_names():
-            if engine_spec.opcode(name) == code:
-                return name
-        return None
+    def _op_name(self, code: int) -> str | None:
+        return self._names.get(code)
 
     def _fits(self, name: str, reg: str, port: str, offset: int, words: int) -> None:
         if offset + words > self.mem[port].size:
@@ -106,10 +109,10 @@ class CsimBackend(PortMemoryBackend):
     def _uses(self, name: str, reg: str, registers: dict) -> bool:
         flags = int(registers.get("flags", 0))
         if reg == "keys_off":
-            return bool(flags & engine_spec.flag("SPARSE"))
+            return bool(flags & self._flag_sparse)
         if reg == "keep_off":
-            return bool(flags & engine_spec.flag("GATHER"))
-        return reg in engine_spec.op(name)["regs"]
+            return bool(flags & self._flag_gather)
+        return reg in self._declared[name]
 
     def _check_lists(self, name: str, registers: dict) -> None:
         """The aux words the engine's own validation reads (key lists, keep list, frac table)."""
@@ -121,24 +124,28 @@ class CsimBackend(PortMemoryBackend):
             self._fits(name, "keys_off", "aux", off, n + 1 + max(z, 0))
         if self._uses(name, "keep_off", registers):
             self._fits(name, "keep_off", "aux", int(registers.get("keep_off", 0)), int(registers.get("n_keep", 0)))
-        if "fracs_off" in engine_spec.op(name)["regs"]:
-            self._fits(name, "fracs_off", "aux", int(registers.get("fracs_off", 0)), len(engine_spec.op_tensors(name)))
+        if "fracs_off" in self._declared[name]:
+            self._fits(name, "fracs_off", "aux", int(registers.get("fracs_off", 0)), self._n_tensors[name])
 
     def _check_regions(self, name: str, registers: dict) -> None:
         n = int(registers.get("n_tokens", 0))
         flags = int(registers.get("flags", 0))
         if name.startswith("ATTN"):
-            z = int(self.mem["aux"][int(registers.get("keys_off", 0)) + n]) if flags & engine_spec.flag("SPARSE") else n * n
+            z = int(self.mem["aux"][int(registers.get("keys_off", 0)) + n]) if flags & self._flag_sparse else n * n
         else:
             z = 0
         k = int(registers.get("n_keep", 0)) or n
         dims = dict(N=n, P=max(n - 1, 0), K=k, D=int(registers.get("dim", 0)), H=int(registers.get("heads", 0)),
                     M=int(registers.get("mlp_dim", 0)), I=int(registers.get("in_dim", 0)),
                     O=int(registers.get("out_dim", 0)), Z=z)
-        for reg, (port, words) in engine_spec.op_regions(name, **dims).items():
+        key = (name, *dims.values())
+        regions = self._regions.get(key)
+        if regions is None:
+            regions = self._regions[key] = engine_spec.op_regions(name, **dims)
+        for reg, (port, words) in regions.items():
             if self._uses(name, reg, registers):
                 self._fits(name, reg, port, int(registers.get(reg, 0)), words)
 
     def _read_outputs(self) -> dict:
         """Counters of the call just run (cycles: the modelled MAC-array cycles)."""
-        return read_counter_registers(lambda name: int(self._regs[engine_spec.register(name)["offset"] // 4]))
+        return read_counter_registers(lambda name: int(self._regs[self._word[name]]))

@@ -33,7 +33,7 @@ class PynqBackend(PortMemoryBackend):
         """overlay/allocate: injected by tests (a recording fake device); default: PYNQ's."""
         if overlay is None or allocate is None:
             pynq = _import_pynq()
-            from host.backends.base import overlay_paths
+            from host.backends import overlay_paths
 
             bit, _ = overlay_paths()
             if not bit.exists():

@@ -3,7 +3,8 @@ import importlib.util
 
 import pytest
 
-from host.backends.base import EngineBackend, open_backend, resolve_kind
+from host.backends import open_backend, resolve_kind
+from host.backends.base import EngineBackend
 from host.backends.pynq_backend import PynqBackend
 from host.engine_driver import EngineDriver
 

@@ -11,7 +11,8 @@ from host.bundle import read_bundle
 from host.digits import load_digits_split
 from model.checkpoint import save_checkpoint
 from model.export import main as export_main
-from model.tri_level import TriLevelConfig, build_model
+from model.factory import build_model
+from model.tri_level import TriLevelConfig
 from tests.model._vit_reference import reference_forward
 
 

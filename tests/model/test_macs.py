@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode, bmm_flop
 
-from model.tri_level import TriLevelConfig, build_model, patch_model
+from model.factory import build_model
+from model.tri_level import TriLevelConfig, patch_model
 from tests.model._vit_reference import tiny_vit
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-import model  # noqa: F401
 from model.checkpoint import load_checkpoint
 from model.train import REPO_ROOT, main, parse_args
 
@@ -61,7 +60,8 @@ def test_one_epoch_of_the_default_digits_run(tmp_path):
     assert rows[0]["examples_used"] == 24 and 0 <= rows[0]["test_top1"] <= 1
     assert rows[0]["example_keep"] == pytest.approx(0.8, abs=1e-3)
     # MACs: the model's own counter over the 3 steps of 8 (keep ratios warm up within the epoch)
-    from model.tri_level import TriLevelConfig, build_model
+    from model.factory import build_model
+    from model.tri_level import TriLevelConfig
     counter = build_model("onion_tiny", tri_level=TriLevelConfig(token_keep=0.7, attn_keep=0.3)).tri_level
     expected = {"forward": 0, "backward": 0}
     for step in range(3):

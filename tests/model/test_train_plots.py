@@ -3,7 +3,6 @@ import json
 
 import numpy as np
 
-import model  # noqa: F401
 from model.plots import kept_patch_mask, load_history, main, plot_accuracy_vs_cost
 
 

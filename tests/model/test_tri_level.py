@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from model.tri_level import TriLevelConfig, build_model, patch_model
+from model.factory import build_model
+from model.tri_level import TriLevelConfig, patch_model
 from tests.model._vit_reference import attention_probs, reference_forward, tiny_vit
 
 

@@ -1,0 +1,58 @@
+"""Runs the real command-line tools as subprocesses, the way a user does."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HOST = [sys.executable, str(REPO / "host" / "train_on_board.py")]
+TRAIN = [sys.executable, "-m", "model.train"]
+EXPORT = [sys.executable, "-m", "model.export"]
+BENCH = [sys.executable, "-m", "bench"]
+# a few steps of the default digits run, one thread
+TRAIN_TINY = ["-b", "8", "--eval-batch-size", "180", "--max-steps-per-epoch", "2", "--threads", "1", "--no-progress"]
+# onion_micro (16x16, 4 blocks) on a handful of samples through the C-sim
+HOST_TINY = ["--model", "onion_micro", "--max-samples-per-epoch", "8", "--eval-samples", "8", "--no-progress",
+             "--backend", "csim"]
+
+
+def run(cmd: list[str], *args, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    return subprocess.run([*cmd, *map(str, args)], capture_output=True, text=True, cwd=REPO, env=env,
+                          timeout=timeout, **kwargs)
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, *words: str) -> str:
+    """Exit status 2, exactly one line on stderr starting with 'error:', naming `words`, no traceback."""
+    err = proc.stderr.strip()
+    assert proc.returncode == 2, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+    assert len(err.splitlines()) == 1 and err.startswith("error:"), err
+    for word in words:
+        assert word in err, (word, err)
+    return err
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under folder with its bytes (to show that nothing was written or replaced)."""
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def make_image_folder(root: Path, classes=("cat", "dog"), train=3, val=2, size=20) -> Path:
+    from PIL import Image
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", train), ("val", val)):
+        for label, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+                pixels[..., label % 3] = 255          # a class-specific colour
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    return root

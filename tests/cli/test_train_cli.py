@@ -1,0 +1,103 @@
+"""`python -m model.train`, `python -m model.export` and `python -m bench` as a user runs them: one-line
+errors with exit status 2 and nothing written, no clobbered runs, a strict --resume."""
+import pytest
+import torch
+from cli_helpers import (BENCH, EXPORT, TRAIN, TRAIN_TINY, assert_user_error, make_image_folder, run,
+                         snapshot)
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--selector-blocks", "6,3"], ["selector_blocks=6,3", "ascending"]),
+    (["--lr", "nan"], ["lr=nan", "finite"]),
+    (["--model", "vit_huge"], ["model='vit_huge'", "known"]),
+    (["--experiment", "../escape"], ["experiment='../escape'"]),
+    (["--resume"], ["--resume", "no checkpoint"]),
+    (["--data-dir", "/nonexistent/onion"], ["data_dir", "/nonexistent/onion"]),
+    (["--token-keep", "0"], ["token_keep=0"]),
+    (["--config", "/nonexistent.yaml"], ["/nonexistent.yaml"]),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, flags, words):
+    out = tmp_path / "runs"
+    assert_user_error(run(TRAIN, *TRAIN_TINY, "--output", out, *flags), *words)
+    assert not out.exists() and not (tmp_path / "escape").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
+def test_cuda_without_cuda_says_so(tmp_path):
+    assert_user_error(run(TRAIN, *TRAIN_TINY, "--device", "cuda", "--output", tmp_path / "runs"), "no CUDA")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_help_shows_the_defaults_a_bare_run_uses():
+    text = " ".join(run(TRAIN, "--help").stdout.split())
+    assert "(default: onion_tiny)" in text           # configs/digits_tiny.yaml, not the paper's DeiT-Tiny
+    assert "(default: 50)" in text and "(default: digits)" in text
+    assert "--no-progress" in text and "--output" in text and "--experiment" in text
+    assert "(default: None)" not in text
+
+
+def test_run_refuse_strict_resume(tmp_path):
+    out, run_dir = tmp_path / "runs", tmp_path / "runs" / "t"
+    first = run(TRAIN, *TRAIN_TINY, "--epochs", "2", "--stop-after", "1", "--output", out, "--experiment", "t")
+    assert first.returncode == 0, first.stderr
+    assert "onion_tiny on cpu" in first.stdout and "executed MACs" in first.stdout
+    assert {"config.yaml", "last.pt", "log.csv", "log.jsonl"} <= set(snapshot(run_dir))
+    before = snapshot(run_dir)
+    assert_user_error(run(TRAIN, *TRAIN_TINY, "--epochs", "2", "--output", out, "--experiment", "t"),
+                      "already holds a run")
+    assert_user_error(run(TRAIN, "--resume", run_dir, "--epochs", "5"), "--epochs 5", "epochs=2")
+    assert_user_error(run(TRAIN, "--resume", run_dir, "--token-keep", "0.5"), "token_keep=0.7")
+    assert_user_error(run(TRAIN, "--resume", "--output", run_dir, "--lr", "0.01"), "lr")
+    assert snapshot(run_dir) == before
+    resumed = run(TRAIN, "--resume", "--output", run_dir, "--no-progress")   # the run's own settings
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed after epoch 1 of 2" in resumed.stdout
+    ckpt = run_dir / "last.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:3000])
+    assert_user_error(run(TRAIN, "--resume", run_dir), "last.pt", "corrupt")
+    assert_user_error(run(EXPORT, "--checkpoint", ckpt, "--output", tmp_path / "exp"), "last.pt", "corrupt")
+    assert not (tmp_path / "exp").exists()
+
+
+def test_non_finite_loss_stops_before_a_checkpoint(tmp_path):
+    proc = run(TRAIN, *TRAIN_TINY, "--lr", "1e30", "--warmup-epochs", "0", "--epochs", "1",
+               "--output", tmp_path, "--experiment", "nan")
+    assert_user_error(proc, "training loss is", "no checkpoint")
+    assert not (tmp_path / "nan" / "last.pt").exists()
+
+
+def test_image_folder_with_a_broken_image_is_named_up_front(tmp_path):
+    data = make_image_folder(tmp_path / "data")
+    (data / "val" / "cat" / "bad.jpg").write_bytes(b"not a jpeg")
+    assert_user_error(run(TRAIN, *TRAIN_TINY, "--data-dir", data, "--output", tmp_path / "runs"), "bad.jpg")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_export_and_bench_errors(tmp_path):
+    assert_user_error(run(EXPORT, "--checkpoint", tmp_path / "none.pt", "--output", tmp_path / "e"), "none.pt")
+    assert_user_error(run(EXPORT, "--random", "--model", "vit_huge", "--output", tmp_path / "e"), "vit_huge")
+    assert_user_error(run(EXPORT, "--random", "--token-keep", "2", "--output", tmp_path / "e"), "token_keep")
+    assert not (tmp_path / "e").exists()
+    assert_user_error(run(BENCH, "no_such_bench"), "no_such_bench", "known")
+
+
+def test_ctrl_c_prints_the_resume_command(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from cli_helpers import REPO
+
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([*TRAIN, *TRAIN_TINY, "--epochs", "200", "--eval-every", "0", "--output", str(tmp_path),
+                             "--experiment", "c"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=REPO, env=env)
+    deadline = time.time() + 300
+    while not (tmp_path / "c" / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "interrupted; resume with:" in stderr and "model.train --resume" in stderr
