@@ -29,7 +29,7 @@ $(STAMP): requirements.lock pyproject.toml tools/setup_system.sh
 	@touch $@
 
 test: $(STAMP)
-	$(PYTEST) -q
+	$(PYTEST) -q --durations=15
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
