@@ -39,7 +39,9 @@ module mac_array #(
     parameter integer COLS     = 64,   // n columns per tile (power of two, >= 4)
     parameter integer MAX_M    = 512,  // rows of the accumulator memory: M <= MAX_M
     // END generated geometry
-    parameter integer DIM_BITS = 16    // width of the M, N, K job fields
+    parameter integer DIM_BITS = 16,   // width of the M, N, K job fields
+    parameter integer COL_GROUP = 16,  // columns fed by one copy of the A lanes and row controls
+    parameter integer ROW_GROUP = 8    // DSP rows fed by one copy of the B beat
 ) (
     input  wire                     clk,
     input  wire                     rst,
@@ -72,9 +74,9 @@ module mac_array #(
     localparam integer COL_BITS  = $clog2(COLS);
     localparam integer M_BITS    = $clog2(MAX_M);
     localparam integer BEAT_BITS = LEVELS + 2;          // counts up to ROWS + 1 beats per tile
-    localparam integer GROUP     = COLS < 16 ? COLS : 16;   // columns per A-broadcast / control copy
+    localparam integer GROUP     = COLS < COL_GROUP ? COLS : COL_GROUP;
     localparam integer GROUPS    = COLS / GROUP;
-    localparam integer RGROUP    = ROWS < 8 ? ROWS : 8;     // DSP rows per copy of the B beat
+    localparam integer RGROUP    = ROWS < ROW_GROUP ? ROWS : ROW_GROUP;
     localparam integer RGROUPS   = ROWS / RGROUP;
     // Output FIFO: holds every result row in flight, so it never has to push back on the array.
     // A row reaches the C port ROWS + 11 cycles after it entered; the depth covers that.

@@ -12,7 +12,8 @@ BENCH_DIR = REPO / "sim" / "cocotb" / "mac_array"
 RTL_SOURCES = [REPO / "hw" / "rtl" / "mac_array.v", REPO / "hw" / "rtl" / "mac_requant.v",
                REPO / "hw" / "rtl" / "sim" / "dsp48e2_model.v"]
 # the small array the unit tests simulate (the default 32x64 runs in `make bench`)
-TEST_GEOMETRY = {"ROWS": 4, "COLS": 8, "MAX_M": 256}
+# (small broadcast groups, so the per-group copies of the A lanes, B beat and controls are exercised)
+TEST_GEOMETRY = {"ROWS": 4, "COLS": 8, "MAX_M": 256, "COL_GROUP": 4, "ROW_GROUP": 2}
 
 
 
