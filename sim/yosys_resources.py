@@ -154,7 +154,7 @@ def logic_levels(cells: dict) -> dict:
             "sources": sorted({w.split("|")[0].rsplit("/", 1)[-1].split(".")[0] for w in where if w})}
 
 
-def write_report(geometry: dict[str, int], res: dict, path: Path = REPORT) -> None:
+def write_report(geometry: dict[str, int], res: dict, path: Path = REPORT, note: str = "") -> None:
     g = res["groups"]
     pes = geometry["ROWS"] * geometry["COLS"]
     bram36 = g["BRAM36"] + g["BRAM18"] / 2
@@ -177,6 +177,7 @@ def write_report(geometry: dict[str, int], res: dict, path: Path = REPORT) -> No
         "slices are instantiated explicitly in the RTL, so their count, registers and cascade are the",
         "design's own; the fabric counts are Yosys's mapping.",
         "",
+        *([note, ""] if note else []),
         "| resource | used | ZU9EG has | share | per PE |",
         "|---|---:|---:|---:|---:|",
     ]
