@@ -18,12 +18,12 @@ from collections import OrderedDict
 import numpy as np
 
 from host import cycle_model
+from sim.cocotb.mac_array import RTL_SIM_SOURCES
 from sim.cocotb_runner import run_cocotb
 from sim.toolchain import BUILD, REPO
 
 BENCH_DIR = REPO / "sim" / "cocotb" / "mac_array"
-RTL = [REPO / "hw" / "rtl" / "mac_array.v", REPO / "hw" / "rtl" / "mac_requant.v",
-       REPO / "hw" / "rtl" / "sim" / "dsp48e2_model.v"]
+RTL = RTL_SIM_SOURCES   # the core + the DSP48E2 simulation model
 OUT_MD = REPO / "docs" / "bench" / "rtl_utilisation.md"
 OUT_JSON = REPO / "docs" / "bench" / "rtl_utilisation.json"
 DEIT = "deit_tiny_patch16_224"

@@ -19,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from sim.cocotb.mac_array import RTL_SYNTH_SOURCES
 from sim.toolchain import BUILD, REPO, require_program
 
 # synthesis sources only: the DSP48E2 simulation model (hw/rtl/sim/) must not be read, Yosys maps
 # the instances to its DSP48E2 primitive cell
-RTL = [REPO / "hw" / "rtl" / "mac_array.v", REPO / "hw" / "rtl" / "mac_requant.v"]
+RTL = RTL_SYNTH_SOURCES
 REPORT = REPO / "docs" / "rtl_resources.md"
 FAMILY = "xcup"   # UltraScale+ (the ZU9EG of the ZCU102)
 

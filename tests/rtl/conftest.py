@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
+from sim.cocotb.mac_array import RTL_SIM_SOURCES
 from sim.toolchain import BUILD, REPO
 
 BENCH_DIR = REPO / "sim" / "cocotb" / "mac_array"
 # the core + the DSP48E2 simulation model (synthesis uses the primitive instead)
-RTL_SOURCES = [REPO / "hw" / "rtl" / "mac_array.v", REPO / "hw" / "rtl" / "mac_requant.v",
-               REPO / "hw" / "rtl" / "sim" / "dsp48e2_model.v"]
+RTL_SOURCES = list(RTL_SIM_SOURCES)
 # the small array the unit tests simulate (the default 32x64 runs in `make bench`)
 # (small broadcast groups, so the per-group copies of the A lanes, B beat and controls are exercised)
 TEST_GEOMETRY = {"ROWS": 4, "COLS": 8, "MAX_M": 256, "COL_GROUP": 4, "ROW_GROUP": 2}

