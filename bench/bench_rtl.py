@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections import OrderedDict
 
 import numpy as np
 
 from host import cycle_model
+from sim.cocotb.mac_array import RTL_SIM_SOURCES
 from sim.cocotb_runner import run_cocotb
 from sim.toolchain import BUILD, REPO
 
 BENCH_DIR = REPO / "sim" / "cocotb" / "mac_array"
-RTL = [REPO / "hw" / "rtl" / "mac_array.v", REPO / "hw" / "rtl" / "mac_requant.v"]
+RTL = RTL_SIM_SOURCES   # the core + the DSP48E2 simulation model
 OUT_MD = REPO / "docs" / "bench" / "rtl_utilisation.md"
 OUT_JSON = REPO / "docs" / "bench" / "rtl_utilisation.json"
 DEIT = "deit_tiny_patch16_224"
@@ -59,9 +59,8 @@ def _cases(layers, seed=0):
 
 
 def main() -> None:
-    sys.path.insert(0, str(BENCH_DIR))
-    import mac_reference as reference
-    import mac_vectors as vectors
+    from sim.cocotb.mac_array import mac_reference as reference
+    from sim.cocotb.mac_array import mac_vectors as vectors
 
     c = cycle_model.constants()
     geometry = {"ROWS": c["MAC_ROWS"], "COLS": c["MAC_COLS"], "MAX_M": c["MAC_MAX_M"]}

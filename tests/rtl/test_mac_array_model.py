@@ -16,7 +16,7 @@ HEADER = REPO / "hw" / "include" / "onion" / "mac_array_blackbox.h"
 
 
 def test_blackbox_model_matches_gemm_model(ref_lib, bench_cases, geometry):
-    import mac_reference as reference
+    from sim.cocotb.mac_array import mac_reference as reference
 
     cases, _ = bench_cases
     g = geometry
@@ -29,7 +29,7 @@ def test_blackbox_model_matches_gemm_model(ref_lib, bench_cases, geometry):
 
 
 def test_engine_entry_gathers_rows_and_splits_m(ref_lib):
-    import mac_reference as reference
+    from sim.cocotb.mac_array import mac_reference as reference
 
     rng = np.random.default_rng(4)
     a = rng.integers(-30000, 30000, (700, 70)).astype(np.int16)
@@ -42,7 +42,7 @@ def test_engine_entry_gathers_rows_and_splits_m(ref_lib):
 
 
 def test_cycle_models_agree(ref_lib):
-    import mac_reference as reference
+    from sim.cocotb.mac_array import mac_reference as reference
 
     rng = np.random.default_rng(8)
     shapes = [(1, 1, 1), (197, 576, 192), (197, 197, 64), (197, 64, 197), (576, 192, 197), (600, 70, 33),
@@ -66,6 +66,22 @@ def test_rtl_defaults_are_the_header_constants(module):
     got = _verilog_defaults(RTL_DIR / module)
     assert (got["ROWS"], got["COLS"], got["MAX_M"]) == (c["MAC_ROWS"], c["MAC_COLS"], c["MAC_MAX_M"])
     assert c["MAC_ROWS"] * c["MAC_COLS"] <= c["MAC_DSPS"]
+
+
+def test_rtl_geometry_is_generated_from_the_header():
+    """The RTL defaults are written by sim/gen_mac_geometry.py, and it rewrites a stale block."""
+    from sim import gen_mac_geometry as gen
+
+    assert gen.main(["--check"]) == 0
+    c = cycle_model.constants()
+    stale = ("module m #(\n    // BEGIN generated geometry\n    parameter integer ROWS = 4,\n"
+             "    parameter integer COLS = 4,\n    parameter integer MAX_M = 16,\n    // END generated geometry\n")
+    fresh = gen.render(stale, c, RTL_DIR / "stale.v")
+    assert _defaults_of(fresh) == {"ROWS": c["MAC_ROWS"], "COLS": c["MAC_COLS"], "MAX_M": c["MAC_MAX_M"]}
+
+
+def _defaults_of(text: str) -> dict:
+    return {k: int(v) for k, v in re.findall(r"parameter integer (\w+)\s*=\s*(\d+)", text)}
 
 
 def test_blackbox_json_matches_rtl_and_c_model():

@@ -6,9 +6,13 @@
 // The core is weight-stationary: a stationary tile holds ROWS k-values x COLS n-columns of B and
 // the M rows of A stream through, one per cycle. A job walks ceil(N/COLS) x ceil(K/ROWS) tiles.
 // Tile t needs L_t = ROWS B beats (+1 bias beat on the first k-tile of an n-tile when a bias is
-// used); tile t+1 loads while tile t streams, so a tile costs max(M, L_{t+1}) cycles.
+// used); tile t+1 loads while tile t streams and starts MAC_SWAP_CYCLES after its last B beat, so
+// a tile costs max(M, L_t + MAC_SWAP_CYCLES) cycles. A row leaves the array ROWS + MAC_TAIL_CYCLES
+// cycles after it entered: ROWS DSPs in the cascade, then operand/broadcast/DSP registers,
+// 5 requantisation stages, the output FIFO and the C register.
 //
-//   cycles = 1 (start) + L_0 + sum_{t=1..T-1} max(M, L_t) + M + log2(ROWS) + MAC_TAIL_CYCLES
+//   cycles = 1 (start) + L_0 + S + sum_{t=1..T-1} max(M, L_t + S) + M + ROWS + MAC_TAIL_CYCLES
+//   (S = MAC_SWAP_CYCLES)
 #ifndef ONION_MAC_ARRAY_TIMING_H
 #define ONION_MAC_ARRAY_TIMING_H
 
@@ -21,25 +25,21 @@ const int MAC_COLS = 64;         // n columns: MAC_ROWS * MAC_COLS = 2048 DSP48E
 const int MAC_MAX_M = 512;       // accumulator-memory rows: M <= MAC_MAX_M per job
 const int MAC_CLOCK_MHZ = 150;   // target clock on the ZCU102
 const int MAC_DSPS = 2520;       // DSP48E2 slices of the ZU9EG (for the DSP-bound limit)
-const int MAC_TAIL_CYCLES = 3;   // product register, accumulate/final-sum stage, requantise/output
+const int MAC_SWAP_CYCLES = 1;   // a tile starts streaming the cycle after its last B beat
+const int MAC_TAIL_CYCLES = 10;  // a row's way out after the ROWS-deep DSP cascade (see above)
 
 inline uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
-
-inline int mac_log2(int v) {
-    int bits = 0;
-    while ((1 << bits) < v) ++bits;
-    return bits;
-}
 
 // Cycles of one job C[M][N] = A[M][K] * B[N][K]^T on a rows x cols array (0 for an empty job).
 inline uint64_t gemm_job_cycles(int rows, int cols, int M, int N, int K, bool bias) {
     if (M <= 0 || N <= 0 || K <= 0) return 0;
     const uint64_t n_tiles = ceil_div(N, cols), k_tiles = ceil_div(K, rows);
     const uint64_t tiles = n_tiles * k_tiles;
-    const uint64_t m = (uint64_t)M, plain = (uint64_t)rows, with_bias = plain + (bias ? 1 : 0);
+    const uint64_t m = (uint64_t)M, swap = MAC_SWAP_CYCLES;
+    const uint64_t plain = (uint64_t)rows + swap, with_bias = plain + (bias ? 1 : 0);
     // tiles after the first: (n_tiles - 1) of them open an n-tile and carry the bias beat
     const uint64_t opening = n_tiles - 1, others = tiles - 1 - opening;
-    uint64_t cycles = 1 + with_bias + m + (uint64_t)mac_log2(rows) + MAC_TAIL_CYCLES;
+    uint64_t cycles = 1 + with_bias + m + (uint64_t)rows + MAC_TAIL_CYCLES;
     cycles += opening * (m > with_bias ? m : with_bias) + others * (m > plain ? m : plain);
     return cycles;
 }

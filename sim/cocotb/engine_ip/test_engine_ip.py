@@ -7,8 +7,6 @@ base address 0 (so the word offsets in the registers are the memories' own indic
 Environment: ONION_ENGINE_IP_CASE (the .npz of linear_case.py), ONION_ENGINE_IP_PERIOD_NS.
 """
 import os
-import sys
-from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -16,8 +14,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository, for host/
-from host import engine_spec  # noqa: E402
+from host import engine_spec
 
 AP_START, AP_DONE = 0x1, 0x2
 DTYPES = {"int16": np.int16, "int32": np.int32}

@@ -74,5 +74,17 @@ def corner_cases(rows: int, cols: int, max_m: int, seed: int = 1) -> list[dict]:
         _case("max_m_rows", small(500, max_m, rows - 1), small(500, cols - 1, rows - 1), small(500, cols - 1), 2, 7),
         _case("wide_n_stalls", small(9000, 6, 2 * rows + 3), small(9000, 3 * cols + 5, 2 * rows + 3),
               small(9000, 3 * cols + 5), 7, 13, heavy),
+        # a slow consumer: the output FIFO's credits run out and the core must stop taking A rows
+        _case("credits_slow_consumer", small(3000, 3 * rows + 40, 2 * rows), small(3000, cols + 2, 2 * rows),
+              small(3000, cols + 2), 1, 9, {"a": 0.0, "b": 0.0, "c": 0.85, "seed": 8}),
+        # M < 5 with A stalls: consecutive k-tiles of a row must stay >= 4 cycles apart (gap_req)
+        _case("m3_gap_a_stalls", small(20000, 3, 4 * rows), small(20000, 3, 4 * rows), None, 0, 11,
+              {"a": 0.7, "b": 0.0, "c": 0.0, "seed": 4}),
+        _case("m2_gap_many_k_tiles", small(20000, 2, 64 * rows), small(20000, 2, 64 * rows), None, 0, 12,
+              {"a": 0.5, "b": 0.0, "c": 0.0, "seed": 12}),
+        _case("m3_gap_many_k_tiles", small(20000, 3, 64 * rows), small(20000, 2, 64 * rows), None, 0, 12,
+              {"a": 0.6, "b": 0.0, "c": 0.0, "seed": 13}),
+        _case("m4_gap_a_stalls", small(20000, 4, 3 * rows + 1), small(20000, cols + 1, 3 * rows + 1), None, 0, 11,
+              {"a": 0.6, "b": 0.2, "c": 0.3, "seed": 6}),
     ]
     return cases

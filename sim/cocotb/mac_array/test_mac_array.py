@@ -15,9 +15,9 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
-import mac_reference as reference
-from mac_driver import Stalls, idle_inputs, reset, run_job
-from mac_vectors import load_cases
+from sim.cocotb.mac_array import mac_reference as reference
+from sim.cocotb.mac_array.mac_driver import Stalls, idle_inputs, reset, run_job
+from sim.cocotb.mac_array.mac_vectors import load_cases
 
 
 async def setup(dut):

@@ -10,8 +10,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
-import mac_reference as reference
-from mac_driver import operand_beats, unpack_lanes
+from sim.cocotb.mac_array import mac_reference as reference
+from sim.cocotb.mac_array.mac_driver import operand_beats, unpack_lanes
 
 
 async def call(dut, a, b, bias, bias_lshift, shift, seed, refused=False):

@@ -1,0 +1,1 @@
+"""cocotb bench of the exported engine IP (AXI-Lite control + AXI memory)."""

@@ -1,0 +1,1 @@
+"""Smallest cocotb bench: checks the simulator toolchain."""
