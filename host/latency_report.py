@@ -268,7 +268,7 @@ def run_image(config_name: str, token_keep: float, attn_keep: float, selector_bl
 
     config = get_config(config_name)
     if backend_factory is None:
-        from host.backends.base import open_backend
+        from host.backends import open_backend
 
         def backend_factory(words):
             return open_backend("csim", words)
