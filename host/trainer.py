@@ -16,13 +16,10 @@ import numpy as np
 
 from host import schedules
 from host.atomic_io import atomic_savez, atomic_write_text  # noqa: F401 (atomic_write_text: re-exported)
-from host.example_selector import ExampleSelector
+from host.example_selector import ExampleSelector, scaled_interval
 from host.loss import cross_entropy
 from host.optim import AdamW
 from host.ta_selector import Selection
-
-PAPER_EPOCHS = 300
-PAPER_INTERVAL_EPOCHS = 30
 
 
 @dataclass
@@ -63,7 +60,7 @@ class TrainSettings:
     def interval(self) -> int:
         if self.example_interval:
             return int(self.example_interval)
-        return max(1, round(PAPER_INTERVAL_EPOCHS / PAPER_EPOCHS * self.epochs))
+        return scaled_interval(self.epochs)
 
 
 class Trainer:

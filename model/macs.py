@@ -7,7 +7,8 @@ Attention: a dense block does N*N*A for QK^T and the same for AV (A = heads * he
 with key lists does N*A for the dense [CLS] query plus (N-1)*k*A for the patch queries, k keys
 each. That is what the `gather` implementation and the hardware execute; the `mask`
 implementation computes the dense product and throws the masked part away, so its
-`*_executed` numbers count dense attention.
+`*_executed` numbers count dense attention (as do, for `gather`, selector blocks that attend over
+key lists and rank the next ones: they need their whole masked map).
 
 Backward = 2 x forward for every GEMM (one product for the input gradient, one for the weight
 gradient; for QK^T and AV: dQ and dK, dA and dV), except the patch embedding (no input gradient:
@@ -74,7 +75,9 @@ def count_macs(dims: VitDims, plans: list[BlockPlan], batch_size: int, *,
     for suffix, dense in (("", False), ("_executed", mask_impl)):
         grad_blocks = selector = 0
         for plan in plans:
-            g, s = _block_macs(dims, plan, dense)
+            # a block that ranks the next lists from its masked map computes that map densely
+            ranks_from_mask = bool(suffix) and plan.full_map and plan.keys is not None
+            g, s = _block_macs(dims, plan, dense or ranks_from_mask)
             grad_blocks += g
             selector += s
         forward = patch_embed + grad_blocks + selector + head

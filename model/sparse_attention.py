@@ -8,8 +8,11 @@ head-averaged and detached: they only rank tokens and keys, they never carry gra
   (N * C MACs) so the fused kernel never has to materialise the attention matrix; only when a
   selector also picks keys is the full matrix computed explicitly (its softmax is then both the
   output's and the selector's).
-* mask: reference semantics of sparse attention: SDPA with -inf outside the key lists.
+* mask: reference semantics of sparse attention: fused SDPA with an additive -inf mask outside the
+  key lists (the mask is built once per selector, not per block).
 * gather: the same result computing only the listed keys: K and V are gathered per query.
+A block that attends over key lists and also ranks the next ones (a selector block after another
+selector) computes its masked map explicitly: masked-out entries are exactly 0.
 """
 from __future__ import annotations
 
@@ -45,14 +48,22 @@ def _cls_row(attn, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return scores.softmax(dim=-1).mean(dim=1)[:, 0, 1:]
 
 
+def _explicit(attn, q, k, v, bias):
+    """Attention with the probabilities materialised (a selector needs the whole map): the output
+    and the head-averaged, detached map. `bias`: additive 0/-inf mask or None."""
+    scores = (q * attn.scale) @ k.transpose(-2, -1)
+    if bias is not None:
+        scores = scores + bias
+    probs = scores.softmax(dim=-1)
+    return attn.attn_drop(probs) @ v, probs.detach().mean(dim=1)
+
+
 def dense(attn, x: torch.Tensor, want_cls_row: bool = False, want_full_map: bool = False):
     q, k, v, gate = _qkv(attn, x)
     full_map = cls_row = None
     if want_full_map:
-        probs = ((q * attn.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
-        full_map = probs.detach().mean(dim=1)
+        out, full_map = _explicit(attn, q, k, v, None)
         cls_row = full_map[:, 0, 1:] if want_cls_row else None
-        out = attn.attn_drop(probs) @ v
     else:
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=_dropout_p(attn), scale=attn.scale)
         if want_cls_row:
@@ -69,17 +80,37 @@ def keys_to_mask(keys: torch.Tensor, n_tokens: int) -> torch.Tensor:
     return torch.cat([cls_row, patch_rows], dim=1).unsqueeze(1)
 
 
-def masked(attn, x: torch.Tensor, keys: torch.Tensor, want_cls_row: bool = False):
+def keys_to_bias(keys: torch.Tensor, n_tokens: int, dtype: torch.dtype) -> torch.Tensor:
+    """The same mask as an additive [B, 1, N, N] bias (0 = attend, -inf = not): built once per
+    selector and shared by every block that attends over its lists (SDPA would otherwise convert a
+    boolean mask in every call)."""
+    bias = torch.zeros(keys.shape[0], 1, n_tokens, n_tokens, dtype=dtype, device=keys.device)
+    return bias.masked_fill_(~keys_to_mask(keys, n_tokens), float("-inf"))
+
+
+def masked(attn, x: torch.Tensor, keys: torch.Tensor, want_cls_row: bool = False,
+           want_full_map: bool = False, bias: torch.Tensor | None = None):
+    """Sparse attention as fused SDPA with an additive mask; `bias` from keys_to_bias (else built here)."""
     q, k, v, gate = _qkv(attn, x)
-    mask = keys_to_mask(keys, x.shape[1])
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=_dropout_p(attn),
-                                         scale=attn.scale)
-    cls_row = _cls_row(attn, q, k) if want_cls_row else None
-    return _project(attn, out, gate), cls_row, None
+    if bias is None:
+        bias = keys_to_bias(keys, x.shape[1], q.dtype)
+    full_map = cls_row = None
+    if want_full_map:
+        out, full_map = _explicit(attn, q, k, v, bias)
+        cls_row = full_map[:, 0, 1:] if want_cls_row else None
+    else:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=_dropout_p(attn),
+                                             scale=attn.scale)
+        cls_row = _cls_row(attn, q, k) if want_cls_row else None
+    return _project(attn, out, gate), cls_row, full_map
 
 
-def gathered(attn, x: torch.Tensor, keys: torch.Tensor, want_cls_row: bool = False):
-    """Sparse attention that touches only the listed keys: [B, H, N-1, k] scores, not [N, N]."""
+def gathered(attn, x: torch.Tensor, keys: torch.Tensor, want_cls_row: bool = False,
+             want_full_map: bool = False, bias: torch.Tensor | None = None):
+    """Sparse attention that touches only the listed keys: [B, H, N-1, k] scores, not [N, N].
+    A block that must also rank the next lists needs its whole (masked) map: it runs `masked`."""
+    if want_full_map:
+        return masked(attn, x, keys, want_cls_row, True, bias)
     q, k, v, gate = _qkv(attn, x)
     batch, heads, n_tokens, head_dim = q.shape
     n_queries, n_keys = keys.shape[1], keys.shape[2]

@@ -78,8 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("example level")
     g.add_argument("--example-keep", type=float, default=0.8, help="r_e; 1 trains on all examples")
     g.add_argument("--example-policy", default="forgetting", choices=EXAMPLE_POLICIES,
-                   help="forgetting: the paper's selector; random: a static random subset (baseline)")
+                   help="forgetting: the paper's selector; random-swap: the paper's Random baseline (same "
+                        "swaps, random removal); random: a static random subset; two-phase: Toneva et al.'s "
+                        "count on all examples for one interval, then remove once")
     g.add_argument("--example-swap", type=int, default=None, help="examples swapped per interval (default 5%%)")
+    g.add_argument("--example-rounds", type=int, default=None,
+                   help="swap rounds (default: the paper's rule, 3 for r_e 0.9, 5 for 0.8, 7 for 0.7)")
     g = p.add_argument_group("data")
     g.add_argument("--data", default="imagefolder", choices=("digits", "imagefolder", "synthetic"))
     g.add_argument("--data-dir", default=None, help="ImageFolder root with train/ and val/")
@@ -433,7 +437,7 @@ def _train(args: argparse.Namespace, dist_info: Distributed, device: torch.devic
     # Example level: the subset policy is identical on every rank (same seed), the sampler shards it.
     mixup_active = args.mixup > 0 or args.cutmix > 0
     policy = build_policy(args.example_policy, len(data.train), args.example_keep, args.epochs, args.seed,
-                          args.example_swap)
+                          args.example_swap, rounds=args.example_rounds)
     sampler = SubsetSampler(policy.subset, seed=args.seed, num_replicas=dist_info.world_size, rank=dist_info.rank)
     examples = ExampleLevel(policy, sampler)
     train_loader = _loader(data.train, sampler, args.batch_size, args, device, drop_last=mixup_active)
@@ -522,6 +526,7 @@ def _train(args: argparse.Namespace, dist_info: Distributed, device: torch.devic
             data_time += time.perf_counter() - tick
             if _tri_level(net) is not None:
                 net.tri_level.set_progress(iteration, total_steps)
+            labels = targets  # the examples' own labels: the example level judges against these
             if mixup is not None:
                 images, targets = mixup(images, targets)
             with _autocast(device, amp_dtype):
@@ -548,7 +553,7 @@ def _train(args: argparse.Namespace, dist_info: Distributed, device: torch.devic
                 ema.update(net, step=iteration)
 
             cls_attention = getattr(_tri_level(net), "last_cls_attention", None)
-            correct = examples.observe(indices, logits, targets, cls_attention)
+            correct = examples.observe(indices, logits, labels, cls_attention)
             for key, value in step_macs(net, len(images)).items():
                 macs[key] += value
             loss_sum += loss_value * len(images)

@@ -30,6 +30,7 @@ class TriLevelConfig:
     token_keep: float = 0.7
     attn_keep: float = 1.0
     attn_impl: str = "mask"
+    dense_selectors: bool = False   # True: selector blocks ignore the previous selector's key lists
     warmup_start: float = DEFAULT_WARMUP_START   # fractions of the total iterations
     warmup_end: float = DEFAULT_WARMUP_END
 
@@ -42,6 +43,8 @@ class TriLevelConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
                 raise ValueError(f"{name}: keep ratio must be in (0, 1], got {value!r}")
+        if not isinstance(self.dense_selectors, bool):
+            raise ValueError(f"dense_selectors: expected true or false, got {self.dense_selectors!r}")
         if self.attn_impl not in ATTN_IMPLS:
             raise ValueError(f"attn_impl: expected one of {ATTN_IMPLS}, got {self.attn_impl!r}")
         KeepSchedule(self.token_keep, self.warmup_start, self.warmup_end)  # validates start/end
@@ -49,7 +52,7 @@ class TriLevelConfig:
     def to_dict(self) -> dict:
         return dict(selector_blocks=list(self.selector_blocks), token_keep=self.token_keep,
                     attn_keep=self.attn_keep, attn_impl=self.attn_impl,
-                    warmup_start=self.warmup_start, warmup_end=self.warmup_end)
+                    dense_selectors=self.dense_selectors, warmup_start=self.warmup_start, warmup_end=self.warmup_end)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TriLevelConfig":
@@ -97,7 +100,7 @@ class TriLevel:
         token_keep, attn_keep = keep if keep is not None else self.keep_for(training)
         return plan_blocks(self.depth, self.n_patch, self.config.selector_blocks, token_keep,
                            attn_keep, last_cls_row=training or self.record_selection,
-                           record=self.record_selection)
+                           record=self.record_selection, dense_selectors=self.config.dense_selectors)
 
     # -- MACs ---------------------------------------------------------------------------------
     def macs(self, batch_size: int, training: bool = True,
@@ -115,7 +118,7 @@ class TriLevel:
         if n_tokens != self.n_patch + 1:
             raise ValueError(f"input: expected {self.n_patch + 1} tokens, got {n_tokens}")
         original = torch.arange(n_tokens, device=x.device).expand(batch, -1) if record else None
-        keys = None
+        keys = bias = None
         selection = []
         last_row = None
         for block, plan in zip(blocks, plans):
@@ -124,7 +127,8 @@ class TriLevel:
                 out, cls_row, full = sparse_attention.dense(
                     block.attn, h, want_cls_row=plan.cls_row or plan.full_map, want_full_map=plan.full_map)
             else:
-                out, cls_row, full = sparse(block.attn, h, keys, want_cls_row=plan.cls_row)
+                out, cls_row, full = sparse(block.attn, h, keys, want_cls_row=plan.cls_row or plan.full_map,
+                                            want_full_map=plan.full_map, bias=bias)
             x = x + block.drop_path1(block.ls1(out))
             if plan.index == self.depth - 1:
                 last_row = cls_row
@@ -132,10 +136,11 @@ class TriLevel:
                 keep = select_tokens(cls_row, plan.tokens_out - 1) if cls_row is not None else None
                 if plan.prune:
                     x = gather_tokens(x, keep)
-                keys = None
+                keys = bias = None
                 if plan.next_keys is not None:
                     kept_map = restrict_map(full, keep) if plan.prune else full
                     keys = select_keys(kept_map, plan.next_keys - 1)
+                    bias = sparse_attention.keys_to_bias(keys, x.shape[1], x.dtype)  # once per selector
                 if record:
                     if plan.prune:
                         original = original.gather(1, keep)
