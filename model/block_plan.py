@@ -30,8 +30,8 @@ class BlockPlan:
     selector: bool = False
     prune: bool = False            # the selector gathers tokens away
     next_keys: int | None = None   # keys per patch query this selector chooses for later blocks
-    cls_row: bool = False          # the separate q_cls . K^T softmax is computed (no full map)
-    full_map: bool = False         # the full attention matrix is computed explicitly
+    cls_row: bool = False          # the separate q_cls . K^T softmax is computed
+    kept_map: bool = False         # the kept queries' attention rows are computed to rank the next keys
 
 
 def plan_blocks(depth: int, n_patch: int, selector_blocks, token_keep: float, attn_keep: float,
@@ -56,11 +56,10 @@ def plan_blocks(depth: int, n_patch: int, selector_blocks, token_keep: float, at
         prune = kept < patches
         chosen = kept_count(attn_keep, kept)
         next_keys = chosen + 1 if chosen < kept else None
-        full_map = next_keys is not None
-        wants_row = prune or record or (is_last and last_cls_row)
+        kept_map = next_keys is not None
+        wants_row = prune or record or kept_map or (is_last and last_cls_row)
         plans.append(BlockPlan(index, tokens, kept + 1, None if dense_selectors else keys,
                                selector=True, prune=prune,
-                               next_keys=next_keys, cls_row=wants_row and not full_map,
-                               full_map=full_map))
+                               next_keys=next_keys, cls_row=wants_row, kept_map=kept_map))
         tokens, keys = kept + 1, next_keys
     return plans

@@ -1,18 +1,17 @@
 """Analytic multiply-accumulates of a (tri-level) ViT training step, as the forward executes.
 
 Counted: every GEMM (patch embedding, qkv, optional gate, QK^T, AV, proj, MLP, head) and the
-TA-Selector's separate [CLS]-row product. Not counted: softmax, norms, GELU, gathers (no MACs).
+TA-Selector's separate [CLS]-row product and, when it picks keys, its kept queries' score rows. Not counted: softmax, norms, GELU, gathers (no MACs).
 
 Attention: a dense block does N*N*A for QK^T and the same for AV (A = heads * head_dim); a block
 with key lists does N*A for the dense [CLS] query plus (N-1)*k*A for the patch queries, k keys
 each. That is what the `gather` implementation and the hardware execute; the `mask`
 implementation computes the dense product and throws the masked part away, so its
-`*_executed` numbers count dense attention (as do, for `gather`, selector blocks that attend over
-key lists and rank the next ones: they need their whole masked map).
+`*_executed` numbers count dense attention.
 
 Backward = 2 x forward for every GEMM (one product for the input gradient, one for the weight
 gradient; for QK^T and AV: dQ and dK, dA and dV), except the patch embedding (no input gradient:
-the image needs none, 1 x) and the selector's [CLS] row (no gradient, 0 x).
+the image needs none, 1 x) and the selector's [CLS] row and ranking rows (no gradient, 0 x).
 """
 from __future__ import annotations
 
@@ -60,6 +59,8 @@ def _block_macs(dims: VitDims, plan: BlockPlan, dense_attention: bool) -> tuple[
     attention = _attention_macs(dims, n_in, plan.keys, dense_attention)
     mlp = 2 * n_out * c * dims.mlp_hidden
     selector_only = n_in * a if plan.cls_row else 0
+    if plan.kept_map:   # the kept queries' score rows that rank the next key lists (no gradient)
+        selector_only += n_out * n_in * a
     return linear + attention + mlp, selector_only
 
 
@@ -75,9 +76,7 @@ def count_macs(dims: VitDims, plans: list[BlockPlan], batch_size: int, *,
     for suffix, dense in (("", False), ("_executed", mask_impl)):
         grad_blocks = selector = 0
         for plan in plans:
-            # a block that ranks the next lists from its masked map computes that map densely
-            ranks_from_mask = bool(suffix) and plan.full_map and plan.keys is not None
-            g, s = _block_macs(dims, plan, dense or ranks_from_mask)
+            g, s = _block_macs(dims, plan, dense)
             grad_blocks += g
             selector += s
         forward = patch_embed + grad_blocks + selector + head

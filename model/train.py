@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--token-keep", type=float, default=0.7, help="R_T")
     g.add_argument("--attn-keep", type=float, default=0.3, help="R_A")
     g.add_argument("--attn-impl", default="mask", help="how sparse attention is computed (see model/tri_level.py)")
+    g.add_argument("--dense-selectors", type=_bool, default=False,
+                   help="selector blocks attend densely instead of over the previous selector's key lists")
     g.add_argument("--keep-warmup-start", type=_optional_float, default=None,
                    help="fraction of the run where R_T/R_A start shrinking (model default when unset)")
     g.add_argument("--keep-warmup-end", type=_optional_float, default=None,
@@ -265,7 +267,7 @@ def build_network(args: argparse.Namespace, num_classes: int):
 
     if args.tri_level:
         fields = dict(selector_blocks=tuple(args.selector_blocks), token_keep=args.token_keep,
-                      attn_keep=args.attn_keep, attn_impl=args.attn_impl)
+                      attn_keep=args.attn_keep, attn_impl=args.attn_impl, dense_selectors=args.dense_selectors)
     else:  # dense: no selector; the model still reports MACs and the last [CLS] attention row
         fields = dict(selector_blocks=(), token_keep=1.0, attn_keep=1.0, attn_impl=args.attn_impl)
     if args.keep_warmup_start is not None:

@@ -19,7 +19,7 @@ from model import sparse_attention
 from model.block_plan import BlockPlan, plan_blocks
 from model.keep_schedule import DEFAULT_WARMUP_END, DEFAULT_WARMUP_START, KeepSchedule
 from model.macs import count_macs, dims_of
-from model.ta_selector import gather_tokens, kept_count, restrict_map, select_keys, select_tokens
+from model.ta_selector import gather_tokens, kept_count, select_keys, select_tokens
 
 ATTN_IMPLS = tuple(sparse_attention.SPARSE_IMPLS)
 
@@ -124,11 +124,11 @@ class TriLevel:
         for block, plan in zip(blocks, plans):
             h = block.norm1(x)
             if plan.keys is None:
-                out, cls_row, full = sparse_attention.dense(
-                    block.attn, h, want_cls_row=plan.cls_row or plan.full_map, want_full_map=plan.full_map)
+                out, cls_row, qk = sparse_attention.dense(block.attn, h, want_cls_row=plan.cls_row,
+                                                          want_qk=plan.kept_map)
             else:
-                out, cls_row, full = sparse(block.attn, h, keys, want_cls_row=plan.cls_row or plan.full_map,
-                                            want_full_map=plan.full_map, bias=bias)
+                out, cls_row, qk = sparse(block.attn, h, keys, want_cls_row=plan.cls_row,
+                                          want_qk=plan.kept_map, bias=bias)
             x = x + block.drop_path1(block.ls1(out))
             if plan.index == self.depth - 1:
                 last_row = cls_row
@@ -136,11 +136,13 @@ class TriLevel:
                 keep = select_tokens(cls_row, plan.tokens_out - 1) if cls_row is not None else None
                 if plan.prune:
                     x = gather_tokens(x, keep)
-                keys = bias = None
+                next_keys = next_bias = None
                 if plan.next_keys is not None:
-                    kept_map = restrict_map(full, keep) if plan.prune else full
-                    keys = select_keys(kept_map, plan.next_keys - 1)
-                    bias = sparse_attention.keys_to_bias(keys, x.shape[1], x.dtype)  # once per selector
+                    ranked = sparse_attention.kept_map(block.attn, qk, keep,
+                                                       bias if plan.keys is not None else None)
+                    next_keys = select_keys(ranked, plan.next_keys - 1)
+                    next_bias = sparse_attention.keys_to_bias(next_keys, x.shape[1], x.dtype)  # once per selector
+                keys, bias = next_keys, next_bias
                 if record:
                     if plan.prune:
                         original = original.gather(1, keep)
