@@ -207,7 +207,12 @@ def write_report(result: dict, out_dir: Path) -> str:
                      f"{_ci(row.get('vs_dense'))} | {_ci(row.get('vs_static'))} | "
                      f"{row['presented'] / dense_presented:.3f}x | {_pct(row.get('removed_redundant'))} | "
                      f"{_pct(row.get('removed_noisy'))} | {_pct(row.get('final_noisy'))} |")
-    lines += ["", result["verdict"], "", "![paired differences](example_study.png)", ""]
+    lines += ["", result["verdict"], "",
+              f"Regime: dense reaches {100 * rows[0]['mean']:.1f} % test top-1 here. Within the CPU budget (2 cores "
+              "shared with other jobs) every run is short and far from converged, so this measures early training, "
+              "where presenting fewer examples per epoch costs accuracy directly; the paper's converged 300-epoch "
+              "regime was not affordable here.", "",
+              "![paired differences](example_study.png)", ""]
     text = "\n".join(lines)
     (out_dir / "example_study.md").write_text(text)
     return text
@@ -293,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
         parts = [json.loads(path.read_text()) for path in args.merge]
         runs = [run for part in parts for run in part["runs"]]
         args.seeds = len({run["seed"] for run in runs})
-        start -= sum(part["wall_s"] for part in parts) / len(parts)   # the parts ran side by side
+        start -= max(part["wall_s"] for part in parts)   # the parts ran side by side
     for seed in range(args.seed_start, args.seed_start + (0 if args.merge else args.seeds)):
         data = build_study_data(seed, args.copies, args.noise, img_size, args.base_images)
         jobs = [("dense", 1.0)] + [(p, k) for k in args.keeps for p in args.policies if p != "dense"]
