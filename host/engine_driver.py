@@ -360,9 +360,10 @@ class EngineDriver:
         self.a_patches.array[:] = q.reshape(-1)
         return sat
 
-    def forward(self, patches: np.ndarray, select=None, selector_blocks=()):
+    def forward(self, patches: np.ndarray, select=None, selector_blocks=(), dense_selectors=False):
         """Runs the forward pass. `select(stage, attn_avg[n, n])` -> (keep positions, keys|None)
-        is called after the attention of each selector block. Returns (logits, last attention map)."""
+        is called after the attention of each selector block, which attends over the previous
+        selector's key lists unless `dense_selectors`. Returns (logits, last attention map)."""
         sat_in = self.load_patches(patches)
         n, d = self.N0, self.D
         self._call("PATCH_EMBED_FWD", n_tokens=n, dim=d, in_dim=self.I, x_off=self.a_patches.offset,
@@ -372,8 +373,8 @@ class EngineDriver:
         for i in range(self.depth):
             blk = self._blocks[i]
             is_selector = select is not None and i in selector_blocks
-            if is_selector:
-                keys = None  # a selector block attends densely (its full map ranks the next lists)
+            if is_selector and dense_selectors:
+                keys = None  # by default a selector block attends over the previous lists too
             z = n * n if keys is None else self._write_keys(i, n, keys)
             flags = es.flag("SPARSE") if keys is not None else 0
             self._call("ATTN_FWD", flags=flags, n_tokens=n, dim=d, heads=self.H, x_off=self.a_x[i].offset,

@@ -50,7 +50,8 @@ class EngineViT:
         active = selection.active()
         logits, attn = self.driver.forward(patchify(np.asarray(image), self.cfg["patch_size"]),
                                            select if active else None,
-                                           selection.blocks if active else ())
+                                           selection.blocks if active else (),
+                                           dense_selectors=selection.dense_selectors)
         macs = self.driver.counters.macs - before[0]
         sats = self.driver.counters.saturations - before[1]
         return SampleResult(logits=logits, cls_attn_var=ta_selector.cls_attention_variance(attn),

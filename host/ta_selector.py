@@ -1,15 +1,20 @@
 """The TA-Selector on the host: token and attention-connection selection from attention maps.
 
-The same rules as the PyTorch reference (model/ta_selector.py, model/block_plan.py):
-a selector block b attends densely over its input tokens; the host takes the head-averaged
-attention probabilities of that block (the engine returns them with the block's attention) and
+The one rule, shared with the PyTorch reference (model/ta_selector.py is its torch twin, tested
+equal; model/block_plan.py plans the same blocks). A selector block b attends over the previous
+selector's key lists, like the blocks before it (the paper and the authors' models_attn_tok.py;
+``Selection(dense_selectors=True)`` makes it attend densely); the host takes the head-averaged
+attention probabilities of that block (the engine returns them with the block's attention; zero
+off the key lists) and
   tokens: keeps ceil(R_T * n_patch) patch tokens with the largest [CLS] row entries (ties: lower
           position first); [CLS] stays first; kept positions sorted. The tokens are gathered
           after the attention residual, so block b's MLP already sees only the kept tokens.
-  keys:   each kept patch query keeps [CLS] (the dense column) plus its ceil(R_A * n_kept_patch)
-          strongest kept patch keys, as sorted positions into the kept list; lists that would
-          cover every key are dropped (dense). The [CLS] query row stays dense.
-Blocks after b up to (not including) the next selector block attend only over these key lists.
+  keys:   each kept patch query keeps [CLS] (the dense column) plus exactly ceil(R_A * n_kept_patch)
+          of its strongest kept patch keys, as sorted positions into the kept list (a query with
+          fewer surviving keys than that fills up with the lowest positions; the authors' `>=`
+          threshold would make such a row dense); lists that would cover every key are dropped
+          (dense). The [CLS] query row stays dense.
+Blocks after b, the next selector block included, attend only over these key lists.
 """
 from __future__ import annotations
 
@@ -79,11 +84,13 @@ class Selection:
     """One sample's selection plan: online from the attention maps at the current keep ratios, or
     replayed from recorded masks ({stage: (kept original token ids, keys)})."""
 
-    def __init__(self, selector_blocks, token_keep=1.0, attn_keep=1.0, recorded=None):
+    def __init__(self, selector_blocks, token_keep=1.0, attn_keep=1.0, recorded=None,
+                 dense_selectors=False):
         self.blocks = list(selector_blocks)
         self.token_keep = token_keep
         self.attn_keep = attn_keep
         self.recorded = recorded  # {stage: (tokens_original_ids, keys)} for one sample, or None
+        self.dense_selectors = bool(dense_selectors)  # selector blocks ignore the previous key lists
 
     def active(self) -> bool:
         return self.recorded is not None or self.token_keep < 1.0 or self.attn_keep < 1.0

@@ -16,14 +16,11 @@ import numpy as np
 
 from host import schedules
 from host.atomic_io import atomic_savez, atomic_write_text
+from host.example_selector import ExampleSelector, scaled_interval
 from host.validation import check_fraction, check_keep_ratio, check_non_negative, check_positive
-from host.example_selector import ExampleSelector
 from host.loss import cross_entropy
 from host.optim import AdamW
 from host.ta_selector import Selection
-
-PAPER_EPOCHS = 300
-PAPER_INTERVAL_EPOCHS = 30
 
 
 @dataclass
@@ -71,7 +68,7 @@ class TrainSettings:
     def interval(self) -> int:
         if self.example_interval:
             return int(self.example_interval)
-        return max(1, round(PAPER_INTERVAL_EPOCHS / PAPER_EPOCHS * self.epochs))
+        return scaled_interval(self.epochs)
 
 
 class Trainer:
@@ -148,7 +145,8 @@ class Trainer:
         order = self._order(epoch)
         total = self._total_samples()
         done_before = len(order) * epoch
-        counters = self.model.reset_counters() if hasattr(self.model, "reset_counters") else None
+        if hasattr(self.model, "reset_counters"):
+            self.model.reset_counters()
         start = time.perf_counter()
         loss_sum, correct, macs, sats = 0.0, 0, 0, 0
         grads_acc, in_batch = None, 0

@@ -114,8 +114,8 @@ class FloatViT:
         for i in range(cfg["depth"]):
             p = f"blocks.{i}."
             is_selector = i in selection.blocks and selection.active()
-            if is_selector:
-                keys = None  # a selector block attends densely over its input
+            if is_selector and selection.dense_selectors:
+                keys = None  # by default a selector block attends over the previous lists too
             n = x.shape[0]
             mask = ta_selector.key_mask(n, keys)
             h1, ln1 = layernorm(x, w[p + "norm1.weight"], w[p + "norm1.bias"])

@@ -1,9 +1,9 @@
 """The torch side of example-level sparsity: a sampler over the current subset and the feed of the
 selector (``host.example_selector``) from the training forward passes.
 
-Which prediction counts as correct: the arg-max of the logits against the arg-max of the (possibly
-Mixup/CutMix-mixed, label-smoothed) soft target, i.e. the label with the larger mixing weight. Without
-Mixup that is simply the example's own label.
+Which prediction counts as correct: the arg-max of the logits against the example's own label, also
+under Mixup/CutMix (as the authors' code does: ``predicted == targets_org``); a mixed soft target
+would credit the partner image's label to this example.
 
 DDP: every rank records its own presentations; at the end of an epoch the (index, correct, variance)
 triples of all ranks are all-gathered in rank order, and every rank feeds the identical full list to
@@ -18,16 +18,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-from host.example_selector import ExampleSelector
+from host.example_selector import ExampleSelector, TwoPhaseForgetting, scaled_interval
 from host.validation import check_keep_ratio
-
-PAPER_EPOCHS = 300
-PAPER_INTERVAL_EPOCHS = 30  # the selector swaps every 30 of the paper's 300 epochs
-
-
-def scaled_interval(epochs: int, paper_interval: int = PAPER_INTERVAL_EPOCHS) -> int:
-    """The paper's swap interval, scaled to a run of ``epochs`` epochs (at least one epoch)."""
-    return max(1, round(paper_interval / PAPER_EPOCHS * epochs))
 
 
 class SubsetSampler(Sampler[int]):
@@ -135,26 +127,34 @@ class FullData:
             raise ValueError(f"load_state_dict: num_examples {int(state['num_examples'])} != {self.num_examples}")
 
 
-EXAMPLE_POLICIES = ("forgetting", "random")
+# forgetting: the paper's selector; random-swap: the paper's Random baseline (same swaps, random
+# removal); random: a static random subset; two-phase: Toneva et al.'s count-then-remove-once.
+EXAMPLE_POLICIES = ("forgetting", "random-swap", "random", "two-phase")
 
 
 def build_policy(policy: str, num_examples: int, keep_ratio: float, epochs: int, seed: int,
-                 swap: int | None = None):
-    """The subset policy: the paper's forgetting-based selector, or static random removal."""
+                 swap: int | None = None, rounds: int | None = None, interval: int | None = None):
+    """The subset policy. ``interval`` (epochs between swaps; the two-phase policy's counting phase)
+    defaults to the paper's 30 of 300 epochs scaled to ``epochs``; ``rounds`` to the paper's rule."""
     if policy not in EXAMPLE_POLICIES:
-        raise ValueError(f"example_policy={policy!r}; choose one of {EXAMPLE_POLICIES}")
+        raise ValueError(f"example_policy={policy!r}; choose one of {', '.join(EXAMPLE_POLICIES)}")
     if keep_ratio >= 1.0:
         return FullData(num_examples)
+    interval = scaled_interval(epochs) if interval is None else int(interval)
     if policy == "random":
         return StaticRandomSubset(num_examples, keep_ratio, seed)
-    return ExampleSelector(num_examples, keep_ratio=keep_ratio, interval=scaled_interval(epochs), swap=swap,
-                           seed=seed)
+    if policy == "two-phase":
+        return TwoPhaseForgetting(num_examples, keep_ratio, phase_epochs=interval, seed=seed)
+    return ExampleSelector(num_examples, keep_ratio=keep_ratio, interval=interval, swap=swap, seed=seed,
+                           rounds=rounds, ranking="random" if policy == "random-swap" else "forgetting")
 
 
-def predictions_correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Per example: does the arg-max prediction hit the label (the larger-weight label of a mixed target)?"""
-    hard = targets.argmax(dim=1) if targets.ndim == 2 else targets
-    return logits.argmax(dim=1) == hard
+def predictions_correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per example: does the arg-max prediction hit the example's own (integer) label?"""
+    if labels.ndim != 1:
+        raise ValueError(f"labels: expected the examples' own integer labels [B], got shape "
+                         f"{tuple(labels.shape)} (pass the labels from before Mixup/CutMix)")
+    return logits.argmax(dim=1) == labels
 
 
 def cls_attention_variance(cls_attention: torch.Tensor) -> torch.Tensor:
@@ -188,10 +188,11 @@ class ExampleLevel:
     def keep_ratio(self) -> float:
         return self.sampler.subset.size / self.policy.num_examples
 
-    def observe(self, indices: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor,
+    def observe(self, indices: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor,
                 cls_attention: torch.Tensor | None) -> torch.Tensor:
-        """Records one batch; returns the per-example correctness (for the train accuracy)."""
-        correct = predictions_correct(logits.detach(), targets)
+        """Records one batch (``labels``: the examples' own labels, from before Mixup/CutMix);
+        returns the per-example correctness (for the train accuracy)."""
+        correct = predictions_correct(logits.detach(), labels)
         if cls_attention is None:
             variance = torch.full((len(indices),), float("nan"))
         else:

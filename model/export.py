@@ -68,7 +68,8 @@ def load_from_checkpoint(path: str | Path, use_ema: bool = False):
     # timm's ModelEmaV3 (and DDP) prefix names with "module."
     weights = {k.removeprefix("module."): torch.as_tensor(v) for k, v in weights.items()}
     if args.get("tri_level", True):
-        fields = {k: args[k] for k in ("selector_blocks", "token_keep", "attn_keep", "attn_impl") if k in args}
+        fields = {k: args[k] for k in ("selector_blocks", "token_keep", "attn_keep", "attn_impl",
+                                       "dense_selectors") if k in args}
         fields["selector_blocks"] = tuple(fields.get("selector_blocks", (3, 6, 9)))
     else:
         fields = dict(selector_blocks=(), token_keep=1.0, attn_keep=1.0)

@@ -1,7 +1,7 @@
 """Analytic multiply-accumulates of a (tri-level) ViT training step, as the forward executes.
 
 Counted: every GEMM (patch embedding, qkv, optional gate, QK^T, AV, proj, MLP, head) and the
-TA-Selector's separate [CLS]-row product. Not counted: softmax, norms, GELU, gathers (no MACs).
+TA-Selector's separate [CLS]-row product and, when it picks keys, its kept queries' score rows. Not counted: softmax, norms, GELU, gathers (no MACs).
 
 Attention: a dense block does N*N*A for QK^T and the same for AV (A = heads * head_dim); a block
 with key lists does N*A for the dense [CLS] query plus (N-1)*k*A for the patch queries, k keys
@@ -11,7 +11,7 @@ implementation computes the dense product and throws the masked part away, so it
 
 Backward = 2 x forward for every GEMM (one product for the input gradient, one for the weight
 gradient; for QK^T and AV: dQ and dK, dA and dV), except the patch embedding (no input gradient:
-the image needs none, 1 x) and the selector's [CLS] row (no gradient, 0 x).
+the image needs none, 1 x) and the selector's [CLS] row and ranking rows (no gradient, 0 x).
 """
 from __future__ import annotations
 
@@ -59,6 +59,8 @@ def _block_macs(dims: VitDims, plan: BlockPlan, dense_attention: bool) -> tuple[
     attention = _attention_macs(dims, n_in, plan.keys, dense_attention)
     mlp = 2 * n_out * c * dims.mlp_hidden
     selector_only = n_in * a if plan.cls_row else 0
+    if plan.kept_map:   # the kept queries' score rows that rank the next key lists (no gradient)
+        selector_only += n_out * n_in * a
     return linear + attention + mlp, selector_only
 
 

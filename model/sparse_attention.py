@@ -1,15 +1,18 @@
 """Attention of a timm `Attention` module, computed three ways: dense, `mask`, `gather`.
 
 Each function reuses the module's own layers (qkv, q/k norm, proj, dropouts) and returns
-(output [B, N, C], cls_row [B, N-1] or None, full_map [B, N, N] or None). The two maps are
-head-averaged and detached: they only rank tokens and keys, they never carry gradients.
+(output [B, N, C], cls_row [B, N-1] or None, detached (q, k) or None). The maps are head-averaged
+and detached: they only rank tokens and keys, they never carry gradients.
 
 * dense: fused SDPA. The [CLS] row for the TA-Selector is a separate q_cls . K^T softmax
-  (N * C MACs) so the fused kernel never has to materialise the attention matrix; only when a
-  selector also picks keys is the full matrix computed explicitly (its softmax is then both the
-  output's and the selector's).
-* mask: reference semantics of sparse attention: SDPA with -inf outside the key lists.
+  (N * A MACs) so the fused kernel never has to materialise the attention matrix; a selector that
+  also picks keys computes, after choosing its tokens, only the kept queries' rows (`kept_map`,
+  n * N * A MACs, no gradient).
+* mask: reference semantics of sparse attention: fused SDPA with an additive -inf mask outside the
+  key lists (the mask is built once per selector, not per block).
 * gather: the same result computing only the listed keys: K and V are gathered per query.
+A selector block that attends over key lists ranks the next ones from its masked map: masked-out
+entries are exactly 0.
 """
 from __future__ import annotations
 
@@ -45,19 +48,28 @@ def _cls_row(attn, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return scores.softmax(dim=-1).mean(dim=1)[:, 0, 1:]
 
 
-def dense(attn, x: torch.Tensor, want_cls_row: bool = False, want_full_map: bool = False):
+def dense(attn, x: torch.Tensor, want_cls_row: bool = False, want_qk: bool = False):
     q, k, v, gate = _qkv(attn, x)
-    full_map = cls_row = None
-    if want_full_map:
-        probs = ((q * attn.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
-        full_map = probs.detach().mean(dim=1)
-        cls_row = full_map[:, 0, 1:] if want_cls_row else None
-        out = attn.attn_drop(probs) @ v
-    else:
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=_dropout_p(attn), scale=attn.scale)
-        if want_cls_row:
-            cls_row = _cls_row(attn, q, k)
-    return _project(attn, out, gate), cls_row, full_map
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=_dropout_p(attn), scale=attn.scale)
+    cls_row = _cls_row(attn, q, k) if want_cls_row else None
+    return _project(attn, out, gate), cls_row, (q.detach(), k.detach()) if want_qk else None
+
+
+@torch.no_grad()
+def kept_map(attn, qk, keep: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Head-averaged attention among the kept tokens, [B, n, n]: the rows of the kept queries,
+    normalised over every key of the block (masked by `bias` where lists applied), at the kept
+    columns. Only these n x N scores are computed, forward only: a selector needs no more to rank
+    the next key lists, and the block's own output stays on the fused kernel."""
+    q, k = qk
+    batch, heads, n_tokens, head_dim = q.shape
+    rows = keep[:, None, :, None]
+    q_kept = q.gather(2, rows.expand(-1, heads, -1, head_dim))             # [B, H, n, d]
+    scores = (q_kept * attn.scale) @ k.transpose(-2, -1)                  # [B, H, n, N]
+    if bias is not None:
+        scores = scores + bias.gather(2, rows.expand(-1, 1, -1, n_tokens))
+    probs = scores.softmax(dim=-1).mean(dim=1)                            # [B, n, N]
+    return probs.gather(2, keep[:, None, :].expand(-1, keep.shape[1], -1))
 
 
 def keys_to_mask(keys: torch.Tensor, n_tokens: int) -> torch.Tensor:
@@ -69,16 +81,28 @@ def keys_to_mask(keys: torch.Tensor, n_tokens: int) -> torch.Tensor:
     return torch.cat([cls_row, patch_rows], dim=1).unsqueeze(1)
 
 
-def masked(attn, x: torch.Tensor, keys: torch.Tensor, want_cls_row: bool = False):
+def keys_to_bias(keys: torch.Tensor, n_tokens: int, dtype: torch.dtype) -> torch.Tensor:
+    """The same mask as an additive [B, 1, N, N] bias (0 = attend, -inf = not): built once per
+    selector and shared by every block that attends over its lists (SDPA would otherwise convert a
+    boolean mask in every call)."""
+    bias = torch.zeros(keys.shape[0], 1, n_tokens, n_tokens, dtype=dtype, device=keys.device)
+    return bias.masked_fill_(~keys_to_mask(keys, n_tokens), float("-inf"))
+
+
+def masked(attn, x: torch.Tensor, keys: torch.Tensor, want_cls_row: bool = False,
+           want_qk: bool = False, bias: torch.Tensor | None = None):
+    """Sparse attention as fused SDPA with an additive mask; `bias` from keys_to_bias (else built here)."""
     q, k, v, gate = _qkv(attn, x)
-    mask = keys_to_mask(keys, x.shape[1])
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=_dropout_p(attn),
+    if bias is None:
+        bias = keys_to_bias(keys, x.shape[1], q.dtype)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=_dropout_p(attn),
                                          scale=attn.scale)
     cls_row = _cls_row(attn, q, k) if want_cls_row else None
-    return _project(attn, out, gate), cls_row, None
+    return _project(attn, out, gate), cls_row, (q.detach(), k.detach()) if want_qk else None
 
 
-def gathered(attn, x: torch.Tensor, keys: torch.Tensor, want_cls_row: bool = False):
+def gathered(attn, x: torch.Tensor, keys: torch.Tensor, want_cls_row: bool = False,
+             want_qk: bool = False, bias: torch.Tensor | None = None):
     """Sparse attention that touches only the listed keys: [B, H, N-1, k] scores, not [N, N]."""
     q, k, v, gate = _qkv(attn, x)
     batch, heads, n_tokens, head_dim = q.shape
@@ -95,7 +119,7 @@ def gathered(attn, x: torch.Tensor, keys: torch.Tensor, want_cls_row: bool = Fal
     out_patch = (attn.attn_drop(probs) @ v_sel).squeeze(-2)             # [B, H, n_q, d]
     out = torch.cat([out_cls, out_patch], dim=2)
     cls_row = _cls_row(attn, q, k) if want_cls_row else None
-    return _project(attn, out, gate), cls_row, None
+    return _project(attn, out, gate), cls_row, (q.detach(), k.detach()) if want_qk else None
 
 
 SPARSE_IMPLS = {"mask": masked, "gather": gathered}

@@ -26,14 +26,20 @@ def kept_count(ratio: float, n: int) -> int:
 def top_positions(scores: torch.Tensor, k: int) -> torch.Tensor:
     """Indices of the k largest scores along the last axis, ascending; ties: lower index wins.
 
-    torch.topk breaks ties arbitrarily, so eager mode ranks with a stable sort; ONNX's TopK
+    torch.topk breaks ties arbitrarily, so eager mode takes topk's k-th value as a threshold, keeps
+    everything above it and fills up with the lowest-index entries equal to it (the same choice as
+    a stable descending sort, without sorting whole rows: masked maps tie at 0 a lot). ONNX's TopK
     already breaks ties towards the lower index, so the exported graph uses it.
     """
     if torch.onnx.is_in_onnx_export():
-        top = scores.topk(k, dim=-1).indices
-    else:
-        top = scores.sort(dim=-1, descending=True, stable=True).indices[..., :k]
-    return top.sort(dim=-1).values
+        return scores.topk(k, dim=-1).indices.sort(dim=-1).values
+    kth = scores.topk(k, dim=-1).values[..., -1:]
+    above = scores > kth
+    tied = scores == kth
+    room = k - above.sum(dim=-1, keepdim=True)
+    chosen = above | (tied & (tied.cumsum(dim=-1) <= room))
+    # every row has exactly k chosen entries; nonzero lists them row by row in ascending order
+    return chosen.nonzero()[:, -1].reshape(*scores.shape[:-1], k)
 
 
 def select_tokens(cls_attention: torch.Tensor, n_keep: int) -> torch.Tensor:

@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--token-keep", type=float, default=0.7, help="R_T")
     g.add_argument("--attn-keep", type=float, default=0.3, help="R_A")
     g.add_argument("--attn-impl", default="mask", help="how sparse attention is computed (see model/tri_level.py)")
+    g.add_argument("--dense-selectors", type=_bool, default=False,
+                   help="selector blocks attend densely instead of over the previous selector's key lists")
     g.add_argument("--keep-warmup-start", type=_optional_float, default=None,
                    help="fraction of the run where R_T/R_A start shrinking (model default when unset)")
     g.add_argument("--keep-warmup-end", type=_optional_float, default=None,
@@ -110,8 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("example level")
     g.add_argument("--example-keep", type=float, default=0.8, help="r_e; 1 trains on all examples")
     g.add_argument("--example-policy", default="forgetting", choices=EXAMPLE_POLICIES,
-                   help="forgetting: the paper's selector; random: a static random subset (baseline)")
+                   help="forgetting: the paper's selector; random-swap: the paper's Random baseline (same "
+                        "swaps, random removal); random: a static random subset; two-phase: Toneva et al.'s "
+                        "count on all examples for one interval, then remove once")
     g.add_argument("--example-swap", type=int, default=None, help="examples swapped per interval (default 5%%)")
+    g.add_argument("--example-rounds", type=int, default=None,
+                   help="swap rounds (default: the paper's rule, 3 for r_e 0.9, 5 for 0.8, 7 for 0.7)")
     g = p.add_argument_group("data")
     g.add_argument("--data", default="imagefolder", choices=("digits", "imagefolder", "synthetic"))
     g.add_argument("--data-dir", default=None, help="ImageFolder root with train/ and val/")
@@ -407,7 +413,7 @@ def build_network(args: argparse.Namespace, num_classes: int, in_chans: int | No
 
     if args.tri_level:
         fields = dict(selector_blocks=tuple(args.selector_blocks), token_keep=args.token_keep,
-                      attn_keep=args.attn_keep, attn_impl=args.attn_impl)
+                      attn_keep=args.attn_keep, attn_impl=args.attn_impl, dense_selectors=args.dense_selectors)
     else:  # dense: no selector; the model still reports MACs and the last [CLS] attention row
         fields = dict(selector_blocks=(), token_keep=1.0, attn_keep=1.0, attn_impl=args.attn_impl)
     if args.keep_warmup_start is not None:
@@ -595,7 +601,7 @@ class Training:
         # Example level: the subset policy is identical on every rank (same seed), the sampler shards it.
         mixup_active = args.mixup > 0 or args.cutmix > 0
         policy = build_policy(args.example_policy, len(data.train), args.example_keep, args.epochs, args.seed,
-                              args.example_swap)
+                              args.example_swap, rounds=args.example_rounds)
         self.sampler = SubsetSampler(policy.subset, seed=args.seed, num_replicas=dist_info.world_size,
                                      rank=dist_info.rank)
         self.examples = ExampleLevel(policy, self.sampler)
@@ -684,6 +690,7 @@ class Training:
             data_time += time.perf_counter() - tick
             if _tri_level(net) is not None:
                 net.tri_level.set_progress(iteration, self.total_steps)
+            labels = targets  # the examples' own labels: the example level judges against these
             if self.mixup is not None:
                 images, targets = self.mixup(images, targets)
             with _autocast(device, self.amp_dtype):
@@ -695,7 +702,7 @@ class Training:
                                          "no checkpoint was written for this epoch (lower --lr?)")
             self._step(loss, iteration)
             cls_attention = getattr(_tri_level(net), "last_cls_attention", None)
-            correct = self.examples.observe(indices, logits, targets, cls_attention)
+            correct = self.examples.observe(indices, logits, labels, cls_attention)
             for key, value in step_macs(net, len(images)).items():
                 macs[key] += value
             loss_sum += loss_value * len(images)

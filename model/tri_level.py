@@ -19,8 +19,8 @@ from model import sparse_attention
 from model.block_plan import BlockPlan, plan_blocks
 from model.keep_schedule import DEFAULT_WARMUP_END, DEFAULT_WARMUP_START, KeepSchedule
 from model.macs import count_macs, dims_of
-from model.ta_selector import gather_tokens, kept_count, restrict_map, select_keys, select_tokens
 from host.validation import check_keep_ratio
+from model.ta_selector import gather_tokens, kept_count, select_keys, select_tokens
 
 ATTN_IMPLS = tuple(sparse_attention.SPARSE_IMPLS)
 
@@ -31,6 +31,7 @@ class TriLevelConfig:
     token_keep: float = 0.7
     attn_keep: float = 1.0
     attn_impl: str = "mask"
+    dense_selectors: bool = False   # True: selector blocks ignore the previous selector's key lists
     warmup_start: float = DEFAULT_WARMUP_START   # fractions of the total iterations
     warmup_end: float = DEFAULT_WARMUP_END
 
@@ -41,6 +42,8 @@ class TriLevelConfig:
             raise ValueError(f"selector_blocks: need distinct ascending block indices >= 0, got {blocks!r}")
         for name in ("token_keep", "attn_keep"):
             check_keep_ratio(name, getattr(self, name))
+        if not isinstance(self.dense_selectors, bool):
+            raise ValueError(f"dense_selectors: expected true or false, got {self.dense_selectors!r}")
         if self.attn_impl not in ATTN_IMPLS:
             raise ValueError(f"attn_impl: expected one of {ATTN_IMPLS}, got {self.attn_impl!r}")
         KeepSchedule(self.token_keep, self.warmup_start, self.warmup_end)  # validates start/end
@@ -48,7 +51,7 @@ class TriLevelConfig:
     def to_dict(self) -> dict:
         return dict(selector_blocks=list(self.selector_blocks), token_keep=self.token_keep,
                     attn_keep=self.attn_keep, attn_impl=self.attn_impl,
-                    warmup_start=self.warmup_start, warmup_end=self.warmup_end)
+                    dense_selectors=self.dense_selectors, warmup_start=self.warmup_start, warmup_end=self.warmup_end)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TriLevelConfig":
@@ -96,7 +99,7 @@ class TriLevel:
         token_keep, attn_keep = keep if keep is not None else self.keep_for(training)
         return plan_blocks(self.depth, self.n_patch, self.config.selector_blocks, token_keep,
                            attn_keep, last_cls_row=training or self.record_selection,
-                           record=self.record_selection)
+                           record=self.record_selection, dense_selectors=self.config.dense_selectors)
 
     # -- MACs ---------------------------------------------------------------------------------
     def macs(self, batch_size: int, training: bool = True,
@@ -114,16 +117,17 @@ class TriLevel:
         if n_tokens != self.n_patch + 1:
             raise ValueError(f"input: expected {self.n_patch + 1} tokens, got {n_tokens}")
         original = torch.arange(n_tokens, device=x.device).expand(batch, -1) if record else None
-        keys = None
+        keys = bias = None
         selection = []
         last_row = None
         for block, plan in zip(blocks, plans):
             h = block.norm1(x)
             if plan.keys is None:
-                out, cls_row, full = sparse_attention.dense(
-                    block.attn, h, want_cls_row=plan.cls_row or plan.full_map, want_full_map=plan.full_map)
+                out, cls_row, qk = sparse_attention.dense(block.attn, h, want_cls_row=plan.cls_row,
+                                                          want_qk=plan.kept_map)
             else:
-                out, cls_row, full = sparse(block.attn, h, keys, want_cls_row=plan.cls_row)
+                out, cls_row, qk = sparse(block.attn, h, keys, want_cls_row=plan.cls_row,
+                                          want_qk=plan.kept_map, bias=bias)
             x = x + block.drop_path1(block.ls1(out))
             if plan.index == self.depth - 1:
                 last_row = cls_row
@@ -131,10 +135,13 @@ class TriLevel:
                 keep = select_tokens(cls_row, plan.tokens_out - 1) if cls_row is not None else None
                 if plan.prune:
                     x = gather_tokens(x, keep)
-                keys = None
+                next_keys = next_bias = None
                 if plan.next_keys is not None:
-                    kept_map = restrict_map(full, keep) if plan.prune else full
-                    keys = select_keys(kept_map, plan.next_keys - 1)
+                    ranked = sparse_attention.kept_map(block.attn, qk, keep,
+                                                       bias if plan.keys is not None else None)
+                    next_keys = select_keys(ranked, plan.next_keys - 1)
+                    next_bias = sparse_attention.keys_to_bias(next_keys, x.shape[1], x.dtype)  # once per selector
+                keys, bias = next_keys, next_bias
                 if record:
                     if plan.prune:
                         original = original.gather(1, keep)

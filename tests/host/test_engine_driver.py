@@ -56,8 +56,8 @@ def test_op_sequence_and_registers():
     assert [(r["n_tokens"], r["n_keep"]) for r in mlp_fwd] == [(n0, n0), (n0, k1), (k1, k2)]
     gather, sparse = engine_spec.flag("GATHER"), engine_spec.flag("SPARSE")
     assert [r["flags"] for r in mlp_fwd] == [0, gather, gather]
-    # a selector block attends densely; blocks after it over the key lists (none here: block 2 is one)
-    assert [r["flags"] for r in attn_fwd] == [0, 0, 0]
+    # block 2, the next selector, attends over block 1's key lists (the paper's rule)
+    assert [r["flags"] for r in attn_fwd] == [0, 0, sparse]
     # backward calls repeat the forward's buffers and flags
     attn_bwd = [r for op, r in rec.calls if op == "ATTN_BWD"][::-1]
     for f, b in zip(attn_fwd, attn_bwd):

@@ -29,12 +29,16 @@ def tiny_vit(**overrides):
     return timm.create_model("vit_tiny_patch16_224", **kw)
 
 
-def attention_probs(attn, h):
-    """[B, H, N, N] softmax(q k^T / sqrt(d)) of a timm Attention on normed tokens h."""
+def attention_probs(attn, h, allowed=None):
+    """[B, H, N, N] softmax(q k^T / sqrt(d)) of a timm Attention on normed tokens h (entries where
+    allowed[b, i, j] is False get -inf first, so they come out exactly 0)."""
     b, n, _ = h.shape
     qkv = attn.qkv(h).reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
     q, k, _ = qkv.unbind(0)
-    return torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(attn.head_dim), dim=-1)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(attn.head_dim)
+    if allowed is not None:
+        scores = scores.masked_fill(~allowed[:, None], float("-inf"))
+    return torch.softmax(scores, dim=-1)
 
 
 def masked_attention(attn, h, allowed):
@@ -48,8 +52,9 @@ def masked_attention(attn, h, allowed):
     return attn.proj(out.transpose(1, 2).reshape(b, n, -1))
 
 
-def reference_forward(net, x, selectors, token_keep, attn_keep):
-    """Logits, kept tokens (original numbering) and key lists, by brute force, one sample at a time."""
+def reference_forward(net, x, selectors, token_keep, attn_keep, dense_selectors=False):
+    """Logits, kept tokens (original numbering) and key lists, by brute force, one sample at a time.
+    A selector block attends over the previous selector's lists (the paper) unless dense_selectors."""
     logits, all_tokens, all_keys = [], [], []
     for s in range(x.shape[0]):
         t = net._pos_embed(net.patch_embed(x[s:s + 1]))
@@ -59,12 +64,13 @@ def reference_forward(net, x, selectors, token_keep, attn_keep):
         for i, blk in enumerate(net.blocks):
             h = blk.norm1(t)
             n = t.shape[1]
-            if i in selectors or allowed is None:
+            mask = None if (i in selectors and dense_selectors) else allowed
+            if mask is None:
                 t = t + blk.attn(h)       # timm's own dense attention
             else:
-                t = t + masked_attention(blk.attn, h, allowed)
+                t = t + masked_attention(blk.attn, h, mask)
             if i in selectors:
-                probs = attention_probs(blk.attn, h).detach().mean(1)[0]   # [N, N]
+                probs = attention_probs(blk.attn, h, mask).detach().mean(1)[0]   # [N, N]
                 n_keep = min(n - 1, math.ceil(round(token_keep * (n - 1), 9)))
                 cls_row = probs[0, 1:]
                 best = sorted(range(n - 1), key=lambda j: -float(cls_row[j]))[:n_keep]

@@ -5,9 +5,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 import model  # noqa: F401
-from host.example_selector import ExampleSelector
+from host.example_selector import ExampleSelector, TwoPhaseForgetting
 from model.example_level import (ExampleLevel, StaticRandomSubset, SubsetSampler, build_policy,
-                                 cls_attention_variance, predictions_correct, scaled_interval)
+                                 cls_attention_variance, predictions_correct)
 
 
 class LoadLog(Dataset):
@@ -64,16 +64,37 @@ def test_sampler_rejects_bad_rank():
         SubsetSampler(np.arange(4), num_replicas=2, rank=2)
 
 
-def test_correct_under_mixup_is_the_larger_weight_label():
+def test_correct_is_judged_against_the_examples_own_label():
     from timm.data.mixup import mixup_target
 
-    targets = torch.tensor([0, 1, 2, 3])  # partners after flip: 3, 2, 1, 0
+    targets = torch.tensor([0, 1, 2, 3])
     logits = torch.eye(4)[[3, 1, 1, 0]] * 5  # predicts 3, 1, 1, 0
-    heavy_own = mixup_target(targets, 4, lam=0.7, smoothing=0.1)  # own label weighs more
-    heavy_partner = mixup_target(targets, 4, lam=0.3, smoothing=0.1)  # the partner's label weighs more
-    assert predictions_correct(logits, heavy_own).tolist() == [False, True, False, False]
-    assert predictions_correct(logits, heavy_partner).tolist() == [True, False, True, True]
     assert predictions_correct(logits, targets).tolist() == [False, True, False, False]
+    # a mixed soft target is refused: it would credit the partner image's label to this example
+    with pytest.raises(ValueError, match="own integer labels"):
+        predictions_correct(logits, mixup_target(targets, 4, lam=0.3, smoothing=0.1))
+
+
+def test_trainer_feeds_own_labels_under_mixup(tmp_path, monkeypatch):
+    from model.train import main
+
+    seen = []
+    original = ExampleLevel.observe
+
+    def spy(self, indices, logits, labels, cls_attention):
+        seen.append((indices.clone(), labels.clone()))
+        return original(self, indices, logits, labels, cls_attention)
+
+    monkeypatch.setattr(ExampleLevel, "observe", spy)
+    main(["--epochs", "1", "--batch-size", "8", "--eval-batch-size", "180", "--max-steps-per-epoch", "2",
+          "--threads", "1", "--progress", "false", "--mixup", "0.8", "--cutmix", "1.0",
+          "--output-dir", str(tmp_path), "--run-name", "mix"])
+    from host.digits import load_digits_split
+
+    y_train = load_digits_split(32)[1]
+    assert len(seen) == 2
+    for indices, labels in seen:
+        assert labels.tolist() == [int(y_train[i]) for i in indices.tolist()]
 
 
 def test_cls_attention_variance_is_the_population_variance():
@@ -90,4 +111,10 @@ def test_static_random_subset_and_policy_choice():
     assert build_policy("forgetting", 100, 1.0, 10, 0).subset.size == 100
     with pytest.raises(ValueError, match="example_policy"):
         build_policy("oracle", 100, 0.8, 10, 0)
-    assert scaled_interval(300) == 30 and scaled_interval(30) == 3 and scaled_interval(2) == 1
+    swapping = build_policy("random-swap", 100, 0.8, epochs=300, seed=0)
+    assert isinstance(swapping, ExampleSelector) and swapping.ranking == "random"
+    assert (swapping.interval, swapping.max_rounds, swapping.swap) == (30, 5, 5)
+    forgetting = build_policy("forgetting", 100, 0.9, epochs=20, seed=0, rounds=4)
+    assert (forgetting.ranking, forgetting.interval, forgetting.max_rounds) == ("forgetting", 2, 4)
+    two_phase = build_policy("two-phase", 100, 0.7, epochs=50, seed=0)
+    assert isinstance(two_phase, TwoPhaseForgetting) and two_phase.phase_epochs == 5

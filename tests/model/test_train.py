@@ -129,6 +129,6 @@ def test_ddp_two_cpu_ranks_end_with_one_subset(tmp_path):
     state = load_checkpoint(tmp_path / "ddp" / "last.pt")
     selector = state["example_level"]["state"]
     # both ranks' presentations reached the selector: 2 ranks x 1 step x 4 examples x 2 epochs
-    assert selector["presentations"].sum() == 16 and selector["rounds"] == 2
+    assert selector["presented_total"] == 16 and selector["rounds"] == 2
     assert np.array_equal(np.flatnonzero(selector["in_subset"]), subsets[0])
     assert [row["examples_used"] for row in state["history"]] == [8, 8]

@@ -31,16 +31,18 @@ def test_keep_everything_equals_the_dense_timm_model():
 
 
 @pytest.mark.parametrize("impl", ["mask", "gather"])
-@pytest.mark.parametrize("token_keep,attn_keep", [(0.7, 1.0), (0.5, 0.4), (1.0, 0.3)])
-def test_matches_brute_force_reference(impl, token_keep, attn_keep):
+@pytest.mark.parametrize("token_keep,attn_keep,dense_selectors", [(0.7, 1.0, False), (0.5, 0.4, False),
+                                                                  (1.0, 0.3, False), (0.5, 0.4, True)])
+def test_matches_brute_force_reference(impl, token_keep, attn_keep, dense_selectors):
     selectors = (1, 2)
     cfg = TriLevelConfig(selector_blocks=selectors, token_keep=token_keep, attn_keep=attn_keep,
-                         attn_impl=impl)
+                         attn_impl=impl, dense_selectors=dense_selectors)
     dense, sparse = _pair(cfg)
     x = _images()
     sparse.tri_level.record_selection = True
     logits = sparse(x)
-    ref_logits, ref_tokens, ref_keys = reference_forward(dense, x, selectors, token_keep, attn_keep)
+    ref_logits, ref_tokens, ref_keys = reference_forward(dense, x, selectors, token_keep, attn_keep,
+                                                         dense_selectors)
     torch.testing.assert_close(logits, ref_logits)
     stages = sparse.tri_level.last_selection
     assert [s["block"] for s in stages] == list(selectors)
@@ -187,3 +189,125 @@ def test_rankings_agree_with_the_host_selector_including_ties():
         kept_map = attn[tokens][:, tokens]
         keys = select_keys(kept_map[None], kept_count(0.4, len(tokens) - 1))[0]
         assert keys.tolist() == host.keys.tolist()
+
+
+# -- the authors' attention level (ZLKong/Tri-Level-ViT models/models_attn_tok.py), re-implemented ----
+def authors_stages(net, x, selectors, token_ratio, attn_ratio, eps=1e-6, exactly_k=False):
+    """The authors' forward on a timm ViT's own modules: every block's softmax is their masked one,
+    (exp(s - max) * mask + eps/N) / (sum + eps); a selector keeps topk(ceil(r N)) patches by the
+    head-averaged [CLS] row and marks, per kept query, the keys whose head-averaged (masked) attention
+    is >= the ceil(R_A rN)-th largest. `exactly_k`: instead mark exactly that many keys (ties, i.e.
+    masked-out keys, to the lower original position): their rule minus the dense-row quirk.
+    Returns per selector (original patch ids, [B, rN, rN] mask, [B, rN, rN] ranked map)."""
+    batch = x.shape[0]
+    t = net._pos_embed(net.patch_embed(x))
+    n1 = t.shape[1]
+    ids = torch.arange(n1 - 1).expand(batch, -1)
+    attn_mask = torch.ones(batch, n1, n1, dtype=t.dtype)
+    stages = []
+    for i, blk in enumerate(net.blocks):
+        a, h = blk.attn, blk.norm1(t)
+        n = h.shape[1]
+        q, k, v = a.qkv(h).reshape(batch, n, 3, a.num_heads, a.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        scores = (q @ k.transpose(-2, -1)) * a.scale
+        probs = (scores - scores.max(-1, keepdim=True)[0]).exp() * attn_mask.unsqueeze(1)
+        probs = (probs + eps / n) / (probs.sum(-1, keepdim=True) + eps)
+        t = t + a.proj((probs @ v).transpose(1, 2).reshape(batch, n, -1))
+        if i in selectors:
+            cls_attn, patch_attn = probs[:, :, 0, 1:].mean(1), probs[:, :, 1:, 1:].mean(1)
+            n_keep = math.ceil((n - 1) * token_ratio)
+            idx = cls_attn.topk(n_keep, dim=1)[1]
+            t = torch.cat([t[:, :1], t[:, 1:].gather(1, idx[..., None].expand(-1, -1, t.shape[-1]))], dim=1)
+            ids = ids.gather(1, idx)
+            kept = patch_attn.gather(1, idx[..., None].expand(-1, -1, n - 1))
+            kept = kept.gather(2, idx[:, None, :].expand(-1, n_keep, -1))
+            n_keys = math.ceil(n_keep * attn_ratio)
+            if exactly_k:
+                by_position = ids.argsort(dim=1)                  # columns in original order
+                cols = by_position[:, None, :].expand(-1, n_keep, -1)
+                ranked = kept.gather(2, cols).sort(dim=2, descending=True, stable=True).indices[..., :n_keys]
+                mask_p = torch.zeros_like(kept, dtype=torch.bool).scatter(2, cols.gather(2, ranked), True)
+            else:
+                top = kept.topk(n_keys, dim=2)[0]
+                mask_p = kept >= top[:, :, -1:]
+            attn_mask = torch.ones(batch, n_keep + 1, n_keep + 1, dtype=t.dtype)
+            attn_mask[:, 1:, 1:] = mask_p.to(t.dtype)
+            stages.append((ids.clone(), mask_p.clone(), kept.clone()))
+        t = t + blk.mlp(blk.norm2(t))
+    return stages
+
+
+SELECTORS, R_T, R_A = (1, 2, 3), 0.7, 0.3
+
+
+def _peaked_pair():
+    """A float64 ViT with sharpened attention (q and k weights x2: no near-ties) and Onion's twin."""
+    torch.manual_seed(11)
+    net = tiny_vit(img_size=32, patch_size=4, embed_dim=32, depth=4, num_heads=2).double().eval()
+    with torch.no_grad():
+        for blk in net.blocks:
+            blk.attn.qkv.weight[:64] *= 2.0
+    x = torch.randn(4, 1, 32, 32, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    onion = patch_model(copy.deepcopy(net), TriLevelConfig(selector_blocks=SELECTORS, token_keep=R_T,
+                                                           attn_keep=R_A)).eval()
+    onion.tri_level.record_selection = True
+    onion(x)
+    return net, x, onion.tri_level.last_selection
+
+
+def _lists(stage, b):
+    """Onion's stage as {query original id: set of patch-key original ids}."""
+    tokens = stage["tokens"][b]
+    return {int(tokens[qi]): {int(tokens[p]) for p in stage["keys"][b, qi - 1, 1:]}
+            for qi in range(1, tokens.numel())}
+
+
+def test_key_lists_at_every_selector_equal_the_authors_rule_without_its_quirk():
+    net, x, onion = _peaked_pair()
+    authors = authors_stages(net, x, SELECTORS, R_T, R_A, exactly_k=True)
+    for stage, (ids, mask_p, _) in zip(onion, authors):
+        for b in range(x.shape[0]):
+            assert stage["tokens"][b, 1:].tolist() == sorted((ids[b] + 1).tolist())
+            theirs = {int(ids[b, r]) + 1: {int(ids[b, j]) + 1 for j in torch.nonzero(mask_p[b, r]).flatten()}
+                      for r in range(ids.shape[1])}
+            assert _lists(stage, b) == theirs
+    assert len(onion) == 3
+
+
+def test_key_lists_agree_with_the_authors_masked_rule_minus_dense_rows():
+    """The authors' own rule: the first two selectors see identical inputs. Onion's lists equal the
+    authors' masks on every row they keep at k keys; on rows their `>=` threshold turns dense (fewer
+    than k surviving keys) Onion keeps exactly k: the surviving keys plus the lowest positions."""
+    net, x, onion = _peaked_pair()
+    authors = authors_stages(net, x, SELECTORS, R_T, R_A)
+    dense_rows = equal_rows = 0
+    for stage, (ids, mask_p, values) in list(zip(onion, authors))[:2]:
+        for b in range(x.shape[0]):
+            tokens = stage["tokens"][b]
+            assert tokens[1:].tolist() == sorted((ids[b] + 1).tolist())       # the same kept tokens
+            order = {int(tok): j for j, tok in enumerate(ids[b] + 1)}          # original id -> authors' row
+            k = stage["keys"].shape[2] - 1
+            for qi in range(1, tokens.numel()):
+                ours = {int(tokens[p]) for p in stage["keys"][b, qi - 1, 1:]}
+                row = order[int(tokens[qi])]
+                theirs = {int(ids[b, j]) + 1 for j in torch.nonzero(mask_p[b, row]).flatten()}
+                if len(theirs) == k:
+                    assert ours == theirs
+                    equal_rows += 1
+                else:                                                         # the `>=` quirk
+                    assert mask_p[b, row].all() and len(ours) == k
+                    kth = values[b, row].topk(k)[0][-1]
+                    surviving = {int(ids[b, j]) + 1 for j in torch.nonzero(values[b, row] > kth).flatten()}
+                    assert surviving <= ours
+                    dense_rows += 1
+    assert equal_rows > 0 and dense_rows > 0   # both cases occur, so both checks ran
+
+
+def test_next_selector_attends_over_the_previous_lists_by_default():
+    from model.block_plan import plan_blocks
+
+    paper = plan_blocks(4, 64, (1, 2, 3), 0.7, 0.3, last_cls_row=True)
+    dense = plan_blocks(4, 64, (1, 2, 3), 0.7, 0.3, last_cls_row=True, dense_selectors=True)
+    assert [p.keys for p in paper] == [None, None, paper[1].next_keys, paper[2].next_keys]
+    assert [p.keys for p in dense] == [None, None, None, None]
+    assert paper[2].keys == math.ceil(0.3 * 45) + 1 and paper[3].keys == math.ceil(0.3 * 32) + 1
