@@ -122,6 +122,16 @@ def port_width_bits(port: str, spec: dict | None = None) -> int:
 
 # ---------------------------------------------------------------------------------------------
 # Counting every call
+def _aux_memory(backend):
+    """The aux port memory of a backend, through any wrappers (``.inner``); None when it has none."""
+    while backend is not None:
+        mem = getattr(backend, "mem", None)
+        if mem is not None:
+            return mem["aux"]
+        backend = getattr(backend, "inner", None)
+    return None
+
+
 @dataclass
 class CallRecord:
     op: str
@@ -172,7 +182,7 @@ class CountingBackend:
         done = time.perf_counter()
         if status == 0:
             c = check_counters(self.inner.read_counters(), str(op))
-            plan = plan_call(op, regs, self.inner.mem["aux"] if hasattr(self.inner, "mem") else None)
+            plan = plan_call(op, regs, _aux_memory(self.inner))
             self.records.append(CallRecord(
                 op=str(op), phase=self.phase, macs=int(c["macs"]), array_cycles=int(c["cycles"]),
                 elementwise_cycles=int(c["elementwise_cycles"]), min_axi_bytes=int(c["min_axi_bytes"]),

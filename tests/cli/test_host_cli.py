@@ -109,13 +109,21 @@ def test_image_folder_rgb_run_and_broken_image(tmp_path):
     assert not (out / "b").exists()
 
 
+def _default_sigint():
+    """A job started in the background by a shell inherits SIGINT ignored (and Python then keeps it ignored):
+    give the child the default disposition so it sees Ctrl-C the way an interactive run does."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_prints_the_resume_command(tmp_path):
     out = tmp_path / "runs"
     import os
 
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     proc = subprocess.Popen([*HOST, *HOST_TINY, "--epochs", "200", "--output", str(out), "--experiment", "c"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env, preexec_fn=_default_sigint)
     deadline = time.time() + 300
     while not (out / "c" / "checkpoint.npz").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)

@@ -81,6 +81,14 @@ def test_export_and_bench_errors(tmp_path):
     assert_user_error(run(BENCH, "no_such_bench"), "no_such_bench", "known")
 
 
+def _default_sigint():
+    """A job started in the background by a shell inherits SIGINT ignored (and Python then keeps it ignored):
+    give the child the default disposition so it sees Ctrl-C the way an interactive run does."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_prints_the_resume_command(tmp_path):
     import os
     import signal
@@ -92,7 +100,7 @@ def test_ctrl_c_prints_the_resume_command(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     proc = subprocess.Popen([*TRAIN, *TRAIN_TINY, "--epochs", "200", "--eval-every", "0", "--output", str(tmp_path),
                              "--experiment", "c"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=REPO, env=env)
+                            cwd=REPO, env=env, preexec_fn=_default_sigint)
     deadline = time.time() + 300
     while not (tmp_path / "c" / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
