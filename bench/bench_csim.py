@@ -10,11 +10,12 @@ import statistics
 import time
 from pathlib import Path
 
-import model  # noqa: F401  (CPU shim before timm)
-import torch
+from model.torchvision_compat import ensure_torchvision_importable  # noqa: E402
+ensure_torchvision_importable()  # the CPU torchvision shim, before timm is imported
+import torch  # noqa: E402
 
-from host.backends.csim import CsimBackend
-from sim import golden
+from host.backends.csim import CsimBackend  # noqa: E402
+from sim import golden  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_MD = REPO / "docs" / "bench" / "csim.md"

@@ -37,7 +37,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import model  # noqa: E402,F401  (torchvision shim before timm)
 import torch  # noqa: E402
 
 from host.digits import DIGITS_MAX_VALUE, _load_digits, digits_split, upscale  # noqa: E402

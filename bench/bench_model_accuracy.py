@@ -20,7 +20,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import model  # noqa: F401
 from model.plots import load_history, plot_accuracy_vs_cost, plot_selection_overlay
 from model.train import REPO_ROOT
 from model.train import main as train_main

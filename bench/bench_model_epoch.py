@@ -23,7 +23,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import model  # noqa: F401
 from model.train import REPO_ROOT
 from model.train import main as train_main
 

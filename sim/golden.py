@@ -22,14 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-import model  # noqa: F401  (CPU shim before timm)
-import torch
-import torch.nn.functional as F
-from timm.models.vision_transformer import Block
+from model.torchvision_compat import ensure_torchvision_importable  # noqa: E402
+ensure_torchvision_importable()  # the CPU torchvision shim, before timm is imported
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from timm.models.vision_transformer import Block  # noqa: E402
 
-from host import engine_spec as es
-from host.model_configs import get_config, mlp_hidden, num_tokens, patch_dim
-from host.ta_selector import n_keep_keys, n_keep_tokens
+from host import engine_spec as es  # noqa: E402
+from host.model_configs import get_config, mlp_hidden, num_tokens, patch_dim  # noqa: E402
+from host.ta_selector import n_keep_keys, n_keep_tokens  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN_DIR = REPO / "build" / "golden"

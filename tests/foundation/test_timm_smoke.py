@@ -1,8 +1,9 @@
 """timm imports through the torchvision shim and a ViT runs forward and backward."""
 import torch
 
-import model  # noqa: F401  (installs the shim before timm)
-import timm
+from model.torchvision_compat import ensure_torchvision_importable  # noqa: E402
+ensure_torchvision_importable()  # the CPU torchvision shim, before timm is imported
+import timm  # noqa: E402
 
 
 def test_torchvision_imports_after_shim():

@@ -50,7 +50,8 @@ def test_round_trip_quantizes_with_the_declared_format(tmp_path):
 
 
 def test_expected_shapes_match_timm_state_dict():
-    import model  # noqa: F401
+    from model.torchvision_compat import ensure_torchvision_importable  # noqa: E402
+    ensure_torchvision_importable()  # the CPU torchvision shim, before timm is imported
     import timm
 
     net = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=16, patch_size=4, in_chans=1,

@@ -42,7 +42,6 @@ def test_float_twin_forward_backward_with_selection():
 
 
 def test_ta_selector_matches_the_pytorch_reference():
-    import model  # noqa: F401
     from model.ta_selector import kept_count, restrict_map, select_keys, select_tokens
 
     rng = np.random.default_rng(4)

@@ -16,10 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import model  # noqa: F401  (torchvision shim before timm)
+from model.torchvision_compat import ensure_torchvision_importable  # noqa: E402
+ensure_torchvision_importable()  # the CPU torchvision shim, before timm is imported
 
 # isort: split
-import timm
+import timm  # noqa: E402
 
 
 def tiny_vit(**overrides):

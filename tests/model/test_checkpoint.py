@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-import model  # noqa: F401
 from model import checkpoint
 from model.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 

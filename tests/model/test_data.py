@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import torch
 
-import model  # noqa: F401
 from model.data import SyntheticImages, build_digits, build_image_folder, build_synthetic
 
 

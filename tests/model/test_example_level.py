@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-import model  # noqa: F401
 from host.example_selector import ExampleSelector, TwoPhaseForgetting
 from model.example_level import (ExampleLevel, StaticRandomSubset, SubsetSampler, build_policy,
                                  cls_attention_variance, predictions_correct)
