@@ -18,6 +18,8 @@ SIM_INCLUDE = REPO / "sim" / "include"   # Vitis-API hls_stream.h for open-sourc
 BOUNDED_INCLUDE = REPO / "sim" / "bounded"  # bounded-FIFO dataflow simulation (SystemC), docs/bounded_sim.md
 BOUNDED_FLAGS = ("-DONION_BOUNDED_SIM", "-I", str(BOUNDED_INCLUDE))
 SYSTEMC_LIBS = ("-lsystemc", "-lpthread")
+SYNTH_CHECK_INCLUDE = REPO / "sim" / "synth_check"  # hides __SYNTHESIS__ from the open ap_types
+SYNTH_CHECK_FLAGS = ("-D__SYNTHESIS__", "-I", str(SYNTH_CHECK_INCLUDE))
 SHARED_FLAGS = ("-shared", "-fPIC")
 
 
@@ -28,7 +30,8 @@ def base_flags() -> list[str]:
 
 def _digest(paths: list[Path], extra: list[str]) -> str:
     h = hashlib.sha256()
-    headers = sorted(HW_INCLUDE.rglob("*.h")) + sorted(SIM_INCLUDE.rglob("*.h")) + sorted(BOUNDED_INCLUDE.rglob("*.h"))
+    headers = sorted(HW_INCLUDE.rglob("*.h")) + sorted(SIM_INCLUDE.rglob("*.h")) + sorted(BOUNDED_INCLUDE.rglob("*.h")) + \
+        sorted(SYNTH_CHECK_INCLUDE.rglob("*.h"))
     for p in list(paths) + headers:
         h.update(str(p).encode())
         h.update(p.read_bytes())
@@ -42,15 +45,20 @@ def require_systemc() -> None:
 
 
 def compile_cxx(sources: list[Path | str], name: str, shared: bool = False,
-                extra_flags: list[str] | None = None, bounded: bool = False) -> Path:
+                extra_flags: list[str] | None = None, bounded: bool = False, synth_check: bool = False) -> Path:
     """Compiles sources into build/cxx/<name>-<hash>[.so]; returns the output path.
-    bounded: the bounded-FIFO dataflow simulation build (ONION_BOUNDED_SIM, SystemC)."""
+    bounded: the bounded-FIFO dataflow simulation build (ONION_BOUNDED_SIM, SystemC).
+    synth_check: the synthesis branch (-D__SYNTHESIS__ through sim/synth_check's ap_types shim)."""
+    if bounded and synth_check:
+        raise ValueError("the bounded simulation is a C-sim build; it cannot also be the synthesis branch")
     require_program("g++")
     sources = [Path(s).resolve() for s in sources]
     flags = base_flags() + list(extra_flags or [])
     if bounded:
         require_systemc()
         flags += list(BOUNDED_FLAGS)
+    if synth_check:
+        flags += list(SYNTH_CHECK_FLAGS)
     if shared:
         flags += list(SHARED_FLAGS)
     out_dir = BUILD / "cxx"

@@ -30,8 +30,8 @@ def write_deit_tiny_cases(root: Path) -> list[str]:
     return [e["dir"] for e in index]
 
 
-def build_tb(name: str, flags: list[str], bounded: bool = False, sources: list[Path] | None = None) -> Path:
-    return compile_cxx(sources or TB_SOURCES, name, bounded=bounded,
+def build_tb(name: str, flags: list[str], bounded: bool = False, synth_check: bool = False) -> Path:
+    return compile_cxx(TB_SOURCES, name, bounded=bounded, synth_check=synth_check,
                        extra_flags=["-Wno-unknown-pragmas", "-Wno-maybe-uninitialized", *flags])
 
 
