@@ -43,6 +43,41 @@ def _extent_cxx(expr: str) -> str:
     return "*".join(f"d.{f.strip()}" if not f.strip().isdigit() else f.strip() for f in expr.split("*"))
 
 
+TRIP_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def trip_counts(spec: dict) -> dict[str, int]:
+    """trip_counts: name -> value of its expression over the limits (+ max_op_tensors)."""
+    names = {k: int(v) for k, v in _public(spec["limits"]).items()}
+    names["max_op_tensors"] = max(len(o["tensors"]) for o in _public(spec["ops"]).values())
+    out = {}
+    for name, expr in _public(spec["trip_counts"]).items():
+        if not TRIP_NAME.match(name):
+            raise ValueError(f"trip count name {name!r}: lower_snake_case expected")
+        tokens = re.findall(r"[A-Za-z_]\w*|\d+|[+*()-]|\S", expr)
+        for t in tokens:
+            if re.match(r"[A-Za-z_]", t) and t not in names:
+                raise ValueError(f"trip count {name}: unknown name {t!r} (known: {sorted(names)})")
+            if not re.match(r"[A-Za-z_]\w*$|\d+$|[+*()-]$", t):
+                raise ValueError(f"trip count {name}: unexpected {t!r} in {expr!r}")
+        value = eval(" ".join(str(names.get(t, t)) for t in tokens), {"__builtins__": {}})  # checked tokens only
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"trip count {name} = {expr!r} is not a positive integer")
+        out[name] = value
+    return out
+
+
+def _mac_array_lines(spec: dict) -> list[str]:
+    mac = _public(spec["mac_array"])
+    return ["// RTL MAC-array geometry and clock (mac_array_timing.h and host/cycle_model.py use these)",
+            f"const int MAC_ROWS = {int(mac['rows'])};",
+            f"const int MAC_COLS = {int(mac['cols'])};",
+            f"const int MAC_MAX_M = {int(mac['max_m'])};",
+            f"const int MAC_CLOCK_MHZ = {int(spec['clock_mhz'])};",
+            f"const int MAC_DSPS = {int(mac['dsps'])};",
+            f"const int MAC_TAIL_CYCLES = {int(mac['tail_cycles'])};"]
+
+
 def render_header(spec: dict) -> str:
     fmt = spec["formats"]
     lines = [
@@ -55,6 +90,9 @@ def render_header(spec: dict) -> str:
         "#include <stdint.h>",
         "",
         "#include \"onion/fixed.h\"",
+        "",
+        "// LOOP_TRIPCOUNT max values (macros: Vitis HLS expands them inside pragmas)",
+        *[f"#define ONION_TRIP_{k.upper()} {v}  // {spec['trip_counts'][k]}" for k, v in trip_counts(spec).items()],
         "",
         "namespace onion {",
         "namespace spec {",
@@ -77,6 +115,7 @@ def render_header(spec: dict) -> str:
     lines += ["", "// compile-time limits"]
     for key, value in _public(spec["limits"]).items():
         lines.append(f"const int {key.upper()} = {int(value)};")
+    lines += [""] + _mac_array_lines(spec)
     lines += ["", "enum Opcode {"]
     ops = _public(spec["ops"])
     lines += [f"    OP_{name} = {int(o['opcode'])}," for name, o in ops.items()]

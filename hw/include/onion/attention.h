@@ -28,13 +28,13 @@ inline int head_scale_shift(int hd) {
 // Every key listed for every query: row_ptr[i] = i n, keys = 0..n-1 per row.
 inline void csr_dense(int n, int32_t *row_ptr, int32_t *keys) {
     for (int i = 0; i <= n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=198
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_PLUS_1
         row_ptr[i] = i * n;
     }
     for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         for (int j = 0; j < n; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             keys[(long)i * n + j] = j;
         }
     }
@@ -45,25 +45,25 @@ inline void csr_transpose(int n, const int32_t *row_ptr, const int32_t *keys, in
                           int32_t *t_pos) {
     int32_t fill[spec::MAX_TOKENS + 1];
     for (int j = 0; j <= n; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=198
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_PLUS_1
         t_ptr[j] = 0;
     }
     for (long z = 0; z < row_ptr[n]; ++z) {
-#pragma HLS LOOP_TRIPCOUNT max=38809
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_TOKENS
         t_ptr[keys[z] + 1]++;
     }
     for (int j = 0; j < n; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         t_ptr[j + 1] += t_ptr[j];
     }
     for (int j = 0; j <= n; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=198
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_PLUS_1
         fill[j] = t_ptr[j];
     }
     for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         for (int32_t z = row_ptr[i]; z < row_ptr[i + 1]; ++z) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             const int32_t at = fill[keys[z]]++;
             t_query[at] = i;
             t_pos[at] = z;
@@ -76,19 +76,19 @@ inline void softmax_row(const word_t *s, int cnt, word_t *p, uint32_t &sat) {
     int32_t e[spec::MAX_TOKENS];
     int32_t m = s[0];
     for (int j = 1; j < cnt; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         m = s[j] > m ? s[j] : m;
     }
     int64_t sum = 0;
     for (int j = 0; j < cnt; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
         e[j] = exp_neg_fx((int32_t)s[j] - m, spec::FRAC_ATTN_SCORE, spec::SOFTMAX_EXP_FRAC);
         sum += e[j];
     }
     const uint32_t r = reciprocal_fx((uint32_t)sum, spec::SOFTMAX_EXP_FRAC, spec::SOFTMAX_RECIP_FRAC);
     for (int j = 0; j < cnt; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
         p[j] = requantize((acc_t)e[j] * r, spec::SOFTMAX_EXP_FRAC + spec::SOFTMAX_RECIP_FRAC - spec::FRAC_ATTN_PROB, sat);
     }
@@ -100,7 +100,7 @@ inline void key_row(bool dense, const word_t *staged, const word_t *a_row, const
                     const int32_t *row_keys, int c, int hd, int shift, uint32_t &sat, Counters &cnt, word_t *row) {
     if (dense) {
         for (int j = 0; j < c; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             row[j] = staged[j];
         }
     } else {
@@ -121,7 +121,7 @@ inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, bool dense, const i
     const long ld = 3L * D;
     word_t srow[spec::MAX_TOKENS];
     for (int h = 0; h < H; ++h) {
-#pragma HLS LOOP_TRIPCOUNT max=6
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_HEADS
         word_t *ph = probs + h * Z;
         const int score_shift = 2 * spec::FRAC_ACTIVATION - spec::FRAC_ATTN_SCORE + sh;
         if (dense) {  // the same products as whole GEMMs (scores staged in the probs region)
@@ -129,7 +129,7 @@ inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, bool dense, const i
                  st.scores->sat, cnt);
         }
         for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             const int c = rp[i + 1] - rp[i];
             key_row(dense, ph + rp[i], qkv + i * ld + h * hd, qkv + D + h * hd, ld, keys + rp[i], c, hd, score_shift,
                     st.scores->sat, cnt, srow);
@@ -142,7 +142,7 @@ inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, bool dense, const i
             continue;
         }
         for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             const int c = rp[i + 1] - rp[i];
             gemm(operand(ph + rp[i], 0, 1), operand(qkv + 2 * D + h * hd, 1, ld, 0, keys + rp[i]), 0, 0,
                  ctx + (long)i * D + h * hd, 0, 1, hd, c, spec::FRAC_ATTN_PROB, st.ctx->sat, cnt);
@@ -152,11 +152,11 @@ inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, bool dense, const i
     stats_scan(*st.ctx, ctx, (long)n * D);
     const int64_t inv_h = reciprocal_fx((uint32_t)H, 0, spec::HEAD_AVG_FRAC);
     for (long z = 0; z < Z; ++z) {
-#pragma HLS LOOP_TRIPCOUNT max=38809
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_TOKENS
 #pragma HLS PIPELINE II=1
         acc_t sum = 0;
         for (int h = 0; h < H; ++h) {
-#pragma HLS LOOP_TRIPCOUNT max=6
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_HEADS
             sum += probs[h * Z + z];
         }
         avg[z] = requantize(sum * inv_h, spec::HEAD_AVG_FRAC, st.avg->sat);
@@ -186,7 +186,7 @@ inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, bool dense, const i
     const long ld = 3L * D;
     word_t dprow[spec::MAX_TOKENS];
     for (int h = 0; h < H; ++h) {
-#pragma HLS LOOP_TRIPCOUNT max=6
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_HEADS
         const word_t *ph = probs + h * Z;
         word_t *dsh = d_scores + h * Z;
         const int dp_shift = g.ctx + spec::FRAC_ACTIVATION - g.probs;
@@ -197,7 +197,7 @@ inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, bool dense, const i
                  st.probs->sat, cnt);
         }
         for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             const int c = rp[i + 1] - rp[i];
             // dP = d_ctx V^T over the listed keys
             key_row(dense, dsh + rp[i], d_ctx + (long)i * D + h * hd, qkv + 2 * D + h * hd, ld, keys + rp[i], c, hd,
@@ -207,11 +207,11 @@ inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, bool dense, const i
             const word_t *p = ph + rp[i];
             int64_t dot = 0;
             for (int j = 0; j < c; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
                 dot += (int64_t)p[j] * dprow[j];
             }
             for (int j = 0; j < c; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
                 const acc_t acc = (acc_t)p[j] * (((int64_t)dprow[j] << spec::FRAC_ATTN_PROB) - dot);
                 dsh[rp[i] + j] = requantize_any(acc, 2 * spec::FRAC_ATTN_PROB + g.probs - g.scores, st.scores->sat);
@@ -227,13 +227,13 @@ inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, bool dense, const i
             continue;
         }
         for (int i = 0; i < n; ++i) {  // dQ = scale dS K
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             const int c = rp[i + 1] - rp[i];
             gemm(operand(dsh + rp[i], 0, 1), operand(qkv + D + h * hd, 1, ld, 0, keys + rp[i]), 0, 0,
                  d_qkv + (long)i * ld + h * hd, 0, 1, hd, c, dq_shift, st.qkv->sat, cnt);
         }
         for (int j = 0; j < n; ++j) {  // dK = scale dS^T Q, dV = P^T d_ctx, over the queries listing key j
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             const int c = t_ptr[j + 1] - t_ptr[j];
             gemm(operand(dsh, 0, 1, 0, t_pos + t_ptr[j]), operand(qkv + h * hd, 1, ld, 0, t_query + t_ptr[j]), 0, 0,
                  d_qkv + (long)j * ld + D + h * hd, 0, 1, hd, c, dq_shift, st.qkv->sat, cnt);

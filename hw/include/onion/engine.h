@@ -24,12 +24,12 @@ inline bool in_range(uint32_t v, int lo, int hi) { return v >= (uint32_t)lo && v
 inline uint32_t check_key_lists(const int32_t *rp, const int32_t *keys, int n) {
     if (rp[0] != 0) return spec::ST_BAD_KEYS;
     for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         const int32_t c = rp[i + 1] - rp[i];
         if (c < 1 || c > spec::MAX_KEYS || c > n) return spec::ST_BAD_KEYS;
         if (keys[rp[i]] != 0) return spec::ST_BAD_KEYS;  // [CLS] key first (lists are ascending)
         for (int32_t z = rp[i] + 1; z < rp[i + 1]; ++z) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             if (keys[z] <= keys[z - 1] || keys[z] >= n) return spec::ST_BAD_KEYS;
         }
     }
@@ -40,7 +40,7 @@ inline uint32_t check_key_lists(const int32_t *rp, const int32_t *keys, int n) {
 inline uint32_t check_keep_list(const int32_t *keep, int k, int n) {
     if (keep[0] != 0) return spec::ST_BAD_KEEP;
     for (int t = 1; t < k; ++t) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         if (keep[t] <= keep[t - 1] || keep[t] >= n) return spec::ST_BAD_KEEP;
     }
     return spec::ST_OK;
@@ -48,7 +48,7 @@ inline uint32_t check_keep_list(const int32_t *keep, int k, int n) {
 
 inline uint32_t check_fracs(const int32_t *fr, int count) {
     for (int i = 0; i < count; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=16
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_OP_TENSORS
         if (fr[i] < spec::GRAD_FRAC_MIN || fr[i] > spec::GRAD_FRAC_MAX) return spec::ST_BAD_FRAC;
     }
     return spec::ST_OK;
@@ -228,7 +228,7 @@ inline void run_engine(const spec::Args &a, word_t *wts, word_t *act, word_t *gr
         const int count = op_tensor_count(a.opcode);
         int32_t *so = aux + a.stats_off;
         for (int i = 0; i < count; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=16
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_OP_TENSORS
             so[2 * i] = st[i].max_abs;
             so[2 * i + 1] = (int32_t)st[i].sat;
             sat += st[i].sat;

@@ -71,9 +71,9 @@ inline void gemm(const Operand &a, const Operand &b, const word_t *bias, int bia
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {  // an empty sum (a key no query lists): C is the bias alone
         for (int m = 0; m < M; ++m) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             for (int n = 0; n < N; ++n) {
-#pragma HLS LOOP_TRIPCOUNT max=64
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_HEAD_DIM
                 const acc_t acc = bias ? ((acc_t)bias[n] * ((acc_t)1 << bias_lshift)) : 0;
                 c[(long)m * c_row_stride + n] = requantize_any(acc, shift, sat);
             }
@@ -88,12 +88,12 @@ inline void gemm(const Operand &a, const Operand &b, const word_t *bias, int bia
     gemm_csim_kernel(a, b, bias, bias_lshift, c, c_row_stride, M, N, K, shift, sat);
 #else
     for (int m = 0; m < M; ++m) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         for (int n = 0; n < N; ++n) {
-#pragma HLS LOOP_TRIPCOUNT max=1536
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_MLP
             acc_t acc = bias ? ((acc_t)bias[n] * ((acc_t)1 << bias_lshift)) : 0;
             for (int k = 0; k < K; ++k) {
-#pragma HLS LOOP_TRIPCOUNT max=1536
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_MLP
 #pragma HLS PIPELINE II=1
                 acc += (acc_t)((int32_t)operand_at(a, m, k) * (int32_t)operand_at(b, n, k));
             }

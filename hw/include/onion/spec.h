@@ -8,6 +8,18 @@
 
 #include "onion/fixed.h"
 
+// LOOP_TRIPCOUNT max values (macros: Vitis HLS expands them inside pragmas)
+#define ONION_TRIP_TOKENS 197  // max_tokens
+#define ONION_TRIP_TOKENS_PLUS_1 198  // max_tokens + 1
+#define ONION_TRIP_DIM 384  // max_dim
+#define ONION_TRIP_HEADS 6  // max_heads
+#define ONION_TRIP_HEAD_DIM 64  // max_head_dim
+#define ONION_TRIP_MLP 1536  // max_mlp
+#define ONION_TRIP_TOKENS_X_TOKENS 38809  // max_tokens * max_tokens
+#define ONION_TRIP_TOKENS_X_DIM 75648  // max_tokens * max_dim
+#define ONION_TRIP_TOKENS_X_MLP 302592  // max_tokens * max_mlp
+#define ONION_TRIP_OP_TENSORS 13  // max_op_tensors
+
 namespace onion {
 namespace spec {
 
@@ -45,6 +57,14 @@ const int MAX_PATCH_DIM = 768;
 const int MAX_CLASSES = 1000;
 const int MAX_IN_DIM = 1536;
 const int MAX_OUT_DIM = 1536;
+
+// RTL MAC-array geometry and clock (mac_array_timing.h and host/cycle_model.py use these)
+const int MAC_ROWS = 32;
+const int MAC_COLS = 64;
+const int MAC_MAX_M = 512;
+const int MAC_CLOCK_MHZ = 150;
+const int MAC_DSPS = 2520;
+const int MAC_TAIL_CYCLES = 3;
 
 enum Opcode {
     OP_PATCH_EMBED_FWD = 1,
