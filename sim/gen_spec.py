@@ -54,13 +54,14 @@ def trip_counts(spec: dict) -> dict[str, int]:
     for name, expr in _public(spec["trip_counts"]).items():
         if not TRIP_NAME.match(name):
             raise ValueError(f"trip count name {name!r}: lower_snake_case expected")
-        tokens = re.findall(r"[A-Za-z_]\w*|\d+|[+*()-]|\S", expr)
+        tokens = re.findall(r"[A-Za-z_]\w*|\d+|[+*/()-]|\S", expr)
         for t in tokens:
             if re.match(r"[A-Za-z_]", t) and t not in names:
                 raise ValueError(f"trip count {name}: unknown name {t!r} (known: {sorted(names)})")
-            if not re.match(r"[A-Za-z_]\w*$|\d+$|[+*()-]$", t):
+            if not re.match(r"[A-Za-z_]\w*$|\d+$|[+*/()-]$", t):
                 raise ValueError(f"trip count {name}: unexpected {t!r} in {expr!r}")
-        value = eval(" ".join(str(names.get(t, t)) for t in tokens), {"__builtins__": {}})  # checked tokens only
+        value = eval(" ".join(str(names.get(t, "//" if t == "/" else t)) for t in tokens),  # checked tokens only
+                     {"__builtins__": {}})
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"trip count {name} = {expr!r} is not a positive integer")
         out[name] = value
@@ -76,6 +77,36 @@ def _mac_array_lines(spec: dict) -> list[str]:
             f"const int MAC_CLOCK_MHZ = {int(spec['clock_mhz'])};",
             f"const int MAC_DSPS = {int(mac['dsps'])};",
             f"const int MAC_TAIL_CYCLES = {int(mac['tail_cycles'])};"]
+
+
+def _param_grad_lines(spec: dict) -> list[str]:
+    """param_grad_slices(op, dims, out): where each parameter-gradient tensor of a backward op lies in
+    its params layout (the gw_off block and the gacc_off accumulators share that layout)."""
+    lines = ["// weight-gradient accumulation (grad_accumulation): per backward op with parameters, the",
+             "// parameter-gradient tensors (index into the op's frac/stats tables) and their place in the",
+             "// params layout",
+             f"const int GACC_FRAC_MIN = {int(spec['grad_accumulation']['frac_min'])};",
+             f"const int GACC_FRAC_MAX = {int(spec['grad_accumulation']['frac_max'])};",
+             "struct ParamGradSlice { int tensor; long offset; long size; };"]
+    ops = {k: o for k, o in _public(spec["ops"]).items() if k.endswith("_BWD") and o.get("params")}
+    most = max(len(spec["layouts"][o["params"]]) for o in ops.values())
+    lines += [f"const int MAX_PARAM_SLICES = {most};",
+              "inline int param_grad_slices(uint32_t op, const Dims &d, ParamGradSlice *out) {",
+              "    switch (op) {"]
+    for name, o in ops.items():
+        lay = o["params"]
+        lines.append(f"    case OP_{name}: {{")
+        lines.append(f"        const {_camel(lay)}Layout l = {lay}_layout(d);")
+        for i, (tensor, shape) in enumerate(spec["layouts"][lay]):
+            t = "d_" + tensor
+            if t not in o["tensors"]:
+                raise ValueError(f"op {name}: params tensor {tensor!r} has no gradient {t!r} in its tensor list")
+            size = " * ".join(f"({_extent_cxx(e)})" for e in shape)
+            lines.append(f"        out[{i}].tensor = {o['tensors'].index(t)}; out[{i}].offset = l.{tensor}; "
+                         f"out[{i}].size = {size};")
+        lines += [f"        return {len(spec['layouts'][lay])};", "    }"]
+    lines += ["    default:", "        return 0;", "    }", "}", ""]
+    return lines
 
 
 def render_header(spec: dict) -> str:
@@ -158,6 +189,7 @@ def render_header(spec: dict) -> str:
         for tensor, shape in entries:
             lines.append(f"    l.{tensor} = at; at += " + " * ".join(f"({_extent_cxx(e)})" for e in shape) + ";")
         lines += ["    l.size = at;", "    (void)d;", "    return l;", "}", ""]
+    lines += _param_grad_lines(spec)
     lines += ["}  // namespace spec", "}  // namespace onion", "",
               "// the HLS top function (hw/src/onion_engine.cpp), for the test bench and the C-sim entry",
               "void onion_engine(" + ", ".join(_top_params(spec, qualified=True)) + ");", "", "#endif", ""]

@@ -8,6 +8,7 @@
 #include "onion/encoder_attn.h"
 #include "onion/encoder_mlp.h"
 #include "onion/gelu.h"
+#include "onion/grad_accum.h"
 #include "onion/head.h"
 #include "onion/layernorm.h"
 #include "onion/linear.h"
@@ -88,6 +89,20 @@ inline bool is_backward(uint32_t op) {
            op == spec::OP_GELU_BWD;
 }
 
+// Backward ops that write parameter gradients (and so may accumulate them: grad_accum.h).
+inline bool has_param_grads(uint32_t op) {
+    return op == spec::OP_PATCH_EMBED_BWD || op == spec::OP_ATTN_BWD || op == spec::OP_MLP_BWD ||
+           op == spec::OP_HEAD_BWD || op == spec::OP_LINEAR_BWD || op == spec::OP_LAYERNORM_BWD;
+}
+
+inline uint32_t check_gacc_fracs(const int32_t *fr, int count) {
+    for (int i = 0; i < count; ++i) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_OP_TENSORS
+        if (fr[i] < spec::GACC_FRAC_MIN || fr[i] > spec::GACC_FRAC_MAX) return spec::ST_BAD_FRAC;
+    }
+    return spec::ST_OK;
+}
+
 // Every check of a call, before anything is written.
 inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
     const uint32_t op = a.opcode;
@@ -98,8 +113,11 @@ inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
     const bool mlp = op == spec::OP_MLP_FWD || op == spec::OP_MLP_BWD;
     const bool head = op == spec::OP_HEAD_FWD || op == spec::OP_HEAD_BWD;
     const bool linear = op == spec::OP_LINEAR_FWD || op == spec::OP_LINEAR_BWD;
-    const uint32_t allowed_flags = attn ? (uint32_t)spec::FLAG_SPARSE : mlp ? (uint32_t)spec::FLAG_GATHER : 0u;
+    uint32_t allowed_flags = attn ? (uint32_t)spec::FLAG_SPARSE : mlp ? (uint32_t)spec::FLAG_GATHER : 0u;
+    const bool accumulates = (a.flags & spec::FLAG_GRAD_ACCUMULATE) != 0;
+    if (has_param_grads(op)) allowed_flags |= spec::FLAG_GRAD_ACCUMULATE | spec::FLAG_GRAD_CLEAR;
     if (a.flags & ~allowed_flags) return spec::ST_BAD_FLAGS;
+    if ((a.flags & spec::FLAG_GRAD_CLEAR) && !accumulates) return spec::ST_BAD_FLAGS;
     if (!in_range(a.n_tokens, patch ? 2 : 1, spec::MAX_TOKENS)) return spec::ST_BAD_TOKENS;
     if (!linear && !in_range(a.dim, 1, spec::MAX_DIM)) return spec::ST_BAD_DIM;
     if (attn) {
@@ -126,7 +144,11 @@ inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
         if (!in_range(a.in_dim, 1, spec::MAX_IN_DIM)) return spec::ST_BAD_IN_DIM;
         if (!in_range(a.out_dim, 1, spec::MAX_OUT_DIM)) return spec::ST_BAD_OUT_DIM;
     }
-    if (is_backward(op)) return check_fracs(aux + a.fracs_off, count);
+    if (is_backward(op)) {
+        const uint32_t f = check_fracs(aux + a.fracs_off, count);
+        if (f != spec::ST_OK || !accumulates) return f;
+        return check_gacc_fracs(aux + a.fracs_off + count, count);
+    }
     return spec::ST_OK;
 }
 
@@ -233,6 +255,7 @@ inline void run_engine(const spec::Args &a, word_t *wts, word_t *act, word_t *gr
             so[2 * i + 1] = (int32_t)st[i].sat;
             sat += st[i].sat;
         }
+        sat += accumulate_param_grads(a, grd + a.gw_off, aux, count);
     }
     out.status = status;
     out.macs_lo = (uint32_t)cnt.macs;

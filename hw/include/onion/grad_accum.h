@@ -1,0 +1,101 @@
+// Weight-gradient accumulation on the fabric (engine_spec.json "grad_accumulation").
+//
+// A backward op with parameters, called with FLAG_GRAD_ACCUMULATE, writes its per-image parameter
+// gradients (int16 at the tensor's frac f, as without the flag) and then adds each word into the
+// op's int32 accumulator block in aux (gacc_off, same layout as the parameters) at the tensor's
+// accumulator frac fa (fracs table, second half):
+//
+//   acc = sat32(acc + round_half_up(word * 2^(fa - f)))      (FLAG_GRAD_CLEAR: start from 0)
+//
+// Exact whenever fa >= f (a left shift); the host picks fa per step with room for the step's images,
+// so it reads one int32 gradient per parameter per step instead of summing int16 images in numpy.
+// Why aux: it is already the 32-bit port, and the accumulators are read-modify-written in bursts of
+// GACC_CHUNK words next to the int16 gradient the op just wrote (grd); a dedicated port would add an
+// AXI master for about 2 x 4 bytes per parameter per image.
+#ifndef ONION_GRAD_ACCUM_H
+#define ONION_GRAD_ACCUM_H
+
+#include <stdint.h>
+
+#include "onion/engine_common.h"
+#include "onion/spec.h"
+
+namespace onion {
+
+const int GACC_CHUNK = 512;  // words per burst (ONION_TRIP_PARAM_CHUNKS = largest tensor / GACC_CHUNK)
+const int64_t GACC_MAX = 2147483647LL;
+const int64_t GACC_MIN = -2147483647LL - 1;
+
+// word * 2^shift, rounded half up when shift < 0 (shift in [-GRAD_FRAC_MAX, GACC_FRAC_MAX])
+inline int64_t gacc_term(word_t word, int shift) {
+    const int64_t v = word;
+    if (shift >= 0) return v * ((int64_t)1 << shift);
+    return (v + ((int64_t)1 << (-shift - 1))) >> (-shift);
+}
+
+// One tensor: read GACC_CHUNK gradient words and accumulators in bursts, add, write back in a burst.
+inline void burst_accumulate(const word_t *grad, int32_t *acc, long n, int shift, bool clear, Stat &st) {
+    word_t g[GACC_CHUNK];
+    int32_t a[GACC_CHUNK];
+    for (long c0 = 0; c0 < n; c0 += GACC_CHUNK) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_PARAM_CHUNKS
+        const long len = n - c0 < GACC_CHUNK ? n - c0 : GACC_CHUNK;
+        for (int i = 0; i < GACC_CHUNK; ++i) {
+#pragma HLS PIPELINE II=1
+            if (i < len) {
+                g[i] = grad[c0 + i];
+                a[i] = clear ? 0 : acc[c0 + i];
+            }
+        }
+        for (int i = 0; i < GACC_CHUNK; ++i) {
+#pragma HLS PIPELINE II=1
+            if (i < len) {
+                int64_t sum = (int64_t)a[i] + gacc_term(g[i], shift);
+                if (sum > GACC_MAX) { sum = GACC_MAX; ++st.sat; }
+                if (sum < GACC_MIN) { sum = GACC_MIN; ++st.sat; }
+                const int32_t mag = sum < 0 ? (int32_t)(sum == GACC_MIN ? GACC_MAX : -sum) : (int32_t)sum;
+                if (mag > st.max_abs) st.max_abs = mag;
+                a[i] = (int32_t)sum;
+            }
+        }
+        for (int i = 0; i < GACC_CHUNK; ++i) {
+#pragma HLS PIPELINE II=1
+            if (i < len) acc[c0 + i] = a[i];
+        }
+    }
+}
+
+// After a backward op: with FLAG_GRAD_ACCUMULATE, add its parameter gradients (gw) into gacc.
+// Writes [max |acc|, saturations] per tensor at stats_off + 2 * count (0 for non-parameter
+// tensors) and returns the saturations.
+inline uint32_t accumulate_param_grads(const spec::Args &a, const word_t *gw, int32_t *aux, int count) {
+    if (!(a.flags & spec::FLAG_GRAD_ACCUMULATE)) return 0;
+    const bool clear = (a.flags & spec::FLAG_GRAD_CLEAR) != 0;
+    const int32_t *fr = aux + a.fracs_off;  // [0, count): word fracs; [count, 2 count): accumulator fracs
+    int32_t *so = aux + a.stats_off + 2 * count;
+    for (int t = 0; t < count; ++t) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_OP_TENSORS
+        so[2 * t] = 0;
+        so[2 * t + 1] = 0;
+    }
+    const spec::Dims d = {(long)a.n_tokens, (long)a.n_keep, (long)a.dim,    (long)a.heads,
+                          (long)a.mlp_dim,  (long)a.in_dim, (long)a.out_dim, 0};
+    spec::ParamGradSlice slices[spec::MAX_PARAM_SLICES];
+    const int n_slices = spec::param_grad_slices(a.opcode, d, slices);
+    uint32_t sat = 0;
+    for (int s = 0; s < n_slices; ++s) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_OP_TENSORS
+        const int t = slices[s].tensor;
+        Stat st = {0, 0};
+        burst_accumulate(gw + slices[s].offset, aux + a.gacc_off + slices[s].offset, slices[s].size,
+                         fr[count + t] - fr[t], clear, st);
+        so[2 * t] = st.max_abs;
+        so[2 * t + 1] = (int32_t)st.sat;
+        sat += st.sat;
+    }
+    return sat;
+}
+
+}  // namespace onion
+
+#endif
