@@ -91,6 +91,8 @@ def _param_grad_lines(spec: dict) -> list[str]:
     ops = {k: o for k, o in _public(spec["ops"]).items() if k.endswith("_BWD") and o.get("params")}
     most = max(len(spec["layouts"][o["params"]]) for o in ops.values())
     lines += [f"const int MAX_PARAM_SLICES = {most};",
+              f"const int OP_TENSORS_MAX = {max(len(o['tensors']) for o in _public(spec['ops']).values())};"
+              "  // longest per-op tensor list (frac / stats tables)",
               "inline int param_grad_slices(uint32_t op, const Dims &d, ParamGradSlice *out) {",
               "    switch (op) {"]
     for name, o in ops.items():

@@ -1,6 +1,6 @@
 // Bounded-FIFO simulation self-test: producer/compute/consumer regions (flat and nested) pass at
 // depth 2; the fill-then-call pattern of the old mac_array_gemm_with deadlocks.
-// usage: bounded_regions pass | fill_then_call | fill_in_process | cycle
+// usage: bounded_regions pass | fill_then_call | fill_in_process | cycle | livelock (bounded build only)
 #include <cstdio>
 #include <cstring>
 
@@ -64,6 +64,22 @@ static void cycle_region() {
     ONION_DATAFLOW_END();
 }
 
+#ifdef ONION_BOUNDED_SIM
+// a process that keeps simulated time moving but never finishes: only the wall-clock watchdog ends it
+static void spin_forever(hls::stream<int> &out) {
+    for (;;) sc_core::wait(1, sc_core::SC_NS);
+    out.write(0);
+}
+static void livelock_region() {
+    hls::stream<int> never("never");
+    long sum = 0;
+    ONION_DATAFLOW_BEGIN();
+    ONION_DATAFLOW_PROCESS(spin_forever, never);
+    ONION_DATAFLOW_PROCESS(consume, 1, never, sum);
+    ONION_DATAFLOW_END();
+}
+#endif
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "pass";
     long sum = 0;
@@ -83,6 +99,9 @@ int main(int argc, char **argv) {
     if (!std::strcmp(mode, "fill_then_call")) fill_then_call(BEATS, sum);
     else if (!std::strcmp(mode, "fill_in_process")) fill_region(BEATS, sum);
     else if (!std::strcmp(mode, "cycle")) cycle_region();
+#ifdef ONION_BOUNDED_SIM
+    else if (!std::strcmp(mode, "livelock")) livelock_region();
+#endif
     std::printf("finished: no deadlock detected (sum %ld)\n", sum);
     return 0;
 }

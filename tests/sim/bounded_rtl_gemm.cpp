@@ -4,6 +4,7 @@
 // and the measured cycles against onion::gemm_job_cycles.
 //
 // usage: bounded_rtl_gemm pass            all cases; exit 0 when all are bit-exact and on the cycle model
+//        bounded_rtl_gemm shape M N K BIAS   one GEMM of that shape (e.g. DeiT-Tiny's QKV: 197 576 192 1)
 //        bounded_rtl_gemm fill_then_call  the old mac_array_gemm_with pattern with the Verilated core as
 //                                         its job: must deadlock (exit ONION_BOUNDED_DEADLOCK_EXIT)
 // Build: verilator --cc with -GROWS/-GCOLS/-GMAX_M equal to MAC_TEST_ROWS/COLS/MAX_M (tests/sim).
@@ -147,31 +148,8 @@ static Job make_job(int M, int N, int K, bool bias, int shift, int bias_lshift, 
     return j;
 }
 
-int main(int argc, char **argv) {
-    const char *mode = argc > 1 ? argv[1] : "pass";
-    VerilatedContext ctx;
-    Vmac_array top(&ctx);
-    Core core(top);
-    core.reset();
-    if (!std::strcmp(mode, "fill_then_call")) {
-        Job j = make_job(2 * ROWS + 3, COLS + 5, 3 * ROWS + 1, false, 8, 0, 1, 3000);
-        std::vector<onion::word_t> out((size_t)j.M * j.N);
-        CoreRun run;
-        fill_then_call_region(core, j, out, run);
-        std::printf("finished: no deadlock detected\n");
-        return 0;
-    }
-    // (M, N, K, bias, shift, bias_lshift, value range): tails in every dimension, one tile, several
-    // jobs (M > MAX_M), saturating shifts, left shifts
-    const int cases[][7] = {
-        {1, 1, 1, 0, 0, 0, 100},
-        {ROWS, COLS, ROWS, 1, 4, 2, 3000},
-        {2 * ROWS + 3, 2 * COLS + 5, 3 * ROWS + 1, 1, 10, 6, 30000},
-        {37, COLS - 1, 2 * ROWS - 1, 0, -3, 0, 500},
-        {3, 3 * COLS, 5 * ROWS, 1, 12, 0, 30000},  // M below the tile's B beats: the load dominates
-        {MAX_M + 17, COLS + 3, ROWS + 2, 1, 14, 3, 20000},
-        {50, 20, 40, 0, 2, 0, 30000},              // saturates
-    };
+// Runs the cases (M, N, K, bias, shift, bias_lshift, value range); returns the number that failed.
+static int run_cases(Core &core, std::vector<std::vector<int>> cases) {
     int failed = 0;
     for (const auto &cs : cases) {
         Job j = make_job(cs[0], cs[1], cs[2], cs[3], cs[4], cs[5], 7 + cs[0] * 31 + cs[1], cs[6]);
@@ -192,5 +170,36 @@ int main(int argc, char **argv) {
                     ok ? "" : "  FAIL");
         failed += !ok;
     }
-    return failed ? 1 : 0;
+    return failed;
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "pass";
+    VerilatedContext ctx;
+    Vmac_array top(&ctx);
+    Core core(top);
+    core.reset();
+    if (!std::strcmp(mode, "fill_then_call")) {
+        Job j = make_job(2 * ROWS + 3, COLS + 5, 3 * ROWS + 1, false, 8, 0, 1, 3000);
+        std::vector<onion::word_t> out((size_t)j.M * j.N);
+        CoreRun run;
+        fill_then_call_region(core, j, out, run);
+        std::printf("finished: no deadlock detected\n");
+        return 0;
+    }
+    if (!std::strcmp(mode, "shape") && argc == 6) {
+        const int M = std::atoi(argv[2]), N = std::atoi(argv[3]), K = std::atoi(argv[4]), bias = std::atoi(argv[5]);
+        return run_cases(core, {{M, N, K, bias, 10, 2, 3000}}) ? 1 : 0;
+    }
+    // (M, N, K, bias, shift, bias_lshift, value range): tails in every dimension, one tile, several
+    // jobs (M > MAX_M), saturating shifts, left shifts
+    return run_cases(core, {
+        {1, 1, 1, 0, 0, 0, 100},
+        {ROWS, COLS, ROWS, 1, 4, 2, 3000},
+        {2 * ROWS + 3, 2 * COLS + 5, 3 * ROWS + 1, 1, 10, 6, 30000},
+        {37, COLS - 1, 2 * ROWS - 1, 0, -3, 0, 500},
+        {3, 3 * COLS, 5 * ROWS, 1, 12, 0, 30000},  // M below the tile's B beats: the load dominates
+        {MAX_M + 17, COLS + 3, ROWS + 2, 1, 14, 3, 20000},
+        {50, 20, 40, 0, 2, 0, 30000},              // saturates
+    }) ? 1 : 0;
 }

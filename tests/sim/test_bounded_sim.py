@@ -4,6 +4,7 @@ with a report. It passes correct regions, catches the old fill-then-call pattern
 Verilated RTL MAC array in the loop, and runs whole DeiT-Tiny layers bit-identical to C-sim."""
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -44,6 +45,13 @@ def test_deadlock_is_reported_with_the_blocked_fifo(regions_exe, mode, blocked):
     assert "finished" not in out.stdout
 
 
+def test_wall_clock_watchdog_ends_a_livelock(regions_exe):
+    out = subprocess.run([str(regions_exe), "livelock"], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, ONION_BOUNDED_TIMEOUT_S="2"))
+    assert out.returncode == DEADLOCK_EXIT, out.stdout + out.stderr
+    assert "did not finish within 2.0" in out.stderr and "process consume" in out.stderr
+
+
 def test_unbounded_csim_hides_the_fill_then_call_deadlock():
     """Why the bounded build exists: ordinary C-sim streams are unbounded, so the same code passes."""
     exe = compile_cxx([HERE / "bounded_regions.cpp"], "bounded_regions_unbounded")
@@ -67,6 +75,14 @@ def test_verilated_mac_array_in_the_loop_is_bit_exact_and_on_the_cycle_model(rtl
     for ln in lines:  # measured cycles == gemm_cycles (the producer and consumer never starve the core)
         words = ln.split()
         assert words[words.index("cycles") + 1] == words[words.index("model") + 1], ln
+
+
+@pytest.mark.slow
+def test_deit_tiny_qkv_gemm_through_the_verilated_core(rtl_gemm_exe):
+    """A whole DeiT-Tiny QKV GEMM (197 x 576 x 192, bias) streamed through depth-2 FIFOs."""
+    out = run(rtl_gemm_exe, "shape", "197", "576", "192", "1")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "mismatches 0" in out.stdout and "FAIL" not in out.stdout
 
 
 def test_verilated_mac_array_behind_fill_then_call_deadlocks(rtl_gemm_exe):

@@ -95,14 +95,6 @@ inline bool has_param_grads(uint32_t op) {
            op == spec::OP_HEAD_BWD || op == spec::OP_LINEAR_BWD || op == spec::OP_LAYERNORM_BWD;
 }
 
-inline uint32_t check_gacc_fracs(const int32_t *fr, int count) {
-    for (int i = 0; i < count; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_OP_TENSORS
-        if (fr[i] < spec::GACC_FRAC_MIN || fr[i] > spec::GACC_FRAC_MAX) return spec::ST_BAD_FRAC;
-    }
-    return spec::ST_OK;
-}
-
 // Every check of a call, before anything is written.
 inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
     const uint32_t op = a.opcode;
@@ -147,7 +139,9 @@ inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
     if (is_backward(op)) {
         const uint32_t f = check_fracs(aux + a.fracs_off, count);
         if (f != spec::ST_OK || !accumulates) return f;
-        return check_gacc_fracs(aux + a.fracs_off + count, count);
+        int32_t table[2 * spec::OP_TENSORS_MAX];
+        burst_read_table(aux + a.fracs_off, table, 2 * count);
+        return check_gacc_fracs(table, count);
     }
     return spec::ST_OK;
 }

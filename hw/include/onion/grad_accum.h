@@ -65,19 +65,40 @@ inline void burst_accumulate(const word_t *grad, int32_t *acc, long n, int shift
     }
 }
 
+// The small per-op tables in aux (fracs, stats) move in one burst each to and from on-chip arrays.
+inline void burst_read_table(const int32_t *src, int32_t dst[2 * spec::OP_TENSORS_MAX], int count) {
+    for (int i = 0; i < 2 * spec::OP_TENSORS_MAX; ++i) {
+#pragma HLS PIPELINE II=1
+        if (i < count) dst[i] = src[i];
+    }
+}
+
+inline void burst_write_table(const int32_t src[2 * spec::OP_TENSORS_MAX], int32_t *dst, int count) {
+    for (int i = 0; i < 2 * spec::OP_TENSORS_MAX; ++i) {
+#pragma HLS PIPELINE II=1
+        if (i < count) dst[i] = src[i];
+    }
+}
+
+// Accumulator fracs (second half of the frac table) inside the declared range.
+inline uint32_t check_gacc_fracs(const int32_t fr[2 * spec::OP_TENSORS_MAX], int count) {
+    for (int i = 0; i < spec::OP_TENSORS_MAX; ++i) {
+        if (i < count && (fr[count + i] < spec::GACC_FRAC_MIN || fr[count + i] > spec::GACC_FRAC_MAX))
+            return spec::ST_BAD_FRAC;
+    }
+    return spec::ST_OK;
+}
+
 // After a backward op: with FLAG_GRAD_ACCUMULATE, add its parameter gradients (gw) into gacc.
 // Writes [max |acc|, saturations] per tensor at stats_off + 2 * count (0 for non-parameter
 // tensors) and returns the saturations.
 inline uint32_t accumulate_param_grads(const spec::Args &a, const word_t *gw, int32_t *aux, int count) {
     if (!(a.flags & spec::FLAG_GRAD_ACCUMULATE)) return 0;
     const bool clear = (a.flags & spec::FLAG_GRAD_CLEAR) != 0;
-    const int32_t *fr = aux + a.fracs_off;  // [0, count): word fracs; [count, 2 count): accumulator fracs
-    int32_t *so = aux + a.stats_off + 2 * count;
-    for (int t = 0; t < count; ++t) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_OP_TENSORS
-        so[2 * t] = 0;
-        so[2 * t + 1] = 0;
-    }
+    int32_t fr[2 * spec::OP_TENSORS_MAX];  // [0, count): word fracs; [count, 2 count): accumulator fracs
+    int32_t so[2 * spec::OP_TENSORS_MAX];  // [max |acc|, saturations] per tensor
+    burst_read_table(aux + a.fracs_off, fr, 2 * count);
+    for (int i = 0; i < 2 * spec::OP_TENSORS_MAX; ++i) so[i] = 0;
     const spec::Dims d = {(long)a.n_tokens, (long)a.n_keep, (long)a.dim,    (long)a.heads,
                           (long)a.mlp_dim,  (long)a.in_dim, (long)a.out_dim, 0};
     spec::ParamGradSlice slices[spec::MAX_PARAM_SLICES];
@@ -93,6 +114,7 @@ inline uint32_t accumulate_param_grads(const spec::Args &a, const word_t *gw, in
         so[2 * t + 1] = (int32_t)st.sat;
         sat += st.sat;
     }
+    burst_write_table(so, aux + a.stats_off + 2 * count, 2 * count);
     return sat;
 }
 

@@ -395,6 +395,7 @@ const int GACC_FRAC_MIN = 4;
 const int GACC_FRAC_MAX = 46;
 struct ParamGradSlice { int tensor; long offset; long size; };
 const int MAX_PARAM_SLICES = 6;
+const int OP_TENSORS_MAX = 13;  // longest per-op tensor list (frac / stats tables)
 inline int param_grad_slices(uint32_t op, const Dims &d, ParamGradSlice *out) {
     switch (op) {
     case OP_PATCH_EMBED_BWD: {
