@@ -85,6 +85,22 @@ def test_deit_tiny_qkv_gemm_through_the_verilated_core(rtl_gemm_exe):
     assert "mismatches 0" in out.stdout and "FAIL" not in out.stdout
 
 
+@pytest.mark.slow
+def test_default_geometry_core_in_the_loop_on_deit_tiny_gemms():
+    """The engine's own 32x64 array (geometry from engine_spec.json; Verilator needs ~3 min on 2 cores):
+    the unit shapes and DeiT-Tiny's QKV and projection GEMMs, bit-exact and on the cycle model."""
+    from host import engine_spec as es
+
+    mac = es.load_spec()["mac_array"]
+    g = {"ROWS": mac["rows"], "COLS": mac["cols"], "MAX_M": mac["max_m"]}
+    exe = build_verilated([REPO / "hw" / "rtl" / "mac_array.v", REPO / "hw" / "rtl" / "mac_requant.v"], "mac_array",
+                          g, HERE / "bounded_rtl_gemm.cpp", "bounded_rtl_gemm_default",
+                          cxx_flags=[f"-DMAC_TEST_{k}={v}" for k, v in g.items()])
+    for args in (("pass",), ("shape", "197", "576", "192", "1"), ("shape", "197", "192", "192", "1")):
+        out = run(exe, *args)
+        assert out.returncode == 0 and "FAIL" not in out.stdout, out.stdout + out.stderr
+
+
 def test_verilated_mac_array_behind_fill_then_call_deadlocks(rtl_gemm_exe):
     out = run(rtl_gemm_exe, "fill_then_call")
     assert out.returncode == DEADLOCK_EXIT, out.stdout + out.stderr
