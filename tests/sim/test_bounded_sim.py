@@ -57,6 +57,9 @@ def test_unbounded_csim_hides_the_fill_then_call_deadlock():
     exe = compile_cxx([HERE / "bounded_regions.cpp"], "bounded_regions_unbounded")
     out = run(exe, "fill_then_call")
     assert out.returncode == 0 and "finished: no deadlock detected" in out.stdout
+    out = run(exe, "pass")  # the macros are plain sequential calls there, same result
+    assert out.returncode == 0 and out.stdout == run(compile_cxx([HERE / "bounded_regions.cpp"], "bounded_regions",
+                                                                 bounded=True), "pass").stdout
 
 
 @pytest.fixture(scope="module")
