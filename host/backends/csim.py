@@ -109,6 +109,8 @@ class CsimBackend(PortMemoryBackend):
             return bool(flags & engine_spec.flag("SPARSE"))
         if reg == "keep_off":
             return bool(flags & engine_spec.flag("GATHER"))
+        if reg == "gacc_off":
+            return bool(flags & engine_spec.flag("GRAD_ACCUMULATE"))
         return reg in engine_spec.op(name)["regs"]
 
     def _check_lists(self, name: str, registers: dict) -> None:
@@ -121,8 +123,13 @@ class CsimBackend(PortMemoryBackend):
             self._fits(name, "keys_off", "aux", off, n + 1 + max(z, 0))
         if self._uses(name, "keep_off", registers):
             self._fits(name, "keep_off", "aux", int(registers.get("keep_off", 0)), int(registers.get("n_keep", 0)))
+        # with GRAD_ACCUMULATE the frac table carries the accumulator fracs too (grad_accumulation)
+        tables = 2 if int(registers.get("flags", 0)) & engine_spec.flag("GRAD_ACCUMULATE") else 1
         if "fracs_off" in engine_spec.op(name)["regs"]:
-            self._fits(name, "fracs_off", "aux", int(registers.get("fracs_off", 0)), len(engine_spec.op_tensors(name)))
+            self._fits(name, "fracs_off", "aux", int(registers.get("fracs_off", 0)),
+                       tables * len(engine_spec.op_tensors(name)))
+        self._fits(name, "stats_off", "aux", int(registers.get("stats_off", 0)),
+                   tables * 2 * len(engine_spec.op_tensors(name)))
 
     def _check_regions(self, name: str, registers: dict) -> None:
         n = int(registers.get("n_tokens", 0))
