@@ -256,7 +256,7 @@ def ddr_pointers(texts: dict[Path, str]) -> dict[tuple[Path, int], set[str]]:
         by_name.setdefault(f[1], []).append(f)
     ddr: dict[tuple[Path, int], set[str]] = {f[0]: set() for f in funcs}
     tops = False
-    for key, _name, _pnames, params, body in funcs:
+    for key, _name, _pnames, _params, body in funcs:
         ports = set(re.findall(r"#pragma\s+HLS\s+INTERFACE\s+m_axi\s+port\s*=\s*(\w+)", body))
         if ports:
             tops = True
@@ -288,7 +288,8 @@ def ddr_pointers(texts: dict[Path, str]) -> dict[tuple[Path, int], set[str]]:
     return ddr
 
 
-def check_maxi_elementwise(path: Path, text: str, ddr: dict[tuple[Path, int], set[str]] | None = None) -> list[Finding]:
+def check_maxi_elementwise(path: Path, text: str,
+                           ddr: dict[tuple[Path, int], set[str]] | None = None) -> list[Finding]:
     found = []
     for name, params, body, start, at in _functions(text):
         if BURST_HELPER.match(name):
