@@ -6,7 +6,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 PYTEST  := $(PY) -m pytest
 STAMP   := $(VENV)/.onion-setup
-APT_PKGS := iverilog yosys
+APT_PKGS := iverilog yosys libsystemc-dev
 
 .PHONY: help setup test lint format check-generated demo train bench csim cocotb synth hls bd bitstream cosim clean
 

@@ -1,6 +1,6 @@
 """Cycle model of the RTL MAC-array core, for the host (numpy-free, torch-free).
 
-The one source of the array's geometry and timing constants is hw/include/onion/mac_array_timing.h:
+The array's geometry and timing constants come from hw/spec/engine_spec.json, generated into hw/include/onion/spec.h:
 this module reads the `const int MAC_* = ...;` lines from it and implements the same formula as
 its gemm_cycles_on() (tests/rtl checks both against each other and against RTL simulation).
 
@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-TIMING_HEADER = Path(__file__).resolve().parents[1] / "hw" / "include" / "onion" / "mac_array_timing.h"
+# the MAC_* values are generated from hw/spec/engine_spec.json into spec.h (mac_array_timing.h uses them)
+TIMING_HEADER = Path(__file__).resolve().parents[1] / "hw" / "include" / "onion" / "spec.h"
 
 
 @functools.lru_cache(maxsize=None)

@@ -13,7 +13,6 @@ Per sample (N tokens incl. [CLS], shrinking at selector blocks):
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +23,9 @@ from host.model_configs import mlp_hidden, num_tokens, patch_dim
 # One bit of range beyond es.next_grad_frac's target (largest word at 2^12..2^13): gradients vary
 # from sample to sample, and a clipped weight gradient costs more than one bit of resolution.
 EXTRA_HEADROOM_BITS = 1
-_STATS_WORDS = 2 * 16  # [max |word|, saturations] per tensor; ops have at most 16 tensors
+# [max |word|, saturations] per tensor (ops have at most 16), twice with GRAD_ACCUMULATE (the
+# accumulators' stats follow; the frac table likewise carries the accumulator fracs)
+_STATS_WORDS = 4 * 16
 
 
 # engine parameter layouts (engine_spec.json layouts.*_params) -> timm state_dict names
@@ -168,6 +169,13 @@ class EngineDriver:
         self.counters = Counters()
         self._alloc()
         self.fracs: dict[tuple[str, int], np.ndarray] = {}
+        # weight-gradient accumulation on the engine (begin_grad_step / backward(accumulate=True) /
+        # read_accumulated_grads): per (op, index) its int32 block in aux and accumulator fracs
+        self._gacc: dict[tuple[str, int], object] = {}
+        self._gacc_fracs: dict[tuple[str, int], np.ndarray] = {}
+        self._gacc_images = 0
+        self._gacc_step_images = 1
+        self.gacc_saturations = 0
         self._blocks = [_Block() for _ in range(self.depth)]
         self._n_last = self.N0
 
@@ -192,6 +200,7 @@ class EngineDriver:
         scratch = max(es.layout_size(k, **dims) for k in ("attn_scratch", "mlp_scratch", "head_scratch"))
         grd = 2 * n * d + biggest_params + scratch
         aux = depth * (n + 1 + n * n) + depth * n + 2 * _STATS_WORDS
+        aux += params  # int32 weight-gradient accumulators (grad_accumulation), allocated on first use
         return {"wts": params + 64, "act": act + 64, "grd": grd + 64, "aux": aux + 64}
 
     def _alloc(self) -> None:
@@ -257,6 +266,8 @@ class EngineDriver:
 
     def _read_grads(self, layout: str, names: dict[str, str], n: int, fr: dict[str, int],
                     grads: dict[str, np.ndarray], shapes: dict[str, tuple]) -> None:
+        if self._accumulating:  # summed on the engine; read once per step
+            return
         for tensor, (off, shape) in es.layout(layout, **self._dims(n, n)).items():
             size = int(np.prod(shape))
             words = self.g_w.array[off:off + size]
@@ -300,13 +311,21 @@ class EngineDriver:
         return int(min(max(frac, self.f_grad_min), self.f_grad_max))
 
     def _backward_call(self, op: str, index: int, d_out_frac: int, **regs) -> tuple[dict, int]:
-        """Runs a backward op with its frac table; returns (fracs used by name, d_in frac)."""
+        """Runs a backward op with its frac table; returns (fracs used by name, d_in frac). While
+        accumulating (self._accumulating), the op also adds its parameter gradients on the engine."""
         f_logits = self._f_logits
         rel = self._frac_table(op, index, f_logits)
         used = np.array([self._clip_frac(f_logits + r) for r in rel], dtype=np.int32)
         used[0] = d_out_frac
         self.x_fracs.array[:used.size] = used
+        if "gacc_off" in es.op(op)["regs"]:
+            regs["gacc_off"] = 0
+            regs.setdefault("flags", 0)
+            if self._accumulating:
+                regs.update(self._gacc_regs(op, index, rel, used.size, regs.get("flags", 0)))
         self._call(op, fracs_off=self.x_fracs.offset, **regs)
+        if regs.get("gacc_off"):
+            self._read_gacc_stats(op)
         stats = self._stats(op)
         names = es.op_tensors(op)
         for j, name in enumerate(names[1:], start=1):  # adapt for the next sample
@@ -316,12 +335,59 @@ class EngineDriver:
         return fr, fr.get("d_in", d_out_frac)
 
     def _grad_frac_for(self, values: np.ndarray) -> int:
-        """The largest frac that holds max |values| below 2^14 (one bit of headroom)."""
-        peak = float(np.max(np.abs(values))) if values.size else 0.0
-        if peak == 0.0:
-            return self.f_grad0
-        frac = 14 - math.ceil(math.log2(peak) + 1e-12)
-        return int(min(max(frac, self.f_grad_min), self.f_grad_max))
+        """The gradient frac for these values: the one rule, es.grad_frac_for_peak."""
+        return es.grad_frac_for_peak(float(np.max(np.abs(values))) if values.size else 0.0)
+
+    # weight-gradient accumulation on the engine ------------------------------------------------
+    _accumulating = False
+
+    def begin_grad_step(self, n_images: int) -> None:
+        """Starts a step of n_images whose weight gradients the engine sums (int32, in aux)."""
+        self._gacc_images, self._gacc_step_images = 0, max(1, int(n_images))
+        self._gacc_fracs = {}
+        self.gacc_saturations = 0
+
+    def _gacc_regs(self, op: str, index: int, rel: np.ndarray, count: int, flags: int) -> dict:
+        """Registers and frac-table half for accumulating this op's parameter gradients."""
+        key = (op, index)
+        if key not in self._gacc:
+            self._gacc[key] = self.be.alloc("aux", es.layout_size(es.op(op)["params"], **self._dims(self.N0, self.N0)))
+        clear = key not in self._gacc_fracs
+        if clear:  # first image of the step: fix the accumulator fracs from a peak-size image's fracs
+            f_peak = self._grad_frac_for(np.ones(1))
+            self._gacc_fracs[key] = np.array([es.grad_acc_frac(self._clip_frac(f_peak + r), self._gacc_step_images)
+                                              for r in rel], dtype=np.int32)
+        self.x_fracs.array[count:2 * count] = self._gacc_fracs[key]
+        acc_flags = es.flag("GRAD_ACCUMULATE") | (es.flag("GRAD_CLEAR") if clear else 0)
+        return {"flags": int(flags) | acc_flags, "gacc_off": self._gacc[key].offset}
+
+    def _read_gacc_stats(self, op: str) -> None:
+        names = es.op_tensors(op)
+        values = np.asarray(self.x_stats.array[2 * len(names):4 * len(names)]).reshape(-1, 2)
+        self.gacc_saturations += int(values[:, 1].sum())
+
+    def read_accumulated_grads(self) -> dict[str, np.ndarray]:
+        """The step's summed weight gradients (float64, by timm name): one read of the int32
+        accumulators per parameter, dequantized at their accumulator fracs."""
+        if not self._gacc_fracs:
+            raise RuntimeError("read_accumulated_grads: no backward(accumulate=True) since begin_grad_step")
+        dims = self._dims(self.N0, self.N0)
+        grads: dict[str, np.ndarray] = {}
+        blocks = [("HEAD_BWD", 0, "head_params", param_names("head_params"), {}),
+                  ("PATCH_EMBED_BWD", 0, "patch_params", param_names("patch_params"),
+                   {"patch_embed.proj.weight": (self.D, self.cfg["in_chans"], self.p, self.p),
+                    "cls_token": (1, 1, self.D), "pos_embed": (1, self.N0, self.D)})]
+        for i in range(self.depth):
+            blocks += [("MLP_BWD", i, "mlp_params", param_names("mlp_params", i), {}),
+                       ("ATTN_BWD", i, "attn_params", param_names("attn_params", i), {})]
+        for op, i, layout, names, shapes in blocks:
+            fa = dict(zip(es.op_tensors(op), self._gacc_fracs[(op, i)]))
+            region = self._gacc[(op, i)]
+            for tensor, (off, shape) in es.layout(layout, **dims).items():
+                size = int(np.prod(shape))
+                words = np.asarray(region.array[off:off + size], dtype=np.float64)
+                grads[names[tensor]] = (words * 2.0 ** -int(fa["d_" + tensor])).reshape(shapes.get(names[tensor], shape))
+        return grads
 
     # ---------------------------------------------------------------------------------------
     # forward
@@ -410,10 +476,24 @@ class EngineDriver:
 
     # ---------------------------------------------------------------------------------------
     # backward
-    def backward(self, dlogits: np.ndarray) -> dict[str, np.ndarray]:
-        """Backward of the last forward; returns fp32 gradients by timm name."""
+    def backward(self, dlogits: np.ndarray, accumulate: bool = False) -> dict[str, np.ndarray]:
+        """Backward of the last forward; returns fp32 gradients by timm name. accumulate: the engine
+        adds the weight gradients into the step's int32 accumulators (begin_grad_step) instead, and
+        nothing is read back per image ({} is returned; read_accumulated_grads after the step)."""
         d, n = self.D, self._n_last
         grads: dict[str, np.ndarray] = {}
+        self._accumulating = accumulate
+        try:
+            self._backward_ops(dlogits, grads)
+        finally:
+            self._accumulating = False
+        if accumulate:
+            self._gacc_images += 1
+            return {}
+        return grads
+
+    def _backward_ops(self, dlogits: np.ndarray, grads: dict) -> None:
+        d, n = self.D, self._n_last
         f = self._f_logits = self._grad_frac_for(dlogits)
         q, _ = es.quantize(dlogits, f)
         gy = self.g_a
@@ -449,4 +529,3 @@ class EngineDriver:
         shapes = {"patch_embed.proj.weight": (self.D, self.cfg["in_chans"], self.p, self.p),
                   "cls_token": (1, 1, self.D), "pos_embed": (1, self.N0, self.D)}
         self._read_grads("patch_params", param_names("patch_params"), self.N0, fr, grads, shapes)
-        return grads

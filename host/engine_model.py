@@ -57,9 +57,16 @@ class EngineViT:
         return SampleResult(logits=logits, cls_attn_var=ta_selector.cls_attention_variance(attn),
                             stages=stages, macs=macs, saturations=sats)
 
-    def backward(self, result: SampleResult, dlogits: np.ndarray) -> dict[str, np.ndarray]:
+    # weight gradients summed on the engine over a step (host/trainer.py uses these when present)
+    def begin_grad_step(self, n_images: int) -> None:
+        self.driver.begin_grad_step(n_images)
+
+    def read_accumulated_grads(self) -> dict[str, np.ndarray]:
+        return self.driver.read_accumulated_grads()
+
+    def backward(self, result: SampleResult, dlogits: np.ndarray, accumulate: bool = False) -> dict[str, np.ndarray]:
         before = (self.driver.counters.macs, self.driver.counters.saturations)
-        grads = self.driver.backward(dlogits)
+        grads = self.driver.backward(dlogits, accumulate=accumulate)
         result.macs += self.driver.counters.macs - before[0]
         result.saturations += self.driver.counters.saturations - before[1]
         return grads

@@ -162,11 +162,19 @@ def op_access(name: str) -> tuple[tuple[str, str, str, bool, int], ...]:
     dma = load_spec()["dma"]
     writes = set(dma["writes"]) | (set(dma["writes_in_forward"]) if not name.endswith("_BWD") else set())
     needs = {"keys_off": flag("SPARSE"), "keep_off": flag("GATHER")}
-    out = [(reg, port, size, reg in writes, needs.get(reg, 0)) for reg, (port, size) in o.get("regions", {}).items()]
+    out = [(reg, port, size, reg in writes, needs.get(reg, 0)) for reg, (port, size) in o.get("regions", {}).items()
+           if reg != "gacc_off"]
     count = len(o["tensors"])
+    # GRAD_ACCUMULATE: the accumulators are read-modify-written (read skipped with GRAD_CLEAR: still
+    # flushed, harmless), and the frac / stats tables double (size symbol G: 2 with the flag, else 1)
+    if "gacc_off" in o.get("regions", {}):
+        port, size = o["regions"]["gacc_off"]
+        out += [("gacc_off", port, size, False, flag("GRAD_ACCUMULATE")),
+                ("gacc_off", port, size, True, flag("GRAD_ACCUMULATE"))]
+    tables = "*G" if "gacc_off" in o["regs"] else ""
     if "fracs_off" in o["regs"]:
-        out.append(("fracs_off", "aux", str(count), "fracs_off" in writes, 0))
-    out.append(("stats_off", "aux", str(2 * count), "stats_off" in writes, 0))
+        out.append(("fracs_off", "aux", f"{count}{tables}", "fracs_off" in writes, 0))
+    out.append(("stats_off", "aux", f"{2 * count}{tables}", "stats_off" in writes, 0))
     return tuple(out)
 
 
@@ -228,9 +236,12 @@ def _layout(name: str, **dims: int) -> dict[str, tuple[int, tuple[int, ...]]]:
 
 
 def op_regions(name: str, **dims: int) -> dict[str, tuple[str, int]]:
-    """{offset register: (port, words)} an op reads or writes, for the given layout symbols."""
+    """{offset register: (port, words)} an op reads or writes, for the given layout symbols (the
+    GRAD_ACCUMULATE accumulators at gacc_off are not among them: op_access has them, by flag)."""
     regions = {}
     for reg, (port, size) in op(name).get("regions", {}).items():
+        if reg == "gacc_off":
+            continue
         words = layout_size(size, **dims) if size in _section("layouts") else _eval_extent(size, dims)
         regions[reg] = (port, words)
     count = len(op_tensors(name))
@@ -249,18 +260,49 @@ def layout_size(name: str, **dims: int) -> int:
     return offset + math.prod(shape)
 
 
+GRAD_WORD_TARGET = 2 ** 14 - 1  # the largest gradient word a frac aims at: one spare bit of headroom
+
+
+def _clip_grad_frac(frac: int) -> int:
+    g = load_spec()["formats"]["gradient"]
+    return int(min(max(frac, int(g["frac_min"])), int(g["frac_max"])))
+
+
+def grad_frac_for_peak(peak: float) -> int:
+    """THE gradient-frac rule (engine driver, golden vectors and next_grad_frac all use it): the
+    largest frac at which the largest |value| stays at or below 2^14 - 1 words (one spare bit),
+    inside the declared [frac_min, frac_max]; the declared default frac for an all-zero tensor."""
+    if not peak > 0:
+        return int(load_spec()["formats"]["gradient"]["frac"])
+    frac = math.floor(math.log2(GRAD_WORD_TARGET / peak))
+    while peak * 2.0 ** (frac + 1) <= GRAD_WORD_TARGET:  # guard the float log2 at the boundaries
+        frac += 1
+    while peak * 2.0 ** frac > GRAD_WORD_TARGET:
+        frac -= 1
+    return _clip_grad_frac(frac)
+
+
 def next_grad_frac(frac: int, max_abs: int, saturations: int) -> int:
     """Adapts a gradient tensor's exponent from the engine's stats of the last call.
 
-    Saturated -> one bit more range (frac - 1). Otherwise aim the largest word at 2^13..2^14
-    (one spare bit of headroom): frac + (free top bits - 1). All-zero tensors keep their frac.
-    Stays inside the declared [frac_min, frac_max].
+    Saturated -> one bit more range (frac - 1). Otherwise move to grad_frac_for_peak of the value the
+    largest word stood for (largest word at 2^13..2^14), never to a coarser frac. All-zero tensors
+    keep their frac. Stays inside the declared [frac_min, frac_max].
     """
-    g = load_spec()["formats"]["gradient"]
     if saturations > 0:
-        frac -= 1
-    elif max_abs > 0:
-        free_bits = (int(load_spec()["word_bits"]) - 1) - int(max_abs).bit_length()
-        if free_bits > 1:
-            frac += free_bits - 1
-    return int(min(max(frac, int(g["frac_min"])), int(g["frac_max"])))
+        return _clip_grad_frac(frac - 1)
+    if max_abs <= 0:
+        return _clip_grad_frac(frac)
+    g = load_spec()["formats"]["gradient"]
+    finer = frac + math.floor(math.log2(GRAD_WORD_TARGET / int(max_abs)))  # exact for integer words
+    return _clip_grad_frac(max(frac, min(finer, int(g["frac_max"]))))
+
+
+def grad_acc_frac(peak_frac: int, n_images: int) -> int:
+    """Accumulator frac of a parameter gradient for a step of n_images (grad_accumulation): the
+    frac of a peak-size image (peak_frac) plus the bits an int32 has left after n_images int16 words
+    and one spare bit, inside the declared range. A smaller image (finer frac) then still adds exactly
+    as long as its frac is at most this."""
+    acc = load_spec()["grad_accumulation"]
+    headroom = 31 - 15 - max(0, math.ceil(math.log2(max(1, n_images)))) - 1
+    return int(min(max(peak_frac + headroom, int(acc["frac_min"])), int(acc["frac_max"])))

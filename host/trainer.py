@@ -1,9 +1,10 @@
 """The board host's training loop: example selector, TA-selection, loss, AdamW, checkpoints, logs.
 
 The model behind it is either the engine (host/engine_model.py on a backend: pynq on the board,
-csim off it) or the float twin (host/vit_float.py); both run one sample forward and backward and
-return gradients for the fp32 master weights, which AdamW updates here (gradient accumulation over
-`batch` samples, re-quantised weights written back to the model after every step).
+csim off it) or the float twin (host/vit_float.py); both run one sample forward and backward. The engine sums the
+weight gradients of a step's `batch` samples itself (int32 accumulators, one read per step); the float
+twin returns per-sample gradients summed here. AdamW updates the fp32 master weights from the sum, and
+the re-quantised weights are written back to the model after every step.
 """
 from __future__ import annotations
 
@@ -164,20 +165,30 @@ class Trainer:
                 raise FloatingPointError(f"training loss is {loss} at epoch {epoch + 1}, sample {j + 1} "
                                          f"(example {int(index)}); no checkpoint was written for this epoch "
                                          f"(lower --lr?)")
-            grads = self.model.backward(res, dlogits)
+            # an engine model sums the step's weight gradients itself (int32 accumulators): one read
+            # per step; other models (the float twin) return per-sample gradients summed here
+            on_engine = hasattr(self.model, "begin_grad_step")
+            if on_engine and in_batch == 0:
+                self.model.begin_grad_step(min(s.batch, len(order) - j))
+            grads = self.model.backward(res, dlogits, accumulate=True) if on_engine else \
+                self.model.backward(res, dlogits)
             macs += res.macs
             sats += res.saturations
             loss_sum += loss
             ok = int(np.argmax(res.logits)) == label
             correct += ok
             rec_idx.append(index), rec_ok.append(ok), rec_var.append(res.cls_attn_var)
-            if grads_acc is None:
+            if on_engine:
+                pass  # summed on the engine
+            elif grads_acc is None:
                 grads_acc = {k: np.array(v, dtype=np.float64) for k, v in grads.items()}
             else:
                 for k, v in grads.items():
                     grads_acc[k] += v
             in_batch += 1
             if in_batch == s.batch or j == len(order) - 1:
+                if on_engine:
+                    grads_acc = self.model.read_accumulated_grads()
                 self._step(grads_acc, in_batch, (done_before + j + 1) / total)
                 grads_acc, in_batch = None, 0
             if bar is not None:

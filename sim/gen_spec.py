@@ -67,6 +67,8 @@ def _op_region_list(spec: dict, name: str) -> list[tuple[str, str, str, bool, st
     writes = set(dma["writes"]) | (set(dma["writes_in_forward"]) if forward else set())
     out = []
     for reg, (port, size) in o.get("regions", {}).items():
+        if reg == "gacc_off":  # the gradient accumulators stream through in chunks (grad_accum.h), not the pool
+            continue
         cond = "a.flags & FLAG_SPARSE" if reg == "keys_off" else "a.flags & FLAG_GATHER" if reg == "keep_off" else ""
         out.append((reg, port, size, reg in writes, cond))
     count = len(o["tensors"])
@@ -180,6 +182,78 @@ def render_dma(spec: dict) -> list[str]:
     return lines
 
 
+TRIP_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def trip_counts(spec: dict) -> dict[str, int]:
+    """trip_counts: name -> value of its expression over the limits (+ max_op_tensors)."""
+    names = {k: int(v) for k, v in _public(spec["limits"]).items()}
+    names["max_op_tensors"] = max(len(o["tensors"]) for o in _public(spec["ops"]).values())
+    names["max_regions"] = max(len(_op_region_list(spec, n)) for n in _public(spec["ops"]))
+    mac = _public(spec["mac_array"])
+    names.update(mac_rows=int(mac["rows"]), mac_cols=int(mac["cols"]), mac_max_m=int(mac["max_m"]))
+    out = {}
+    for name, expr in _public(spec["trip_counts"]).items():
+        if not TRIP_NAME.match(name):
+            raise ValueError(f"trip count name {name!r}: lower_snake_case expected")
+        tokens = re.findall(r"[A-Za-z_]\w*|\d+|[+*/()-]|\S", expr)
+        for t in tokens:
+            if re.match(r"[A-Za-z_]", t) and t not in names:
+                raise ValueError(f"trip count {name}: unknown name {t!r} (known: {sorted(names)})")
+            if not re.match(r"[A-Za-z_]\w*$|\d+$|[+*/()-]$", t):
+                raise ValueError(f"trip count {name}: unexpected {t!r} in {expr!r}")
+        value = eval(" ".join(str(names.get(t, "//" if t == "/" else t)) for t in tokens),  # checked tokens only
+                     {"__builtins__": {}})
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"trip count {name} = {expr!r} is not a positive integer")
+        out[name] = value
+    return out
+
+
+def _mac_array_lines(spec: dict) -> list[str]:
+    mac = _public(spec["mac_array"])
+    return ["// RTL MAC-array geometry and clock (mac_array_timing.h and host/cycle_model.py use these)",
+            f"const int MAC_ROWS = {int(mac['rows'])};",
+            f"const int MAC_COLS = {int(mac['cols'])};",
+            f"const int MAC_MAX_M = {int(mac['max_m'])};",
+            f"const int MAC_CLOCK_MHZ = {int(spec['clock_mhz'])};",
+            f"const int MAC_DSPS = {int(mac['dsps'])};",
+            f"const int MAC_SWAP_CYCLES = {int(mac['swap_cycles'])};",
+            f"const int MAC_TAIL_CYCLES = {int(mac['tail_cycles'])};"]
+
+
+def _param_grad_lines(spec: dict) -> list[str]:
+    """param_grad_slices(op, dims, out): where each parameter-gradient tensor of a backward op lies in
+    its params layout (the gw_off block and the gacc_off accumulators share that layout)."""
+    lines = ["// weight-gradient accumulation (grad_accumulation): per backward op with parameters, the",
+             "// parameter-gradient tensors (index into the op's frac/stats tables) and their place in the",
+             "// params layout",
+             f"const int GACC_FRAC_MIN = {int(spec['grad_accumulation']['frac_min'])};",
+             f"const int GACC_FRAC_MAX = {int(spec['grad_accumulation']['frac_max'])};",
+             "struct ParamGradSlice { int tensor; long offset; long size; };"]
+    ops = {k: o for k, o in _public(spec["ops"]).items() if k.endswith("_BWD") and o.get("params")}
+    most = max(len(spec["layouts"][o["params"]]) for o in ops.values())
+    lines += [f"const int MAX_PARAM_SLICES = {most};",
+              f"const int OP_TENSORS_MAX = {max(len(o['tensors']) for o in _public(spec['ops']).values())};"
+              "  // longest per-op tensor list (frac / stats tables)",
+              "inline int param_grad_slices(uint32_t op, const Dims &d, ParamGradSlice *out) {",
+              "    switch (op) {"]
+    for name, o in ops.items():
+        lay = o["params"]
+        lines.append(f"    case OP_{name}: {{")
+        lines.append(f"        const {_camel(lay)}Layout l = {lay}_layout(d);")
+        for i, (tensor, shape) in enumerate(spec["layouts"][lay]):
+            t = "d_" + tensor
+            if t not in o["tensors"]:
+                raise ValueError(f"op {name}: params tensor {tensor!r} has no gradient {t!r} in its tensor list")
+            size = " * ".join(f"({_extent_cxx(e)})" for e in shape)
+            lines.append(f"        out[{i}].tensor = {o['tensors'].index(t)}; out[{i}].offset = l.{tensor}; "
+                         f"out[{i}].size = {size};")
+        lines += [f"        return {len(spec['layouts'][lay])};", "    }"]
+    lines += ["    default:", "        return 0;", "    }", "}", ""]
+    return lines
+
+
 def render_header(spec: dict) -> str:
     fmt = spec["formats"]
     lines = [
@@ -192,6 +266,9 @@ def render_header(spec: dict) -> str:
         "#include <stdint.h>",
         "",
         "#include \"onion/fixed.h\"",
+        "",
+        "// LOOP_TRIPCOUNT max values (macros: Vitis HLS expands them inside pragmas)",
+        *[f"#define ONION_TRIP_{k.upper()} {v}  // {spec['trip_counts'][k]}" for k, v in trip_counts(spec).items()],
         "",
         "namespace onion {",
         "namespace spec {",
@@ -214,6 +291,7 @@ def render_header(spec: dict) -> str:
     lines += ["", "// compile-time limits"]
     for key, value in _public(spec["limits"]).items():
         lines.append(f"const int {key.upper()} = {int(value)};")
+    lines += [""] + _mac_array_lines(spec)
     lines += ["", "enum Opcode {"]
     ops = _public(spec["ops"])
     lines += [f"    OP_{name} = {int(o['opcode'])}," for name, o in ops.items()]
@@ -256,6 +334,7 @@ def render_header(spec: dict) -> str:
         for tensor, shape in entries:
             lines.append(f"    l.{tensor} = at; at += " + " * ".join(f"({_extent_cxx(e)})" for e in shape) + ";")
         lines += ["    l.size = at;", "    (void)d;", "    return l;", "}", ""]
+    lines += _param_grad_lines(spec)
     lines += render_dma(spec)
     lines += ["", "}  // namespace spec", "}  // namespace onion", "",
               "// the HLS top function (hw/src/onion_engine.cpp), for the test bench and the C-sim entry",

@@ -43,12 +43,9 @@ P = es.format_frac("attn_prob")
 
 
 def pick_frac(max_abs: float) -> int:
-    """Gradient frac putting the largest |value| just below 2^14 words (one spare bit)."""
-    g = es.load_spec()["formats"]["gradient"]
-    if not max_abs > 0:
-        return int(g["frac"])
-    f = math.floor(math.log2((2 ** 14 - 1) / max_abs))
-    return int(min(max(f, g["frac_min"]), g["frac_max"]))
+    """Gradient frac putting the largest |value| just below 2^14 words (one spare bit): the one rule,
+    host/engine_spec.grad_frac_for_peak."""
+    return es.grad_frac_for_peak(max_abs)
 
 
 def q(values, frac: int) -> np.ndarray:

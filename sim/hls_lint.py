@@ -1,15 +1,28 @@
-"""`python -m sim.hls_lint`: mechanical HLS rules for the synthesised C++ (hw/include, hw/src).
+"""`python -m sim.hls_lint`: mechanical UG1399 rules for the synthesised C++ (hw/include, hw/src).
+
+Every file there is checked; there are no exemptions. Code that is not synthesised must sit under
+`#ifndef __SYNTHESIS__` (or `#if !defined(__SYNTHESIS__)`), which the lint skips.
 
 Rules (each finding names file:line):
-  dynamic-memory  no new / delete / malloc / calloc / realloc / free
-  stl-container   no std:: containers (vector, map, string, ...) nor their headers
-  recursion       no function reaches itself through the call graph (names defined in the scanned files)
-  loop-bound      every `for` loop compares against a compile-time constant (a literal or an
-                  ALL_CAPS constant expression) or opens its braced body with
-                  `#pragma HLS LOOP_TRIPCOUNT`
-Comments and string literals are ignored. Code under `#ifndef __SYNTHESIS__` is C-sim only and
-is skipped (everything else must synthesise). EXEMPT names headers that are not engine code;
-`--all` checks them too.
+  dynamic-memory     no new / delete / malloc / calloc / realloc / free
+  stl-container      no std:: containers (vector, map, string, function, ...) nor their headers
+  recursion          no function reaches itself through the call graph (names defined in the scanned files)
+  loop-bound         every `for` loop compares against a compile-time constant (a literal or an
+                     ALL_CAPS constant expression) or opens its braced body with
+                     `#pragma HLS LOOP_TRIPCOUNT`
+  tripcount-literal  LOOP_TRIPCOUNT min/max/avg are generated names (ONION_TRIP_*, from
+                     hw/spec/engine_spec.json "trip_counts"), never a number copied by hand
+  function-pointer   no function pointer (`(*f)(...)`), no functor (`operator()`), no template
+                     parameter used as a callable (a parameter of template type T that is called)
+  maxi-elementwise   no element-wise DDR access in loops: a DDR pointer is not indexed or
+                     dereferenced inside a `for` loop, except in the burst helpers (functions named
+                     burst_*), whose loops Vitis turns into AXI bursts. DDR pointers are the top
+                     function's m_axi ports (`#pragma HLS INTERFACE m_axi port=...`) and every
+                     parameter they reach through calls (an argument expression naming one, e.g.
+                     `aux + a.keys_off`), traced over all scanned files. Pointers into on-chip
+                     buffers (the engine's pool, passed to the ops as word_t *) are not DDR; a file
+                     without a top function is checked as if every pointer parameter were a port.
+Comments and string literals are ignored.
 """
 from __future__ import annotations
 
@@ -20,14 +33,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DIRS = [REPO / "hw" / "include", REPO / "hw" / "src"]
-# Headers in hw/include that are not synthesised engine code (skipped by default; named so the
-# owners can fix them): file name -> why.
-EXEMPT = {
-    "gemm.h": "the foundation's reference gemm_model (runtime loop bounds without LOOP_TRIPCOUNT); "
-              "the RTL core replaces it in synthesis",
-    "mac_array_blackbox.h": "C model of the RTL blackbox (std::vector) and its stream packer (loops without "
-                            "LOOP_TRIPCOUNT), owned by the RTL work",
-}
+RULES = ("dynamic-memory", "stl-container", "recursion", "loop-bound", "tripcount-literal", "function-pointer",
+         "maxi-elementwise")
+BURST_HELPER = re.compile(r"^burst_\w+$")
 CONTAINERS = ("vector", "map", "unordered_map", "set", "unordered_set", "list", "deque", "queue", "stack",
               "string", "array", "multimap", "multiset", "priority_queue", "function", "shared_ptr", "unique_ptr")
 KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "catch", "defined", "else", "do"}
@@ -159,6 +167,158 @@ def check_loops(path: Path, text: str) -> list[Finding]:
     return found
 
 
+def check_tripcount_literals(path: Path, text: str) -> list[Finding]:
+    return [Finding(path, _line_of(text, m.start()), "tripcount-literal",
+                    f"`{m.group(0).strip()}`: use a generated ONION_TRIP_* name (engine_spec.json trip_counts)")
+            for m in re.finditer(r"LOOP_TRIPCOUNT[^\n]*?\b(?:min|max|avg)\s*=\s*\d+", text)]
+
+
+def _functions(text: str):
+    """(name, parameter text, body text, body start) of every function definition."""
+    for m in re.finditer(r"\b([A-Za-z_]\w*)\s*\(", text):
+        name = m.group(1)
+        if name in KEYWORDS:
+            continue
+        close = _match_paren(text, m.end() - 1, "(", ")")
+        if close < 0:
+            continue
+        tail = re.match(r"\s*(?:const\s*)?(?:noexcept\s*)?\{", text[close + 1:])
+        if not tail:
+            continue
+        prefix = text[max(0, m.start() - 200):m.start()].rstrip()
+        if prefix.endswith((".", "->", "=", "return", ",", "(", "!", "&&", "||", "?", ":")) and not prefix.endswith("::"):
+            continue
+        brace = close + 1 + tail.end() - 1
+        end = _match_paren(text, brace, "{", "}")
+        if end > 0:
+            yield name, text[m.end():close], text[brace + 1:end], brace + 1, m.start()
+
+
+def check_function_pointers(path: Path, text: str) -> list[Finding]:
+    found = [Finding(path, _line_of(text, m.start()), "function-pointer", "function pointer `(*...)(...)`")
+             for m in re.finditer(r"\(\s*\*\s*\w*\s*\)\s*\(", text)]
+    found += [Finding(path, _line_of(text, m.start()), "function-pointer", "functor `operator()`")
+              for m in re.finditer(r"\boperator\s*\(\s*\)\s*\(", text)]
+    for t in re.finditer(r"\btemplate\s*<", text):
+        close = _match_paren(text, t.end() - 1, "<", ">")
+        type_params = re.findall(r"\b(?:class|typename)\s+(\w+)", text[t.end():close])
+        if not type_params:
+            continue
+        nxt = next(_functions(text[close + 1:]), None)
+        if nxt is None:
+            continue
+        name, params, body, _, _ = nxt
+        for tp in type_params:
+            for pm in re.finditer(r"(?:const\s+)?\b" + tp + r"\b\s*&{0,2}\s*(\w+)\s*(?:,|$)", params):
+                if re.search(r"(?<![\w.>])" + pm.group(1) + r"\s*\(", body):
+                    found.append(Finding(path, _line_of(text, t.start()), "function-pointer",
+                                         f"template parameter {tp} of {name}() is called as a function "
+                                         f"(`{pm.group(1)}(...)`): call the function directly"))
+    return found
+
+
+def _split_args(text: str) -> list[str]:
+    """Top-level comma-separated pieces of an argument or parameter list."""
+    out, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "([{<":
+            depth += 1
+        elif ch in ")]}>":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    if "".join(cur).strip():
+        out.append("".join(cur))
+    return out
+
+
+def _param_name(param: str) -> str:
+    names = re.findall(r"[A-Za-z_]\w*", param.split("=")[0].split("[")[0])
+    return names[-1] if names else ""
+
+
+def _pointer_params(params: str) -> list[str]:
+    return re.findall(r"\*\s*(?:const\s+)?(\w+)\s*(?:,|$)", params)
+
+
+def ddr_pointers(texts: dict[Path, str]) -> dict[tuple[Path, int], set[str]]:
+    """(file, function start) -> names of its parameters that hold DDR addresses: the m_axi ports of
+    the top function(s), then every parameter an argument naming a DDR pointer reaches (fixpoint)."""
+    funcs = []  # (key, name, parameter names, body)
+    for path, text in texts.items():
+        for name, params, body, _start, at in _functions(text):
+            funcs.append(((path, at), name, [_param_name(p) for p in _split_args(params)], params, body))
+    by_name: dict[str, list] = {}
+    for f in funcs:
+        by_name.setdefault(f[1], []).append(f)
+    ddr: dict[tuple[Path, int], set[str]] = {f[0]: set() for f in funcs}
+    tops = False
+    for key, _name, _pnames, _params, body in funcs:
+        ports = set(re.findall(r"#pragma\s+HLS\s+INTERFACE\s+m_axi\s+port\s*=\s*(\w+)", body))
+        if ports:
+            tops = True
+            ddr[key] |= ports
+    if not tops:  # a lone file (rule tests, a new header): every pointer parameter may be a port
+        for key, _name, _pnames, params, _body in funcs:
+            ddr[key] |= set(_pointer_params(params))
+        return ddr
+    changed = True
+    while changed:
+        changed = False
+        for key, _name, _pnames, _params, body in funcs:
+            names = ddr[key]
+            if not names:
+                continue
+            for m in re.finditer(r"\b([A-Za-z_]\w*)\s*(?:<[^<>;()]*>)?\s*\(", body):
+                callees = by_name.get(m.group(1))
+                if not callees:
+                    continue
+                close = _match_paren(body, body.index("(", m.start()), "(", ")")
+                args = _split_args(body[body.index("(", m.start()) + 1:close])
+                for i, arg in enumerate(args):
+                    if not set(re.findall(r"(?<![.>\w])([A-Za-z_]\w*)", arg)) & names:
+                        continue
+                    for ckey, _cn, cparams, _cp, _cb in callees:
+                        if i < len(cparams) and cparams[i] and cparams[i] not in ddr[ckey]:
+                            ddr[ckey].add(cparams[i])
+                            changed = True
+    return ddr
+
+
+def check_maxi_elementwise(path: Path, text: str,
+                           ddr: dict[tuple[Path, int], set[str]] | None = None) -> list[Finding]:
+    found = []
+    for name, params, body, start, at in _functions(text):
+        if BURST_HELPER.match(name):
+            continue
+        ptrs = [p for p in _pointer_params(params) if ddr is None or p in ddr.get((path, at), set())]
+        if not ptrs:
+            continue
+        for loop in re.finditer(r"\bfor\s*\(", body):
+            close = _match_paren(body, loop.end() - 1, "(", ")")
+            rest = body[close + 1:].lstrip()
+            if rest.startswith("{"):
+                end = _match_paren(body, close + 1 + (len(body[close + 1:]) - len(rest)), "{", "}")
+                loop_body = body[close + 1:end]
+            else:
+                loop_body = rest[:rest.find(";") + 1]
+            for p in ptrs:
+                hit = re.search(r"(?<![\w.>])" + p + r"\s*\[|\*\s*\(\s*" + p + r"\b|(?<![\w)\]])\*\s*" + p + r"\b",
+                                loop_body)
+                if hit:
+                    found.append(Finding(path, _line_of(text, start + loop.start()), "maxi-elementwise",
+                                         f"{name}(): DDR pointer `{p}` accessed element-wise in a loop; move DDR "
+                                         "traffic into a burst_* helper and work on on-chip buffers"))
+                    break
+            else:
+                continue
+            break
+    return found
+
+
 def function_bodies(text: str) -> dict[str, list[str]]:
     """name -> bodies of function definitions (simple brace matching)."""
     funcs: dict[str, list[str]] = {}
@@ -224,15 +384,17 @@ def lint_text(path: Path, raw: str) -> tuple[list[Finding], str]:
         if m.group(1) in CONTAINERS or m.group(1) in ("unordered_map", "memory", "functional"):
             found.append(Finding(path, _line_of(text, m.start()), "stl-container", f"#include <{m.group(1)}>"))
     found += check_loops(path, text)
+    found += check_tripcount_literals(path, text)
+    found += check_function_pointers(path, text)
     return found, text
 
 
-def engine_files(include_exempt: bool = False) -> list[Path]:
-    """The synthesised sources: hw/include/**/*.h and hw/src/**/*.cpp, less EXEMPT."""
+def engine_files() -> list[Path]:
+    """The synthesised sources: hw/include/**/*.h and hw/src/**/*.cpp, all of them."""
     files = []
     for d in DEFAULT_DIRS:
         files += sorted(d.rglob("*.h")) + sorted(d.rglob("*.cpp"))
-    return [f for f in files if include_exempt or f.name not in EXEMPT]
+    return files
 
 
 def lint(paths: list[Path] | None = None) -> list[Finding]:
@@ -245,21 +407,20 @@ def lint(paths: list[Path] | None = None) -> list[Finding]:
         fnd, text = lint_text(f, f.read_text())
         found += fnd
         texts[f] = text
+    ddr = ddr_pointers(texts)
+    for f, text in texts.items():
+        found += check_maxi_elementwise(f, text, ddr)
     return found + check_recursion(texts)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    paths = [Path(a) for a in argv if a != "--all"]
-    if "--all" in argv:
-        paths = engine_files(include_exempt=True)
-    found = lint(paths or None)
+    found = lint([Path(a) for a in argv] or None)
     for f in found:
         print(f)
-    if not paths:
-        for name, why in EXEMPT.items():
-            print(f"exempt: {name}: {why} (--all checks it)")
-    print(f"hls_lint: {len(found)} finding(s)")
+    counts = {r: sum(f.rule == r for f in found) for r in RULES}
+    print(f"hls_lint: {len(found)} finding(s)" + (" (" + ", ".join(f"{r} {n}" for r, n in counts.items() if n) + ")"
+                                                   if found else ""))
     return 1 if found else 0
 
 

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Onion needs (simulators, yosys) when they are missing.
+# Installs the Debian packages Onion needs (simulators, yosys, SystemC) when they are missing.
+# A package named lib* is a library (no command of its name): dpkg says whether it is installed.
 set -euo pipefail
+installed() {
+  case "$1" in
+    lib*) dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+  esac
+}
 missing=()
-for pkg in "$@"; do command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+for pkg in "$@"; do installed "$pkg" || missing+=("$pkg"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup: installing Debian packages: ${missing[*]}"

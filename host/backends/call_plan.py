@@ -73,7 +73,8 @@ def call_dims(registers: dict, aux: np.ndarray | None, op: str) -> dict[str, int
         z = int(aux[at])
     return dict(N=n, P=max(n - 1, 0), K=int(registers.get("n_keep", 0)) or n, D=int(registers.get("dim", 0)),
                 H=int(registers.get("heads", 0)), M=int(registers.get("mlp_dim", 0)),
-                I=int(registers.get("in_dim", 0)), O=int(registers.get("out_dim", 0)), Z=z)
+                I=int(registers.get("in_dim", 0)), O=int(registers.get("out_dim", 0)), Z=z,
+                G=2 if int(registers.get("flags", 0)) & engine_spec.flag("GRAD_ACCUMULATE") else 1)
 
 
 def register_writes(op: str | int, registers: dict[str, int]) -> tuple[str | None, tuple[tuple[str, int], ...]]:

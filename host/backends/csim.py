@@ -74,6 +74,7 @@ class CsimBackend(PortMemoryBackend):
         self._declared = {n: frozenset(engine_spec.op(n)["regs"]) for n in engine_spec.op_names()}
         self._n_tensors = {n: len(engine_spec.op_tensors(n)) for n in engine_spec.op_names()}
         self._flag_sparse, self._flag_gather = engine_spec.flag("SPARSE"), engine_spec.flag("GATHER")
+        self._flag_accumulate = engine_spec.flag("GRAD_ACCUMULATE")
         self._regions: dict[tuple, dict] = {}
 
     # -- calls --
@@ -112,6 +113,8 @@ class CsimBackend(PortMemoryBackend):
             return bool(flags & self._flag_sparse)
         if reg == "keep_off":
             return bool(flags & self._flag_gather)
+        if reg == "gacc_off":
+            return bool(flags & self._flag_accumulate)
         return reg in self._declared[name]
 
     def _check_lists(self, name: str, registers: dict) -> None:
@@ -124,8 +127,11 @@ class CsimBackend(PortMemoryBackend):
             self._fits(name, "keys_off", "aux", off, n + 1 + max(z, 0))
         if self._uses(name, "keep_off", registers):
             self._fits(name, "keep_off", "aux", int(registers.get("keep_off", 0)), int(registers.get("n_keep", 0)))
+        # with GRAD_ACCUMULATE the frac table carries the accumulator fracs too (grad_accumulation)
+        tables = 2 if int(registers.get("flags", 0)) & self._flag_accumulate else 1
         if "fracs_off" in self._declared[name]:
-            self._fits(name, "fracs_off", "aux", int(registers.get("fracs_off", 0)), self._n_tensors[name])
+            self._fits(name, "fracs_off", "aux", int(registers.get("fracs_off", 0)), tables * self._n_tensors[name])
+        self._fits(name, "stats_off", "aux", int(registers.get("stats_off", 0)), tables * 2 * self._n_tensors[name])
 
     def _check_regions(self, name: str, registers: dict) -> None:
         n = int(registers.get("n_tokens", 0))

@@ -30,6 +30,7 @@ void onion_engine(word_t *wts,
                   uint32_t gs_off,
                   uint32_t fracs_off,
                   uint32_t stats_off,
+                  uint32_t gacc_off,
                   uint32_t &status,
                   uint32_t &macs_lo,
                   uint32_t &macs_hi,
@@ -94,6 +95,7 @@ void onion_engine(word_t *wts,
 #pragma HLS INTERFACE s_axilite port=gs_off offset=0xd8 bundle=control
 #pragma HLS INTERFACE s_axilite port=fracs_off offset=0xe0 bundle=control
 #pragma HLS INTERFACE s_axilite port=stats_off offset=0xe8 bundle=control
+#pragma HLS INTERFACE s_axilite port=gacc_off offset=0x200 bundle=control
 #pragma HLS INTERFACE s_axilite port=status offset=0xf0 bundle=control
 #pragma HLS INTERFACE s_axilite port=macs_lo offset=0xf8 bundle=control
 #pragma HLS INTERFACE s_axilite port=macs_hi offset=0x100 bundle=control
@@ -152,6 +154,7 @@ void onion_engine(word_t *wts,
     args.gs_off = gs_off;
     args.fracs_off = fracs_off;
     args.stats_off = stats_off;
+    args.gacc_off = gacc_off;
     onion::spec::Outputs out;
     onion::run_engine(args, wts, act, grd, aux, out);
     status = out.status;

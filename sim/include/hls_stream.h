@@ -24,8 +24,13 @@
 
 namespace hls {
 
+// As in Vitis, stream<T, DEPTH> derives from stream<T> (= stream<T, 0>), so a process that takes
+// `hls::stream<T> &` accepts a FIFO declared with a depth.
 template <typename T, int DEPTH = 0>
-class stream {
+class stream;
+
+template <typename T>
+class stream<T, 0> {
   public:
     stream() {}
     explicit stream(const char *name) : name_(name) {}
@@ -57,11 +62,19 @@ class stream {
     bool empty() const { return q_.empty(); }
     bool full() const { return false; }
     int size() const { return (int)q_.size(); }
-    static constexpr int depth() { return DEPTH > 0 ? DEPTH : 2; }  // Vitis's default FIFO depth is 2
+    static constexpr int depth() { return 2; }  // Vitis's default FIFO depth is 2
 
   private:
     std::string name_;
     std::deque<T> q_;
+};
+
+template <typename T, int DEPTH>
+class stream : public stream<T, 0> {
+  public:
+    stream() {}
+    explicit stream(const char *name) : stream<T, 0>(name) {}
+    static constexpr int depth() { return DEPTH; }
 };
 
 }  // namespace hls

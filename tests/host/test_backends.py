@@ -159,3 +159,21 @@ def test_pynq_training_image_keeps_the_cache_coherent_with_per_region_maintenanc
     np.testing.assert_array_equal(out[0][0], out[1][0])
     for name in out[0][1]:
         np.testing.assert_array_equal(out[0][1][name], out[1][1][name])
+
+
+def test_call_plan_maintains_the_gradient_accumulators_only_when_accumulating():
+    """GRAD_ACCUMULATE: the int32 accumulators at gacc_off are read-modify-written by the engine, so
+    the pynq plan flushes and invalidates them, and the frac / stats tables are twice as long."""
+    from host.backends.call_plan import plan_call
+
+    regs = dict(n_tokens=4, in_dim=8, out_dim=3, x_off=0, w_off=0, gy_off=64, gx_off=128, gw_off=256,
+                gacc_off=1000, fracs_off=100, stats_off=200)
+    count = len(engine_spec.op_tensors("LINEAR_BWD"))
+    params = 3 * 8 + 3
+    plain = plan_call("LINEAR_BWD", regs)
+    acc = plan_call("LINEAR_BWD", dict(regs, flags=engine_spec.flag("GRAD_ACCUMULATE")))
+    spans = lambda seq: {(s.register, s.word_offset, s.words) for s in seq}  # noqa: E731
+    assert ("gacc_off", 1000, params) not in spans(plain.flush) | spans(plain.invalidate)
+    assert ("gacc_off", 1000, params) in spans(acc.flush) and ("gacc_off", 1000, params) in spans(acc.invalidate)
+    assert ("fracs_off", 100, count) in spans(plain.flush) and ("fracs_off", 100, 2 * count) in spans(acc.flush)
+    assert ("stats_off", 200, 4 * count) in spans(acc.invalidate)

@@ -29,13 +29,13 @@ inline int head_scale_shift(int hd) {
 // Every key listed for every query: row_ptr[i] = i n, keys = 0..n-1 per row.
 inline void csr_dense(int n, int32_t *row_ptr, int32_t *keys) {
     for (int i = 0; i <= n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=198
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_PLUS_1
         row_ptr[i] = i * n;
     }
     for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         for (int j = 0; j < n; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             keys[(long)i * n + j] = j;
         }
     }
@@ -46,14 +46,14 @@ inline void softmax_row(const word_t *s, int count, word_t *p, uint32_t &sat, Co
     int32_t e[spec::MAX_TOKENS];
     int32_t m = s[0];
     for (int j = 1; j < count; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
         m = s[j] > m ? s[j] : m;
     }
     count_elementwise(cnt, count - 1, 1, EW_DEPTH_COPY);
     int64_t sum = 0;
     for (int j = 0; j < count; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
         e[j] = exp_neg_fx((int32_t)s[j] - m, spec::FRAC_ATTN_SCORE, spec::SOFTMAX_EXP_FRAC);
         sum += e[j];
@@ -62,7 +62,7 @@ inline void softmax_row(const word_t *s, int count, word_t *p, uint32_t &sat, Co
     const uint32_t r = reciprocal_fx((uint32_t)sum, spec::SOFTMAX_EXP_FRAC, spec::SOFTMAX_RECIP_FRAC);
     count_elementwise(cnt, 1, 1, EW_DEPTH_NONLINEAR);
     for (int j = 0; j < count; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
         p[j] = requantize((acc_t)e[j] * r, spec::SOFTMAX_EXP_FRAC + spec::SOFTMAX_RECIP_FRAC - spec::FRAC_ATTN_PROB, sat);
     }
@@ -94,7 +94,7 @@ struct KeyMask {
 
 inline void build_key_mask(int n, const int32_t *rp, const int32_t *keys, KeyMask &m, Counters &cnt) {
     for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
         m.query_n_tiles[i] = 0;
         m.query_k_tiles[i] = 0;
@@ -102,9 +102,9 @@ inline void build_key_mask(int n, const int32_t *rp, const int32_t *keys, KeyMas
     }
     count_elementwise(cnt, n, 1, EW_DEPTH_COPY);
     for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         for (int32_t z = rp[i]; z < rp[i + 1]; ++z) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
             const int j = keys[z];
             m.query_n_tiles[i] |= 1u << (j / MAC_COLS);
@@ -131,23 +131,23 @@ inline void fill_schedule(const uint32_t *tiles, int n, int blk, int tw, MaskedS
     s.blocks = (n + blk - 1) / blk;
     const int n_tiles = (n + tw - 1) / tw;
     for (int b = 0; b < s.blocks; ++b) {
-#pragma HLS LOOP_TRIPCOUNT max=7
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_ATT_BLOCKS
         const int r0 = b * blk, r1 = r0 + blk < n ? r0 + blk : n;
         uint32_t any = tiles ? 0u : ~0u;
         for (int r = r0; r < r1 && tiles; ++r) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
             any |= tiles[r];
         }
         count_elementwise(cnt, tiles ? r1 - r0 : 0, 1, EW_DEPTH_COPY);
         int g = 0;
         for (int t = 0; t < n_tiles; ++t) {
-#pragma HLS LOOP_TRIPCOUNT max=7
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_ATT_BLOCKS
             const bool listed = (any >> t) & 1u;
             s.tile_pos[b][t] = listed ? g : -1;
             const int c1 = (t + 1) * tw < n ? (t + 1) * tw : n;
             for (int c = t * tw; c < c1 && listed; ++c) {
-#pragma HLS LOOP_TRIPCOUNT max=64
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TILE_COLS
 #pragma HLS PIPELINE II=1
                 s.idx[b][g++] = c;
             }
@@ -162,7 +162,7 @@ inline void fill_schedule(const uint32_t *tiles, int n, int blk, int tw, MaskedS
 inline uint64_t schedule_cycles(const MaskedSchedule &s, int n, bool n_skip, int hd) {
     uint64_t c = 0;
     for (int b = 0; b < s.blocks; ++b) {
-#pragma HLS LOOP_TRIPCOUNT max=7
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_ATT_BLOCKS
         const int rows = (b + 1) * s.blk < n ? s.blk : n - b * s.blk;
         c += n_skip ? gemm_cycles(rows, s.count[b], hd) : gemm_cycles(rows, hd, s.count[b]);
     }
@@ -177,7 +177,6 @@ inline void plan_schedule(const uint32_t *tiles, int n, int tw, bool n_skip, int
     int best = n;
     uint64_t best_cycles = 0;
     for (int i = 0; i < 4; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=4
         const int blk = candidates[i] < n ? candidates[i] : n;
         if (i > 0 && blk >= n) continue;
         fill_schedule(tiles, n, blk, tw, s, cnt);
@@ -217,7 +216,7 @@ inline void plan_attention(bool dense, int n, int hd, const int32_t *rp, const i
 inline void masked_products(const MaskedSchedule &s, int n, const word_t *a, long lda, const word_t *b, long ldb,
                             int hd, int shift, word_t *stage, uint32_t &sat, Counters &cnt) {
     for (int blk = 0; blk < s.blocks; ++blk) {
-#pragma HLS LOOP_TRIPCOUNT max=7
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_ATT_BLOCKS
         const int r0 = blk * s.blk, rows = r0 + s.blk < n ? s.blk : n - r0;
         gemm_jobs(operand(a + (long)r0 * lda, lda, 1), operand(b, ldb, 1, s.idx[blk]), 0, 0, stage + (long)r0 * ATT_LDS,
                   ATT_LDS, rows, s.count[blk], hd, shift, sat, cnt);
@@ -229,7 +228,7 @@ inline void masked_products(const MaskedSchedule &s, int n, const word_t *a, lon
 inline void masked_reduce(const MaskedSchedule &s, int n, const word_t *stage, bool transposed, const word_t *v,
                           long ldv, int hd, int shift, word_t *out, long ldo, uint32_t &sat, Counters &cnt) {
     for (int blk = 0; blk < s.blocks; ++blk) {
-#pragma HLS LOOP_TRIPCOUNT max=7
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_ATT_BLOCKS
         const int r0 = blk * s.blk, rows = r0 + s.blk < n ? s.blk : n - r0;
         const Operand a = transposed ? operand(stage + r0, 1, ATT_LDS, 0, s.idx[blk])
                                      : operand(stage + (long)r0 * ATT_LDS, ATT_LDS, 1, 0, s.idx[blk]);
@@ -247,14 +246,14 @@ inline word_t staged_at(const MaskedSchedule &s, const word_t *stage, int i, int
 inline void scatter_dense(int n, const int32_t *rp, const int32_t *keys, const word_t *csr, word_t *dense,
                           Counters &cnt) {
     for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         for (int j = 0; j < n; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
             dense[(long)i * ATT_LDS + j] = 0;
         }
         for (int32_t z = rp[i]; z < rp[i + 1]; ++z) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
             dense[(long)i * ATT_LDS + keys[z]] = csr[z];
         }
@@ -291,15 +290,15 @@ inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
     word_t srow[spec::MAX_TOKENS];
     const int score_shift = 2 * spec::FRAC_ACTIVATION - spec::FRAC_ATTN_SCORE + sh;
     for (int h = 0; h < H; ++h) {
-#pragma HLS LOOP_TRIPCOUNT max=6
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_HEADS
         word_t *ph = probs + h * Z;
         masked_products(sg.plan.by_query_keys, n, qkv + h * hd, ld, qkv + D + h * hd, ld, hd, score_shift, sg.s,
                         st.scores->sat, cnt);
         for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             const int c = rp[i + 1] - rp[i];
             for (int j = 0; j < c; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
                 srow[j] = staged_at(sg.plan.by_query_keys, sg.s, i, keys[rp[i] + j]);
             }
@@ -316,11 +315,11 @@ inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
     stats_scan(*st.ctx, ctx, (long)n * D, cnt);
     const int64_t inv_h = reciprocal_fx((uint32_t)H, 0, spec::HEAD_AVG_FRAC);
     for (long z = 0; z < Z; ++z) {
-#pragma HLS LOOP_TRIPCOUNT max=38809
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_TOKENS
 #pragma HLS PIPELINE II=1
         acc_t sum = 0;
         for (int h = 0; h < H; ++h) {
-#pragma HLS LOOP_TRIPCOUNT max=6
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_HEADS
             sum += probs[h * Z + z];
         }
         avg[z] = requantize(sum * inv_h, spec::HEAD_AVG_FRAC, st.avg->sat);
@@ -352,17 +351,17 @@ inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
     const int dq_shift = g.scores + spec::FRAC_ACTIVATION + sh - g.qkv;
     const int dv_shift = spec::FRAC_ATTN_PROB + g.ctx - g.qkv;
     for (int h = 0; h < H; ++h) {
-#pragma HLS LOOP_TRIPCOUNT max=6
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_HEADS
         const word_t *ph = probs + h * Z;
         word_t *dsh = d_scores + h * Z;
         // dP = d_ctx V^T over the listed keys
         masked_products(sg.plan.by_query_keys, n, d_ctx + h * hd, D, qkv + 2 * D + h * hd, ld, hd, dp_shift, sg.s,
                         st.probs->sat, cnt);
         for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             const int c = rp[i + 1] - rp[i];
             for (int j = 0; j < c; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
                 dprow[j] = staged_at(sg.plan.by_query_keys, sg.s, i, keys[rp[i] + j]);
             }
@@ -372,12 +371,12 @@ inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
             const word_t *p = ph + rp[i];
             int64_t dot = 0;
             for (int j = 0; j < c; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
                 dot += (int64_t)p[j] * dprow[j];
             }
             for (int j = 0; j < c; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
                 const acc_t acc = (acc_t)p[j] * (((int64_t)dprow[j] << spec::FRAC_ATTN_PROB) - dot);
                 dsh[rp[i] + j] = requantize_any(acc, 2 * spec::FRAC_ATTN_PROB + g.probs - g.scores, st.scores->sat);

@@ -29,7 +29,7 @@ inline void axi_beats_and_bursts(uint64_t first_byte, uint64_t n_bytes, int beat
     const uint64_t max_burst = (uint64_t)spec::AXI_MAX_BURST_BEATS * bb;
     const uint64_t boundary = (uint64_t)spec::AXI_BOUNDARY_BYTES;
     while (at < end) {
-#pragma HLS LOOP_TRIPCOUNT max=1024
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_REGION_BURSTS
         uint64_t stop = (at / boundary + 1) * boundary;
         if (stop > at + max_burst) stop = at + max_burst;
         if (stop > end) stop = end;
@@ -67,7 +67,7 @@ template <class T>
 void burst_load(const T *ddr, long off, long n, T *dst, int port, Counters &cnt) {
     const T *src = ddr + off;
     for (long i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=1179648
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_REGION_WORDS
 #pragma HLS PIPELINE II=1
         dst[i] = src[i];
     }
@@ -79,7 +79,7 @@ template <class T>
 void burst_store(T *ddr, long off, long n, const T *src, int port, Counters &cnt) {
     T *dst = ddr + off;
     for (long i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=1179648
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_REGION_WORDS
 #pragma HLS PIPELINE II=1
         dst[i] = src[i];
     }

@@ -42,7 +42,7 @@ inline void attn_fwd(const AttnView &v, const word_t *x, const word_t *w, word_t
     mhsa_fwd(qkv, n, D, v.H, rp, keys, save + v.sv.probs, ctx, avg, ms, cnt);
     linear_fwd(ctx, D, n, D, w + v.pw.proj_w, w + v.pw.proj_b, D, y, D, st[T::PROJ_OUT], cnt);
     for (long i = 0; i < (long)n * D; ++i) {  // residual
-#pragma HLS LOOP_TRIPCOUNT max=75648
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM
 #pragma HLS PIPELINE II=1
         y[i] = add_words(x[i], spec::FRAC_ACTIVATION, y[i], spec::FRAC_ACTIVATION, spec::FRAC_ACTIVATION,
                          st[T::OUT].sat);

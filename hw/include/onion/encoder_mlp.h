@@ -38,10 +38,10 @@ inline void mlp_fwd(const MlpView &v, const word_t *x, const int32_t *keep, cons
     const int k = v.k, D = v.D, M = v.M;
     word_t *xg = save + v.sv.x_in;
     for (int t = 0; t < k; ++t) {  // gather the kept tokens
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         const word_t *src = x + (long)(keep ? keep[t] : t) * D;
         for (int i = 0; i < D; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=384
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_DIM
 #pragma HLS PIPELINE II=1
             xg[(long)t * D + i] = src[i];
         }
@@ -56,7 +56,7 @@ inline void mlp_fwd(const MlpView &v, const word_t *x, const int32_t *keep, cons
     gelu_fwd(u, g, (long)k * M, st[T::GELU_OUT], cnt);
     linear_fwd(g, M, k, M, w + v.pw.fc2_w, w + v.pw.fc2_b, D, y, D, st[T::FC2_OUT], cnt);
     for (long i = 0; i < (long)k * D; ++i) {  // residual
-#pragma HLS LOOP_TRIPCOUNT max=75648
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM
 #pragma HLS PIPELINE II=1
         y[i] = add_words(xg[i], spec::FRAC_ACTIVATION, y[i], spec::FRAC_ACTIVATION, spec::FRAC_ACTIVATION,
                          st[T::OUT].sat);

@@ -9,6 +9,7 @@
 #include "onion/encoder_attn.h"
 #include "onion/encoder_mlp.h"
 #include "onion/gelu.h"
+#include "onion/grad_accum.h"
 #include "onion/head.h"
 #include "onion/layernorm.h"
 #include "onion/linear.h"
@@ -17,7 +18,7 @@
 
 namespace onion {
 
-const int MAX_OP_TENSORS = 16;
+const int MAX_OP_TENSORS = spec::OP_TENSORS_MAX;
 
 inline bool in_range(uint32_t v, int lo, int hi) { return v >= (uint32_t)lo && v <= (uint32_t)hi; }
 
@@ -25,12 +26,12 @@ inline bool in_range(uint32_t v, int lo, int hi) { return v >= (uint32_t)lo && v
 inline uint32_t check_key_lists(const int32_t *rp, const int32_t *keys, int n) {
     if (rp[0] != 0) return spec::ST_BAD_KEYS;
     for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         const int32_t c = rp[i + 1] - rp[i];
         if (c < 1 || c > spec::MAX_KEYS || c > n) return spec::ST_BAD_KEYS;
         if (keys[rp[i]] != 0) return spec::ST_BAD_KEYS;  // [CLS] key first (lists are ascending)
         for (int32_t z = rp[i] + 1; z < rp[i + 1]; ++z) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             if (keys[z] <= keys[z - 1] || keys[z] >= n) return spec::ST_BAD_KEYS;
         }
     }
@@ -41,7 +42,7 @@ inline uint32_t check_key_lists(const int32_t *rp, const int32_t *keys, int n) {
 inline uint32_t check_keep_list(const int32_t *keep, int k, int n) {
     if (keep[0] != 0) return spec::ST_BAD_KEEP;
     for (int t = 1; t < k; ++t) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         if (keep[t] <= keep[t - 1] || keep[t] >= n) return spec::ST_BAD_KEEP;
     }
     return spec::ST_OK;
@@ -49,7 +50,7 @@ inline uint32_t check_keep_list(const int32_t *keep, int k, int n) {
 
 inline uint32_t check_fracs(const int32_t *fr, int count) {
     for (int i = 0; i < count; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=16
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_OP_TENSORS
         if (fr[i] < spec::GRAD_FRAC_MIN || fr[i] > spec::GRAD_FRAC_MAX) return spec::ST_BAD_FRAC;
     }
     return spec::ST_OK;
@@ -89,6 +90,12 @@ inline bool is_backward(uint32_t op) {
            op == spec::OP_GELU_BWD;
 }
 
+// Backward ops that write parameter gradients (and so may accumulate them: grad_accum.h).
+inline bool has_param_grads(uint32_t op) {
+    return op == spec::OP_PATCH_EMBED_BWD || op == spec::OP_ATTN_BWD || op == spec::OP_MLP_BWD ||
+           op == spec::OP_HEAD_BWD || op == spec::OP_LINEAR_BWD || op == spec::OP_LAYERNORM_BWD;
+}
+
 // The checks of a call's scalar registers (sizes, flags, heads): they bound every region it moves.
 inline uint32_t validate_scalars(const spec::Args &a) {
     const uint32_t op = a.opcode;
@@ -99,8 +106,11 @@ inline uint32_t validate_scalars(const spec::Args &a) {
     const bool mlp = op == spec::OP_MLP_FWD || op == spec::OP_MLP_BWD;
     const bool head = op == spec::OP_HEAD_FWD || op == spec::OP_HEAD_BWD;
     const bool linear = op == spec::OP_LINEAR_FWD || op == spec::OP_LINEAR_BWD;
-    const uint32_t allowed_flags = attn ? (uint32_t)spec::FLAG_SPARSE : mlp ? (uint32_t)spec::FLAG_GATHER : 0u;
+    uint32_t allowed_flags = attn ? (uint32_t)spec::FLAG_SPARSE : mlp ? (uint32_t)spec::FLAG_GATHER : 0u;
+    const bool accumulates = (a.flags & spec::FLAG_GRAD_ACCUMULATE) != 0;
+    if (has_param_grads(op)) allowed_flags |= spec::FLAG_GRAD_ACCUMULATE | spec::FLAG_GRAD_CLEAR;
     if (a.flags & ~allowed_flags) return spec::ST_BAD_FLAGS;
+    if ((a.flags & spec::FLAG_GRAD_CLEAR) && !accumulates) return spec::ST_BAD_FLAGS;
     if (!in_range(a.n_tokens, patch ? 2 : 1, spec::MAX_TOKENS)) return spec::ST_BAD_TOKENS;
     if (!linear && !in_range(a.dim, 1, spec::MAX_DIM)) return spec::ST_BAD_DIM;
     if (attn) {
@@ -125,7 +135,8 @@ inline uint32_t validate_scalars(const spec::Args &a) {
 }
 
 // The checks of the call's lists in aux (key lists, kept tokens, gradient fracs); scalars valid.
-inline uint32_t validate_lists(const spec::Args &a, const int32_t *aux) {
+// acc_fracs: the accumulator fracs of a FLAG_GRAD_ACCUMULATE call (second half of the frac table).
+inline uint32_t validate_lists(const spec::Args &a, const int32_t *aux, const int32_t *acc_fracs) {
     const uint32_t op = a.opcode;
     const bool attn = op == spec::OP_ATTN_FWD || op == spec::OP_ATTN_BWD;
     const bool mlp = op == spec::OP_MLP_FWD || op == spec::OP_MLP_BWD;
@@ -137,14 +148,18 @@ inline uint32_t validate_lists(const spec::Args &a, const int32_t *aux) {
         const uint32_t k = check_keep_list(aux + a.keep_off, (int)a.n_keep, (int)a.n_tokens);
         if (k != spec::ST_OK) return k;
     }
-    if (is_backward(op)) return check_fracs(aux + a.fracs_off, op_tensor_count(op));
+    if (is_backward(op)) {
+        const uint32_t f = check_fracs(aux + a.fracs_off, op_tensor_count(op));
+        if (f != spec::ST_OK || !(a.flags & spec::FLAG_GRAD_ACCUMULATE)) return f;
+        return check_gacc_fracs(acc_fracs, op_tensor_count(op));
+    }
     return spec::ST_OK;
 }
 
 // Every check of a call, before anything is written (the C-sim backend's pre-check uses it on DDR).
 inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
     const uint32_t s = validate_scalars(a);
-    return s != spec::ST_OK ? s : validate_lists(a, aux);
+    return s != spec::ST_OK ? s : validate_lists(a, aux, aux + a.fracs_off + op_tensor_count(a.opcode));
 }
 
 // Runs one op on the on-chip copies. Every op's GEMMs call the one gemm_unit (INLINE off): the ops
@@ -308,7 +323,7 @@ inline uint32_t run_on_chip(const spec::Args &a, word_t *wts, word_t *act, word_
     spec::Args on = a;  // the same call, its offsets pointing into the on-chip copy
     long next_word = 0, next_aux = 0;  // the 16-bit ports share one pool
     for (int i = 0; i < count; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=10
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_REGIONS
         const int p = regions[i].port;
         long &next = p == spec::PORT_AUX ? next_aux : next_word;
         chip_off[i] = next;
@@ -317,30 +332,38 @@ inline uint32_t run_on_chip(const spec::Args &a, word_t *wts, word_t *act, word_
         cnt.min_axi_bytes += axi_region_bytes(p, regions[i].off, regions[i].words, p == spec::PORT_AUX ? 4 : 2);
     }
     for (int i = 0; i < count; ++i) {  // lists first: checked before the bulk moves
-#pragma HLS LOOP_TRIPCOUNT max=10
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_REGIONS
         if (!regions[i].write && regions[i].port == spec::PORT_AUX)
             move_region(regions[i], chip_off[i], true, wts, act, grd, aux, oc, cnt);
     }
-    const uint32_t status = validate_lists(on, oc.aux);
+    const int tensors = op_tensor_count(a.opcode);
+    int32_t acc_fracs[spec::OP_TENSORS_MAX];  // gradient accumulation: the accumulator fracs
+    const bool accumulates = (a.flags & spec::FLAG_GRAD_ACCUMULATE) != 0;
+    if (accumulates) {
+        burst_load(aux, (long)a.fracs_off + tensors, tensors, acc_fracs, spec::PORT_AUX, cnt);
+        cnt.min_axi_bytes += axi_region_bytes(spec::PORT_AUX, (long)a.fracs_off + tensors, tensors, 4);
+    }
+    const uint32_t status = validate_lists(on, oc.aux, acc_fracs);
     if (status != spec::ST_OK) return status;
     for (int i = 0; i < count; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=10
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_REGIONS
         if (!regions[i].write && regions[i].port != spec::PORT_AUX)
             move_region(regions[i], chip_off[i], true, wts, act, grd, aux, oc, cnt);
     }
     dispatch(on, oc.words, oc.words, oc.words, oc.aux, oc.aux + next_aux, st, cnt);
-    const int tensors = op_tensor_count(a.opcode);
     int32_t *so = oc.aux + on.stats_off;
     for (int i = 0; i < tensors; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=16
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_OP_TENSORS
         so[2 * i] = st[i].max_abs;
         so[2 * i + 1] = (int32_t)st[i].sat;
         sat += st[i].sat;
     }
     for (int i = 0; i < count; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=10
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_REGIONS
         if (regions[i].write) move_region(regions[i], chip_off[i], false, wts, act, grd, aux, oc, cnt);
     }
+    if (accumulates)  // after the op's own stores: the accumulators stream over aux (grad_accum.h)
+        sat += accumulate_param_grads(a, oc.words + on.gw_off, oc.aux + on.fracs_off, acc_fracs, aux, tensors, cnt);
     return spec::ST_OK;
 }
 

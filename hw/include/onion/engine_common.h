@@ -73,7 +73,7 @@ struct Stat {
 
 inline void stats_clear(Stat *st, int n) {
     for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=16
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_OP_TENSORS
         st[i].max_abs = 0;
         st[i].sat = 0;
     }
@@ -83,7 +83,7 @@ inline void stats_clear(Stat *st, int n) {
 inline void stats_scan(Stat &st, const word_t *p, long n, Counters &cnt) {
     int32_t m = st.max_abs;
     for (long i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=75000
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM
 #pragma HLS PIPELINE II=1
         int32_t v = p[i] < 0 ? -(int32_t)p[i] : (int32_t)p[i];
         m = v > m ? v : m;
@@ -94,7 +94,7 @@ inline void stats_scan(Stat &st, const word_t *p, long n, Counters &cnt) {
 
 inline void stats_scan_rows(Stat &st, const word_t *p, long rows, long cols, long stride, Counters &cnt) {
     for (long r = 0; r < rows; ++r) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         stats_scan(st, p + r * stride, cols, cnt);
     }
 }
@@ -139,10 +139,10 @@ inline word_t add_words(word_t a, int fa, word_t b, int fb, int fo, uint32_t &sa
 inline void column_sums(const word_t *p, long rows, long cols, long stride, int fi, word_t *out, int fo,
                         Stat &st, Counters &cnt) {
     for (long c = 0; c < cols; ++c) {
-#pragma HLS LOOP_TRIPCOUNT max=1536
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_MLP
         acc_t acc = 0;
         for (long r = 0; r < rows; ++r) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
             acc += p[r * stride + c];
         }
@@ -155,7 +155,7 @@ inline void column_sums(const word_t *p, long rows, long cols, long stride, int 
 // Copies words, converting frac fi -> fo.
 inline void convert_words(const word_t *in, int fi, word_t *out, int fo, long n, Stat &st, Counters &cnt) {
     for (long i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=75000
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM
 #pragma HLS PIPELINE II=1
         out[i] = requantize_any((acc_t)in[i], fi - fo, st.sat);
     }
@@ -165,7 +165,7 @@ inline void convert_words(const word_t *in, int fi, word_t *out, int fo, long n,
 
 inline void fill_zero(word_t *p, long n, Counters &cnt) {
     for (long i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=75000
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM
 #pragma HLS PIPELINE II=1
         p[i] = 0;
     }

@@ -23,9 +23,9 @@ inline void gemm_jobs(const Operand &a, const Operand &b, const word_t *bias, in
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {  // an empty sum (no listed entry): C is the bias alone, no array job
         for (int m = 0; m < M; ++m) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             for (int n = 0; n < N; ++n) {
-#pragma HLS LOOP_TRIPCOUNT max=64
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_HEAD_DIM
 #pragma HLS PIPELINE II=1
                 const acc_t acc = bias ? ((acc_t)bias[n] * ((acc_t)1 << bias_lshift)) : 0;
                 c[(long)m * c_row_stride + n] = requantize_any(acc, shift, sat);

@@ -10,7 +10,7 @@ namespace onion {
 
 inline void gelu_fwd(const word_t *u, word_t *y, long n, Stat &st, Counters &cnt) {
     for (long i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=302592
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_MLP
 #pragma HLS PIPELINE II=1
         y[i] = requantize((acc_t)gelu_fx(u[i], spec::FRAC_ACTIVATION, spec::FRAC_ACTIVATION), 0, st.sat);
     }
@@ -21,7 +21,7 @@ inline void gelu_fwd(const word_t *u, word_t *y, long n, Stat &st, Counters &cnt
 // du = dy * GELU'(u): dy at frac g_out, du at frac g_in.
 inline void gelu_bwd(const word_t *u, const word_t *dy, int g_out, word_t *du, int g_in, long n, Stat &st, Counters &cnt) {
     for (long i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=302592
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_MLP
 #pragma HLS PIPELINE II=1
         const int32_t d = gelu_grad_fx(u[i], spec::FRAC_ACTIVATION, spec::GELU_GRAD_FRAC);
         du[i] = requantize_any((acc_t)dy[i] * d, g_out + spec::GELU_GRAD_FRAC - g_in, st.sat);

@@ -10,6 +10,7 @@
 #define ONION_GEMM_H
 
 #include "onion/fixed.h"
+#include "onion/spec.h"  // ONION_TRIP_* trip counts
 
 namespace onion {
 
@@ -24,12 +25,16 @@ inline uint64_t gemm_model(GemmOperand a, GemmOperand b, const word_t *bias, int
                            word_t *c, int c_row_stride, int M, int N, int K, int shift,
                            uint32_t &sat_count) {
     for (int m = 0; m < M; ++m) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         for (int n = 0; n < N; ++n) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_MLP
             acc_t acc = bias ? ((acc_t)bias[n] * ((acc_t)1 << bias_lshift)) : 0;
             const word_t *pa = a.base + (long)m * a.row_stride;
             const word_t *pb = b.base + (long)n * b.row_stride;
-            for (int k = 0; k < K; ++k)
+            for (int k = 0; k < K; ++k) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_MLP
                 acc += (acc_t)((int32_t)pa[(long)k * a.col_stride] * (int32_t)pb[(long)k * b.col_stride]);
+            }
             c[(long)m * c_row_stride + n] = requantize(acc, shift, sat_count);
         }
     }

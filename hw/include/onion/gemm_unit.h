@@ -73,9 +73,9 @@ inline void gemm_feed(const Operand a, const Operand b, const word_t *bias, int 
                       mac_a_fifo &a_fifo, mac_b_fifo &b_fifo) {
     const int n_tiles = (N + MAC_COLS - 1) / MAC_COLS, k_tiles = (K + MAC_ROWS - 1) / MAC_ROWS;
     for (int nt = 0; nt < n_tiles; ++nt) {
-#pragma HLS LOOP_TRIPCOUNT max=24
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_N_TILES
         for (int kt = 0; kt < k_tiles; ++kt) {
-#pragma HLS LOOP_TRIPCOUNT max=48
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_K_TILES
             if (bias && kt == 0) {
                 mac_bc_beat beat = 0;
                 for (int j = 0; j < MAC_COLS; ++j) {
@@ -95,7 +95,7 @@ inline void gemm_feed(const Operand a, const Operand b, const word_t *bias, int 
                 b_fifo.write(beat);
             }
             for (int m = 0; m < M; ++m) {
-#pragma HLS LOOP_TRIPCOUNT max=512
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_MAC_MAX_M
 #pragma HLS PIPELINE II=1
                 mac_a_beat beat = 0;
                 for (int r = 0; r < MAC_ROWS; ++r) {
@@ -112,9 +112,9 @@ inline void gemm_feed(const Operand a, const Operand b, const word_t *bias, int 
 inline void gemm_drain(mac_c_fifo &c_fifo, word_t *c, long ldc, int m0, int M, int N) {
     const int n_tiles = (N + MAC_COLS - 1) / MAC_COLS;
     for (int nt = 0; nt < n_tiles; ++nt) {
-#pragma HLS LOOP_TRIPCOUNT max=24
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_N_TILES
         for (int m = 0; m < M; ++m) {
-#pragma HLS LOOP_TRIPCOUNT max=512
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_MAC_MAX_M
 #pragma HLS PIPELINE II=1
             const mac_bc_beat beat = c_fifo.read();
             for (int j = 0; j < MAC_COLS; ++j) {
@@ -138,13 +138,13 @@ inline void mac_array_core(mac_a_fifo &a_fifo, mac_b_fifo &b_fifo, mac_c_fifo &c
     uint32_t s = 0;
     const int n_tiles = (N + MAC_COLS - 1) / MAC_COLS, k_tiles = (K + MAC_ROWS - 1) / MAC_ROWS;
     for (int nt = 0; nt < n_tiles; ++nt) {
-#pragma HLS LOOP_TRIPCOUNT max=24
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_N_TILES
         for (int j = 0; j < MAC_COLS; ++j) {
 #pragma HLS UNROLL
             init[j] = 0;
         }
         for (int kt = 0; kt < k_tiles; ++kt) {
-#pragma HLS LOOP_TRIPCOUNT max=48
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_K_TILES
             if (bias_en && kt == 0) {
                 const mac_bc_beat beat = b_fifo.read();
                 for (int j = 0; j < MAC_COLS; ++j) {
@@ -161,7 +161,7 @@ inline void mac_array_core(mac_a_fifo &a_fifo, mac_b_fifo &b_fifo, mac_c_fifo &c
                 }
             }
             for (int m = 0; m < M; ++m) {
-#pragma HLS LOOP_TRIPCOUNT max=512
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_MAC_MAX_M
 #pragma HLS PIPELINE II=1
                 const mac_a_beat beat = a_fifo.read();
                 for (int j = 0; j < MAC_COLS; ++j) {
@@ -176,7 +176,7 @@ inline void mac_array_core(mac_a_fifo &a_fifo, mac_b_fifo &b_fifo, mac_c_fifo &c
             }
         }
         for (int m = 0; m < M; ++m) {
-#pragma HLS LOOP_TRIPCOUNT max=512
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_MAC_MAX_M
 #pragma HLS PIPELINE II=1
             mac_bc_beat beat = 0;
             for (int j = 0; j < MAC_COLS; ++j) {
@@ -234,7 +234,7 @@ inline void gemm_unit(const Operand &a, const Operand &b, const word_t *bias, in
     gemm_csim_kernel(a, b, bias, bias_lshift, c, ldc, M, N, K, shift, sat);
 #else
     for (int m0 = 0; m0 < M; m0 += MAC_MAX_M) {
-#pragma HLS LOOP_TRIPCOUNT max=4
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_M_CHUNKS
         const int mm = M - m0 < MAC_MAX_M ? M - m0 : MAC_MAX_M;
         gemm_job(a, b, bias, bias_lshift, c, ldc, m0, mm, N, K, shift, sat);
     }

@@ -20,7 +20,7 @@ inline void ln_row_stats(const word_t *x, int D, int64_t inv_d, int64_t *c, int6
     const int up = LN_C_FRAC - spec::FRAC_ACTIVATION;
     int64_t sum = 0;
     for (int i = 0; i < D; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=384
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_DIM
 #pragma HLS PIPELINE II=1
         sum += x[i];
     }
@@ -28,7 +28,7 @@ inline void ln_row_stats(const word_t *x, int D, int64_t inv_d, int64_t *c, int6
     const int64_t mean = round_shift(sum * inv_d, spec::FRAC_ACTIVATION + spec::INV_COUNT_FRAC - LN_C_FRAC);
     int64_t sq = 0;  // sum of c^2, frac 2*LN_C_FRAC
     for (int i = 0; i < D; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=384
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_DIM
 #pragma HLS PIPELINE II=1
         c[i] = ((int64_t)x[i] << up) - mean;
         sq += c[i] * c[i];
@@ -48,12 +48,12 @@ inline void layernorm_fwd(const word_t *x, long x_stride, int rows, int D, const
     const int64_t inv_d = ln_inv_count(D);
     int64_t c[spec::MAX_DIM];
     for (int r = 0; r < rows; ++r) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         int64_t rstd;
         ln_row_stats(x + r * x_stride, D, inv_d, c, rstd, cnt);
         word_t *yr = y + r * y_stride;
         for (int i = 0; i < D; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=384
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_DIM
 #pragma HLS PIPELINE II=1
             const int64_t xhat = round_shift(c[i] * rstd, spec::LN_RSTD_FRAC);  // frac LN_C_FRAC
             const acc_t acc = xhat * gamma[i] + ((acc_t)beta[i] << LN_C_FRAC);
@@ -80,7 +80,7 @@ inline void layernorm_bwd(const word_t *x, long x_stride, int rows, int D, const
     int64_t acc_dg[spec::MAX_DIM];
     int64_t acc_db[spec::MAX_DIM];
     for (int i = 0; i < D; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=384
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_DIM
         acc_dg[i] = 0;
         acc_db[i] = 0;
     }
@@ -88,13 +88,13 @@ inline void layernorm_bwd(const word_t *x, long x_stride, int rows, int D, const
     // dx = rstd/D * (D dxhat - sum(dxhat) - xhat sum(dxhat xhat)); dxhat = dy gamma (frac g+W)
     const int t_frac = spec::FRAC_WEIGHT + LN_C_FRAC;  // t below carries g_out + t_frac
     for (int r = 0; r < rows; ++r) {
-#pragma HLS LOOP_TRIPCOUNT max=197
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         int64_t rstd;
         ln_row_stats(x + r * x_stride, D, inv_d, c, rstd, cnt);
         const word_t *dyr = dy + r * dy_stride;
         int64_t s1 = 0, s2 = 0;
         for (int i = 0; i < D; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=384
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_DIM
 #pragma HLS PIPELINE II=1
             xhat[i] = round_shift(c[i] * rstd, spec::LN_RSTD_FRAC);
             dxhat[i] = (int64_t)dyr[i] * gamma[i];
@@ -110,7 +110,7 @@ inline void layernorm_bwd(const word_t *x, long x_stride, int rows, int D, const
         // total frac of t * rstd * inv_d: g_out + t_frac + RSTD + INV_COUNT
         const int total = g_out + t_frac + spec::LN_RSTD_FRAC + spec::INV_COUNT_FRAC;
         for (int i = 0; i < D; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=384
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_DIM
 #pragma HLS PIPELINE II=1
             const wide_t t = ((wide_t)D * dxhat[i] - s1) * ((wide_t)1 << LN_C_FRAC) - (wide_t)xhat[i] * s2r;
             wide_t v = t * rstd * inv_d;
@@ -121,7 +121,7 @@ inline void layernorm_bwd(const word_t *x, long x_stride, int rows, int D, const
         stats_scan(st_dx, dxr, D, cnt);
     }
     for (int i = 0; i < D; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=384
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_DIM
 #pragma HLS PIPELINE II=1
         dgamma[i] = requantize_any(acc_dg[i], g_out + LN_C_FRAC - g_w, st_dw.sat);
         dbeta[i] = requantize_any(acc_db[i], g_out - g_b, st_db.sat);

@@ -1,7 +1,8 @@
 // Cycle model of the RTL MAC-array core (hw/rtl/mac_array.v), exact: it equals the cycles the RTL
 // takes in simulation with operand streams that never stall and a result stream that is always
-// ready (tests/rtl checks this on Icarus and Verilator). host/cycle_model.py reads the constants
-// below from this file and implements the same formula; a test keeps the two equal.
+// ready (tests/rtl checks this on Icarus and Verilator). The constants come from the engine spec
+// (generated spec.h); host/cycle_model.py reads the same values there and implements the same
+// formula; a test keeps the two equal.
 //
 // The core is weight-stationary: a stationary tile holds ROWS k-values x COLS n-columns of B and
 // the M rows of A stream through, one per cycle. A job walks ceil(N/COLS) x ceil(K/ROWS) tiles.
@@ -18,15 +19,17 @@
 
 #include <stdint.h>
 
+#include "onion/spec.h"  // the values: hw/spec/engine_spec.json ("mac_array", "clock_mhz")
+
 namespace onion {
 
-const int MAC_ROWS = 32;         // k lanes per stationary tile (adder-tree inputs per column)
-const int MAC_COLS = 64;         // n columns: MAC_ROWS * MAC_COLS = 2048 DSP48E2 of the ZU9EG's 2520
-const int MAC_MAX_M = 512;       // accumulator-memory rows: M <= MAC_MAX_M per job
-const int MAC_CLOCK_MHZ = 150;   // target clock on the ZCU102
-const int MAC_DSPS = 2520;       // DSP48E2 slices of the ZU9EG (for the DSP-bound limit)
-const int MAC_SWAP_CYCLES = 1;   // a tile starts streaming the cycle after its last B beat
-const int MAC_TAIL_CYCLES = 10;  // a row's way out after the ROWS-deep DSP cascade (see above)
+const int MAC_ROWS = spec::MAC_ROWS;                // k lanes per stationary tile (adder-tree inputs per column)
+const int MAC_COLS = spec::MAC_COLS;                // n columns: ROWS * COLS = 2048 DSP48E2 of the ZU9EG's 2520
+const int MAC_MAX_M = spec::MAC_MAX_M;              // accumulator-memory rows: M <= MAC_MAX_M per job
+const int MAC_CLOCK_MHZ = spec::MAC_CLOCK_MHZ;      // target clock on the ZCU102
+const int MAC_DSPS = spec::MAC_DSPS;                // DSP48E2 slices of the ZU9EG (for the DSP-bound limit)
+const int MAC_SWAP_CYCLES = spec::MAC_SWAP_CYCLES;  // a tile starts streaming the cycle after its last B beat
+const int MAC_TAIL_CYCLES = spec::MAC_TAIL_CYCLES;  // a row's way out after the ROWS-deep DSP cascade (see above)
 
 inline uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 

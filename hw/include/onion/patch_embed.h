@@ -21,12 +21,12 @@ inline void patch_embed_fwd(int n, int D, int I, const word_t *patches, const wo
     const word_t *cls = w + l.cls;
     const word_t *pos = w + l.pos;
     for (int i = 0; i < D; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=384
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_DIM
         y[i] = add_words(cls[i], spec::FRAC_WEIGHT, pos[i], spec::FRAC_WEIGHT, spec::FRAC_ACTIVATION, st[T::OUT].sat);
     }
     count_elementwise(cnt, D, 1, EW_DEPTH_REQUANT);
     for (long i = D; i < (long)n * D; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=75648
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM
 #pragma HLS PIPELINE II=1
         y[i] = add_words(y[i], spec::FRAC_ACTIVATION, pos[i], spec::FRAC_WEIGHT, spec::FRAC_ACTIVATION, st[T::OUT].sat);
     }

@@ -8,6 +8,28 @@
 
 #include "onion/fixed.h"
 
+// LOOP_TRIPCOUNT max values (macros: Vitis HLS expands them inside pragmas)
+#define ONION_TRIP_TOKENS 197  // max_tokens
+#define ONION_TRIP_TOKENS_PLUS_1 198  // max_tokens + 1
+#define ONION_TRIP_DIM 384  // max_dim
+#define ONION_TRIP_HEADS 6  // max_heads
+#define ONION_TRIP_HEAD_DIM 64  // max_head_dim
+#define ONION_TRIP_MLP 1536  // max_mlp
+#define ONION_TRIP_TOKENS_X_TOKENS 38809  // max_tokens * max_tokens
+#define ONION_TRIP_TOKENS_X_DIM 75648  // max_tokens * max_dim
+#define ONION_TRIP_TOKENS_X_MLP 302592  // max_tokens * max_mlp
+#define ONION_TRIP_OP_TENSORS 13  // max_op_tensors
+#define ONION_TRIP_PARAM_CHUNKS 1152  // (max_mlp * max_dim + 511) / 512
+#define ONION_TRIP_K_TILES 48  // (max_mlp + mac_rows - 1) / mac_rows
+#define ONION_TRIP_N_TILES 24  // (max_mlp + mac_cols - 1) / mac_cols
+#define ONION_TRIP_MAC_MAX_M 512  // mac_max_m
+#define ONION_TRIP_M_CHUNKS 4  // (max_in_dim + mac_max_m - 1) / mac_max_m + 1
+#define ONION_TRIP_ATT_BLOCKS 7  // (max_tokens + mac_rows - 1) / mac_rows
+#define ONION_TRIP_TILE_COLS 64  // mac_cols
+#define ONION_TRIP_REGIONS 10  // max_regions
+#define ONION_TRIP_REGION_WORDS 1179648  // 2 * max_mlp * max_dim
+#define ONION_TRIP_REGION_BURSTS 577  // (4 * max_mlp * max_dim) / 4096 + 1
+
 namespace onion {
 namespace spec {
 
@@ -46,6 +68,15 @@ const int MAX_CLASSES = 1000;
 const int MAX_IN_DIM = 1536;
 const int MAX_OUT_DIM = 1536;
 
+// RTL MAC-array geometry and clock (mac_array_timing.h and host/cycle_model.py use these)
+const int MAC_ROWS = 32;
+const int MAC_COLS = 64;
+const int MAC_MAX_M = 512;
+const int MAC_CLOCK_MHZ = 150;
+const int MAC_DSPS = 2520;
+const int MAC_SWAP_CYCLES = 1;
+const int MAC_TAIL_CYCLES = 10;
+
 enum Opcode {
     OP_PATCH_EMBED_FWD = 1,
     OP_PATCH_EMBED_BWD = 2,
@@ -81,6 +112,8 @@ enum Status {
 enum Flag {
     FLAG_SPARSE = 1,
     FLAG_GATHER = 2,
+    FLAG_GRAD_ACCUMULATE = 4,
+    FLAG_GRAD_CLEAR = 8,
 };
 
 // s_axilite register byte offsets
@@ -111,6 +144,7 @@ const uint32_t REG_GW_OFF = 0xd0;  // 32 bit, in
 const uint32_t REG_GS_OFF = 0xd8;  // 32 bit, in
 const uint32_t REG_FRACS_OFF = 0xe0;  // 32 bit, in
 const uint32_t REG_STATS_OFF = 0xe8;  // 32 bit, in
+const uint32_t REG_GACC_OFF = 0x200;  // 32 bit, in
 const uint32_t REG_STATUS = 0xf0;  // 32 bit, out
 const uint32_t REG_MACS_LO = 0xf8;  // 32 bit, out
 const uint32_t REG_MACS_HI = 0x100;  // 32 bit, out
@@ -186,6 +220,7 @@ struct Args {
     uint32_t gs_off;
     uint32_t fracs_off;
     uint32_t stats_off;
+    uint32_t gacc_off;
 };
 
 struct Outputs {
@@ -250,6 +285,7 @@ inline Args args_from_image(const uint32_t *img) {
     a.gs_off = img[0xd8 / 4];
     a.fracs_off = img[0xe0 / 4];
     a.stats_off = img[0xe8 / 4];
+    a.gacc_off = img[0x200 / 4];
     return a;
 }
 
@@ -292,7 +328,7 @@ inline void outputs_to_image(const Outputs &o, uint32_t *img) {
 
 // calls the top function with an Args / Outputs pair (C-sim entry and test bench)
 #define ONION_ENGINE_CALL(a, o, wts, act, grd, aux) \
-    onion_engine(wts, act, grd, aux, (a).opcode, (a).flags, (a).n_tokens, (a).n_keep, (a).dim, (a).heads, (a).mlp_dim, (a).in_dim, (a).out_dim, (a).x_off, (a).y_off, (a).w_off, (a).save_off, (a).attn_off, (a).keys_off, (a).keep_off, (a).gy_off, (a).gx_off, (a).gw_off, (a).gs_off, (a).fracs_off, (a).stats_off, (o).status, (o).macs_lo, (o).macs_hi, (o).cycles_lo, (o).cycles_hi, (o).saturations, (o).ew_cycles_lo, (o).ew_cycles_hi, (o).min_axi_bytes_lo, (o).min_axi_bytes_hi, (o).wts_rd_bytes_lo, (o).wts_rd_bytes_hi, (o).wts_wr_bytes_lo, (o).wts_wr_bytes_hi, (o).wts_rd_bursts, (o).wts_wr_bursts, (o).act_rd_bytes_lo, (o).act_rd_bytes_hi, (o).act_wr_bytes_lo, (o).act_wr_bytes_hi, (o).act_rd_bursts, (o).act_wr_bursts, (o).grd_rd_bytes_lo, (o).grd_rd_bytes_hi, (o).grd_wr_bytes_lo, (o).grd_wr_bytes_hi, (o).grd_rd_bursts, (o).grd_wr_bursts, (o).aux_rd_bytes_lo, (o).aux_rd_bytes_hi, (o).aux_wr_bytes_lo, (o).aux_wr_bytes_hi, (o).aux_rd_bursts, (o).aux_wr_bursts)
+    onion_engine(wts, act, grd, aux, (a).opcode, (a).flags, (a).n_tokens, (a).n_keep, (a).dim, (a).heads, (a).mlp_dim, (a).in_dim, (a).out_dim, (a).x_off, (a).y_off, (a).w_off, (a).save_off, (a).attn_off, (a).keys_off, (a).keep_off, (a).gy_off, (a).gx_off, (a).gw_off, (a).gs_off, (a).fracs_off, (a).stats_off, (a).gacc_off, (o).status, (o).macs_lo, (o).macs_hi, (o).cycles_lo, (o).cycles_hi, (o).saturations, (o).ew_cycles_lo, (o).ew_cycles_hi, (o).min_axi_bytes_lo, (o).min_axi_bytes_hi, (o).wts_rd_bytes_lo, (o).wts_rd_bytes_hi, (o).wts_wr_bytes_lo, (o).wts_wr_bytes_hi, (o).wts_rd_bursts, (o).wts_wr_bursts, (o).act_rd_bytes_lo, (o).act_rd_bytes_hi, (o).act_wr_bytes_lo, (o).act_wr_bytes_hi, (o).act_rd_bursts, (o).act_wr_bursts, (o).grd_rd_bytes_lo, (o).grd_rd_bytes_hi, (o).grd_wr_bytes_lo, (o).grd_wr_bytes_hi, (o).grd_rd_bursts, (o).grd_wr_bursts, (o).aux_rd_bytes_lo, (o).aux_rd_bytes_hi, (o).aux_wr_bytes_lo, (o).aux_wr_bytes_hi, (o).aux_rd_bursts, (o).aux_wr_bursts)
 
 // region layouts: word offsets of each tensor from the region start
 struct Dims { long N, K, D, H, M, I, O, Z; };
@@ -444,6 +480,69 @@ inline HeadScratchLayout head_scratch_layout(const Dims &d) {
     l.size = at;
     (void)d;
     return l;
+}
+
+// weight-gradient accumulation (grad_accumulation): per backward op with parameters, the
+// parameter-gradient tensors (index into the op's frac/stats tables) and their place in the
+// params layout
+const int GACC_FRAC_MIN = 4;
+const int GACC_FRAC_MAX = 46;
+struct ParamGradSlice { int tensor; long offset; long size; };
+const int MAX_PARAM_SLICES = 6;
+const int OP_TENSORS_MAX = 13;  // longest per-op tensor list (frac / stats tables)
+inline int param_grad_slices(uint32_t op, const Dims &d, ParamGradSlice *out) {
+    switch (op) {
+    case OP_PATCH_EMBED_BWD: {
+        const PatchParamsLayout l = patch_params_layout(d);
+        out[0].tensor = 1; out[0].offset = l.w; out[0].size = (d.D) * (d.I);
+        out[1].tensor = 2; out[1].offset = l.b; out[1].size = (d.D);
+        out[2].tensor = 3; out[2].offset = l.cls; out[2].size = (d.D);
+        out[3].tensor = 4; out[3].offset = l.pos; out[3].size = (d.N) * (d.D);
+        return 4;
+    }
+    case OP_ATTN_BWD: {
+        const AttnParamsLayout l = attn_params_layout(d);
+        out[0].tensor = 11; out[0].offset = l.ln_w; out[0].size = (d.D);
+        out[1].tensor = 12; out[1].offset = l.ln_b; out[1].size = (d.D);
+        out[2].tensor = 9; out[2].offset = l.qkv_w; out[2].size = (3*d.D) * (d.D);
+        out[3].tensor = 10; out[3].offset = l.qkv_b; out[3].size = (3*d.D);
+        out[4].tensor = 7; out[4].offset = l.proj_w; out[4].size = (d.D) * (d.D);
+        out[5].tensor = 8; out[5].offset = l.proj_b; out[5].size = (d.D);
+        return 6;
+    }
+    case OP_MLP_BWD: {
+        const MlpParamsLayout l = mlp_params_layout(d);
+        out[0].tensor = 9; out[0].offset = l.ln_w; out[0].size = (d.D);
+        out[1].tensor = 10; out[1].offset = l.ln_b; out[1].size = (d.D);
+        out[2].tensor = 5; out[2].offset = l.fc1_w; out[2].size = (d.M) * (d.D);
+        out[3].tensor = 6; out[3].offset = l.fc1_b; out[3].size = (d.M);
+        out[4].tensor = 7; out[4].offset = l.fc2_w; out[4].size = (d.D) * (d.M);
+        out[5].tensor = 8; out[5].offset = l.fc2_b; out[5].size = (d.D);
+        return 6;
+    }
+    case OP_HEAD_BWD: {
+        const HeadParamsLayout l = head_params_layout(d);
+        out[0].tensor = 5; out[0].offset = l.ln_w; out[0].size = (d.D);
+        out[1].tensor = 6; out[1].offset = l.ln_b; out[1].size = (d.D);
+        out[2].tensor = 3; out[2].offset = l.w; out[2].size = (d.O) * (d.D);
+        out[3].tensor = 4; out[3].offset = l.b; out[3].size = (d.O);
+        return 4;
+    }
+    case OP_LINEAR_BWD: {
+        const LinearParamsLayout l = linear_params_layout(d);
+        out[0].tensor = 2; out[0].offset = l.w; out[0].size = (d.O) * (d.I);
+        out[1].tensor = 3; out[1].offset = l.b; out[1].size = (d.O);
+        return 2;
+    }
+    case OP_LAYERNORM_BWD: {
+        const LnParamsLayout l = ln_params_layout(d);
+        out[0].tensor = 2; out[0].offset = l.w; out[0].size = (d.D);
+        out[1].tensor = 3; out[1].offset = l.b; out[1].size = (d.D);
+        return 2;
+    }
+    default:
+        return 0;
+    }
 }
 
 
@@ -633,6 +732,6 @@ inline void set_region_offset(Args &a, int reg, uint32_t off) {
 }  // namespace onion
 
 // the HLS top function (hw/src/onion_engine.cpp), for the test bench and the C-sim entry
-void onion_engine(onion::word_t *wts, onion::word_t *act, onion::word_t *grd, int32_t *aux, uint32_t opcode, uint32_t flags, uint32_t n_tokens, uint32_t n_keep, uint32_t dim, uint32_t heads, uint32_t mlp_dim, uint32_t in_dim, uint32_t out_dim, uint32_t x_off, uint32_t y_off, uint32_t w_off, uint32_t save_off, uint32_t attn_off, uint32_t keys_off, uint32_t keep_off, uint32_t gy_off, uint32_t gx_off, uint32_t gw_off, uint32_t gs_off, uint32_t fracs_off, uint32_t stats_off, uint32_t &status, uint32_t &macs_lo, uint32_t &macs_hi, uint32_t &cycles_lo, uint32_t &cycles_hi, uint32_t &saturations, uint32_t &ew_cycles_lo, uint32_t &ew_cycles_hi, uint32_t &min_axi_bytes_lo, uint32_t &min_axi_bytes_hi, uint32_t &wts_rd_bytes_lo, uint32_t &wts_rd_bytes_hi, uint32_t &wts_wr_bytes_lo, uint32_t &wts_wr_bytes_hi, uint32_t &wts_rd_bursts, uint32_t &wts_wr_bursts, uint32_t &act_rd_bytes_lo, uint32_t &act_rd_bytes_hi, uint32_t &act_wr_bytes_lo, uint32_t &act_wr_bytes_hi, uint32_t &act_rd_bursts, uint32_t &act_wr_bursts, uint32_t &grd_rd_bytes_lo, uint32_t &grd_rd_bytes_hi, uint32_t &grd_wr_bytes_lo, uint32_t &grd_wr_bytes_hi, uint32_t &grd_rd_bursts, uint32_t &grd_wr_bursts, uint32_t &aux_rd_bytes_lo, uint32_t &aux_rd_bytes_hi, uint32_t &aux_wr_bytes_lo, uint32_t &aux_wr_bytes_hi, uint32_t &aux_rd_bursts, uint32_t &aux_wr_bursts);
+void onion_engine(onion::word_t *wts, onion::word_t *act, onion::word_t *grd, int32_t *aux, uint32_t opcode, uint32_t flags, uint32_t n_tokens, uint32_t n_keep, uint32_t dim, uint32_t heads, uint32_t mlp_dim, uint32_t in_dim, uint32_t out_dim, uint32_t x_off, uint32_t y_off, uint32_t w_off, uint32_t save_off, uint32_t attn_off, uint32_t keys_off, uint32_t keep_off, uint32_t gy_off, uint32_t gx_off, uint32_t gw_off, uint32_t gs_off, uint32_t fracs_off, uint32_t stats_off, uint32_t gacc_off, uint32_t &status, uint32_t &macs_lo, uint32_t &macs_hi, uint32_t &cycles_lo, uint32_t &cycles_hi, uint32_t &saturations, uint32_t &ew_cycles_lo, uint32_t &ew_cycles_hi, uint32_t &min_axi_bytes_lo, uint32_t &min_axi_bytes_hi, uint32_t &wts_rd_bytes_lo, uint32_t &wts_rd_bytes_hi, uint32_t &wts_wr_bytes_lo, uint32_t &wts_wr_bytes_hi, uint32_t &wts_rd_bursts, uint32_t &wts_wr_bursts, uint32_t &act_rd_bytes_lo, uint32_t &act_rd_bytes_hi, uint32_t &act_wr_bytes_lo, uint32_t &act_wr_bytes_hi, uint32_t &act_rd_bursts, uint32_t &act_wr_bursts, uint32_t &grd_rd_bytes_lo, uint32_t &grd_rd_bytes_hi, uint32_t &grd_wr_bytes_lo, uint32_t &grd_wr_bytes_hi, uint32_t &grd_rd_bursts, uint32_t &grd_wr_bursts, uint32_t &aux_rd_bytes_lo, uint32_t &aux_rd_bytes_hi, uint32_t &aux_wr_bytes_lo, uint32_t &aux_wr_bytes_hi, uint32_t &aux_rd_bursts, uint32_t &aux_wr_bursts);
 
 #endif
