@@ -1,8 +1,9 @@
 """Cycle model of the RTL MAC-array core, for the host (numpy-free, torch-free).
 
-The array's geometry and timing constants come from hw/spec/engine_spec.json, generated into hw/include/onion/spec.h:
-this module reads the `const int MAC_* = ...;` lines from it and implements the same formula as
-its gemm_cycles_on() (tests/rtl checks both against each other and against RTL simulation).
+The array's geometry and timing constants come from hw/spec/engine_spec.json ("mac_array", "clock_mhz"),
+read here through host/engine_spec.py; the C++ twin (mac_array_timing.h) gets the same values from the
+generated spec.h. This module implements the same formula as gemm_cycles_on() (tests/rtl checks both
+against each other and against RTL simulation).
 
   gemm_cycles(M, N, K)              cycles of one GEMM C[M][N] = A[M][K] B[N][K]^T on the core
   layer_gemms / layer_cycles        the GEMMs of one ViT encoder layer, forward (+ backward)
@@ -15,25 +16,20 @@ in other engine units and are not counted here.
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
-from pathlib import Path
 
-# the MAC_* values are generated from hw/spec/engine_spec.json into spec.h (mac_array_timing.h uses them)
-TIMING_HEADER = Path(__file__).resolve().parents[1] / "hw" / "include" / "onion" / "spec.h"
+from host import engine_spec
 
 
 @functools.lru_cache(maxsize=None)
-def constants(path: str | None = None) -> dict[str, int]:
-    """MAC_ROWS, MAC_COLS, MAC_MAX_M, MAC_CLOCK_MHZ, MAC_DSPS, MAC_SWAP_CYCLES, MAC_TAIL_CYCLES from the
-    C++ header."""
-    text = Path(path or TIMING_HEADER).read_text()
-    found = {name: int(value) for name, value in re.findall(r"const int (MAC_\w+)\s*=\s*(-?\d+);", text)}
-    needed = ("MAC_ROWS", "MAC_COLS", "MAC_MAX_M", "MAC_CLOCK_MHZ", "MAC_DSPS", "MAC_SWAP_CYCLES", "MAC_TAIL_CYCLES")
-    missing = [n for n in needed if n not in found]
-    if missing:
-        raise ValueError(f"{path or TIMING_HEADER}: constants {missing} not found")
-    return found
+def constants() -> dict[str, int]:
+    """MAC_ROWS, MAC_COLS, MAC_MAX_M, MAC_CLOCK_MHZ, MAC_DSPS, MAC_SWAP_CYCLES, MAC_TAIL_CYCLES, under the
+    names spec.h gives them, from the engine spec."""
+    spec = engine_spec.load_spec()
+    mac = spec["mac_array"]
+    return {"MAC_ROWS": int(mac["rows"]), "MAC_COLS": int(mac["cols"]), "MAC_MAX_M": int(mac["max_m"]),
+            "MAC_CLOCK_MHZ": int(spec["clock_mhz"]), "MAC_DSPS": int(mac["dsps"]),
+            "MAC_SWAP_CYCLES": int(mac["swap_cycles"]), "MAC_TAIL_CYCLES": int(mac["tail_cycles"])}
 
 
 def gemm_job_cycles(rows: int, cols: int, m: int, n: int, k: int, bias: bool = False) -> int:

@@ -1,6 +1,6 @@
-"""Writes the MAC array's geometry (ROWS, COLS, MAX_M) from its one source, the constants of
-hw/include/onion/mac_array_timing.h (read through host.cycle_model.constants), into the parameter
-defaults of the RTL files, between the `BEGIN/END generated geometry` markers.
+"""Writes the MAC array's geometry (ROWS, COLS, MAX_M) from its one source, hw/spec/engine_spec.json
+("mac_array", read through host.cycle_model.constants), into the parameter defaults of the RTL files,
+between the `BEGIN/END generated geometry` markers.
 
     python -m sim.gen_mac_geometry           # rewrite the blocks
     python -m sim.gen_mac_geometry --check   # exit 1 if a block differs from the header
