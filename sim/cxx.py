@@ -5,11 +5,11 @@ runs do not recompile.
 """
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from pathlib import Path
 
 from host import engine_spec
+from host.cxx_build import build_hash, gxx
 
 from .toolchain import BUILD, REPO, ap_types_include, require_program
 
@@ -28,15 +28,11 @@ def base_flags() -> list[str]:
     return [f for f in engine_spec.load_spec()["csim_build"]["cxxflags"] if f not in SHARED_FLAGS]
 
 
+HASHED_DIRS = (HW_INCLUDE, SIM_INCLUDE, BOUNDED_INCLUDE, SYNTH_CHECK_INCLUDE)
+
+
 def _digest(paths: list[Path], extra: list[str]) -> str:
-    h = hashlib.sha256()
-    headers = sorted(HW_INCLUDE.rglob("*.h")) + sorted(SIM_INCLUDE.rglob("*.h")) + sorted(BOUNDED_INCLUDE.rglob("*.h")) + \
-        sorted(SYNTH_CHECK_INCLUDE.rglob("*.h"))
-    for p in list(paths) + headers:
-        h.update(str(p).encode())
-        h.update(p.read_bytes())
-    h.update("\0".join(extra).encode())
-    return h.hexdigest()[:16]
+    return build_hash(paths, HASHED_DIRS, extra)
 
 
 def require_systemc() -> None:
@@ -71,19 +67,9 @@ def compile_cxx(sources: list[Path | str], name: str, shared: bool = False,
         flags += list(SYNTH_CHECK_FLAGS)
     if shared:
         flags += list(SHARED_FLAGS)
-    out_dir = BUILD / "cxx"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{name}-{_digest(sources, flags)}{'.so' if shared else ''}"
-    if out.exists():
-        return out
-    tmp = out.with_name(out.name + ".tmp")
-    cmd = ["g++", *flags, "-I", str(SIM_INCLUDE), "-isystem", str(ap_types_include()), "-I", str(HW_INCLUDE),
-           *map(str, sources), "-o", str(tmp), *(SYSTEMC_LIBS if bounded else ())]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"g++ failed for {name}:\n{' '.join(cmd)}\n{result.stderr}")
-    tmp.replace(out)  # atomic: a half-written binary is never picked up
-    return out
+    return gxx(sources, BUILD / "cxx", name, flags, include_dirs=[SIM_INCLUDE, HW_INCLUDE],
+               system_dirs=[ap_types_include()], libs=SYSTEMC_LIBS if bounded else (),
+               suffix=".so" if shared else "", hashed_dirs=HASHED_DIRS, what=name)
 
 
 def build_verilated(sources: list[Path | str], top: str, params: dict, cxx_main: Path | str, name: str,

@@ -10,14 +10,11 @@ hash of sources, headers and flags. `CsimBackend(lib_path=...)` loads a given li
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
-from host import engine_spec
+from host import cxx_build, engine_spec
 from host.backends.base import (PORT_DTYPES, EngineError, PortMemoryBackend, Region,  # noqa: F401 (re-exported)
                                 read_counter_registers, zero_counters)
 
@@ -27,26 +24,9 @@ REPO = Path(__file__).resolve().parents[2]
 def build_library(force: bool = False) -> Path:
     """Compiles the engine into a shared library (cached); returns its path."""
     build = engine_spec.load_spec()["csim_build"]
-    sources = [REPO / s for s in build["sources"]]
-    includes = [REPO / d for d in build["include_dirs"]]
-    flags = list(build["cxxflags"])
-    h = hashlib.sha256()
-    for path in sources + sorted(p for d in includes for p in d.rglob("*.h")):
-        h.update(str(path.relative_to(REPO)).encode())
-        h.update(path.read_bytes())
-    h.update("\0".join(flags).encode())
-    out_dir = REPO / "build" / "csim"
-    out = out_dir / f"libonion_engine-{h.hexdigest()[:16]}.so"
-    if out.exists() and not force:
-        return out
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-    cmd = ["g++", *flags, *(f"-I{d}" for d in includes), *map(str, sources), "-o", str(tmp)]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"building the C-sim engine failed:\n{' '.join(cmd)}\n{result.stderr}")
-    tmp.replace(out)  # atomic: another process never loads a half-written library
-    return out
+    return cxx_build.gxx([REPO / s for s in build["sources"]], REPO / "build" / "csim", "libonion_engine",
+                         list(build["cxxflags"]), include_dirs=[REPO / d for d in build["include_dirs"]],
+                         suffix=".so", force=force, what="the C-sim engine")
 
 
 class CsimBackend(PortMemoryBackend):
