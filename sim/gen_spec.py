@@ -135,6 +135,8 @@ def render_dma(spec: dict) -> list[str]:
              f" PORT_COUNT = {len(ports)} }};"]
     for p, d in ports.items():
         lines.append(f"const int AXI_BITS_{p.upper()} = {int(d['axi_bits'])};  // data width of the {p} port")
+    lines.append(f"const int EW_LANES = {int(spec['compute']['elementwise_lanes'])};  "
+                 "// words per cycle of every laned element-wise loop (compute.elementwise_lanes)")
     lines += [f"const int AXI_MAX_BURST_BEATS = {int(dma['max_burst_beats'])};",
               f"const int AXI_BOUNDARY_BYTES = {int(dma['burst_boundary_bytes'])};",
               "inline int axi_beat_bytes(int port) {",

@@ -165,8 +165,7 @@ inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd,
             rp = aux + a.keys_off;
             keys = aux + a.keys_off + n + 1;
         } else {
-            csr_dense(n, dense_ptr, dense_keys);
-            count_elementwise(cnt, (long)n * n, 1, EW_DEPTH_COPY);
+            csr_dense(n, dense_ptr, dense_keys, cnt);
         }
     }
     const int32_t *keep = (a.flags & spec::FLAG_GATHER) ? aux + a.keep_off : 0;
@@ -248,8 +247,12 @@ struct OnChip {
     int32_t aux[spec::POOL_WORDS_AUX];   // key lists, keep list, frac table, stats
 };
 
+// Both pools are partitioned cyclic by EW_LANES: any EW_LANES consecutive words (a laned loop's
+// slice, at any alignment) sit in EW_LANES different banks, one port each per cycle.
 inline OnChip &on_chip() {
     static OnChip buffers;
+#pragma HLS ARRAY_PARTITION variable=buffers.words cyclic factor=spec::EW_LANES dim=1
+#pragma HLS ARRAY_PARTITION variable=buffers.aux cyclic factor=spec::EW_LANES dim=1
     return buffers;
 }
 

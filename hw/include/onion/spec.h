@@ -453,6 +453,7 @@ const int AXI_BITS_WTS = 128;  // data width of the wts port
 const int AXI_BITS_ACT = 128;  // data width of the act port
 const int AXI_BITS_GRD = 128;  // data width of the grd port
 const int AXI_BITS_AUX = 128;  // data width of the aux port
+const int EW_LANES = 16;  // words per cycle of every laned element-wise loop (compute.elementwise_lanes)
 const int AXI_MAX_BURST_BEATS = 256;
 const int AXI_BOUNDARY_BYTES = 4096;
 inline int axi_beat_bytes(int port) {
