@@ -290,6 +290,30 @@ inline word_t staged_at(const MaskedSchedule &s, const word_t *stage, int i, int
     return stage[(long)i * ATT_LDS + s.tile_pos[i / s.blk][j / s.tw] + j % s.tw];
 }
 
+// Query i's c listed entries, in key order, from a by_query_keys stage. A row that lists every key
+// (c == n) has every key tile listed in its block, so its entries are stage row i itself: a straight
+// copy, L lanes per cycle. Any other row reads one entry per cycle (a listed key's position is
+// data-dependent: L of them may share a bank).
+inline void gather_listed(const MaskedSchedule &s, const word_t *stage, int i, const int32_t *row_keys, int c, int n,
+                          word_t *out, Counters &cnt) {
+    const word_t *row = stage + (long)i * ATT_LDS;
+    const bool full = c == n;
+    for (int j0 = 0; j0 < c && full; j0 += EW_LANES) {
+#pragma HLS LOOP_TRIPCOUNT max=spec::MAX_KEYS/spec::EW_LANES
+#pragma HLS PIPELINE II=1
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            if (j0 + l < c) out[j0 + l] = row[j0 + l];
+        }
+    }
+    for (int j = 0; j < c && !full; ++j) {
+#pragma HLS LOOP_TRIPCOUNT max=spec::MAX_KEYS
+#pragma HLS PIPELINE II=1
+        out[j] = staged_at(s, stage, i, row_keys[j]);
+    }
+    count_elementwise(cnt, c, full ? EW_LANES : 1, 1, EW_DEPTH_COPY);
+}
+
 // dense[i][j] = csr value of (i, j), zeros elsewhere (rows of ATT_LDS words). A row that lists
 // every key is a straight copy (L lanes, nothing to zero); any other row is zeroed (L lanes) and its
 // listed entries written one per cycle (a key's address is data-dependent: L of them may share a bank).
@@ -329,7 +353,8 @@ struct AttnStage {
 
 inline AttnStage &attn_stage() {
     static AttnStage st;
-    // p and ds are written by scatter_dense L words per cycle
+    // s is read, p and ds are written, L words per cycle (gather_listed, scatter_dense)
+#pragma HLS ARRAY_PARTITION variable=st.s cyclic factor=spec::EW_LANES dim=1
 #pragma HLS ARRAY_PARTITION variable=st.p cyclic factor=spec::EW_LANES dim=1
 #pragma HLS ARRAY_PARTITION variable=st.ds cyclic factor=spec::EW_LANES dim=1
     return st;
@@ -359,12 +384,7 @@ inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
         for (int i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=197
             const int c = rp[i + 1] - rp[i];
-            for (int j = 0; j < c; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
-#pragma HLS PIPELINE II=1
-                srow[j] = staged_at(sg.plan.by_query_keys, sg.s, i, keys[rp[i] + j]);
-            }
-            count_elementwise(cnt, c, 1, 1, EW_DEPTH_COPY);  // 1 lane: listed keys are data-dependent addresses
+            gather_listed(sg.plan.by_query_keys, sg.s, i, keys + rp[i], c, n, srow, cnt);
             stats_scan(*st.scores, srow, c, cnt);
             softmax_row(srow, c, ph + rp[i], st.probs->sat, cnt);
         }
@@ -434,12 +454,7 @@ inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
         for (int i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=197
             const int c = rp[i + 1] - rp[i];
-            for (int j = 0; j < c; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=197
-#pragma HLS PIPELINE II=1
-                dprow[j] = staged_at(sg.plan.by_query_keys, sg.s, i, keys[rp[i] + j]);
-            }
-            count_elementwise(cnt, c, 1, 1, EW_DEPTH_COPY);  // 1 lane: listed keys are data-dependent addresses
+            gather_listed(sg.plan.by_query_keys, sg.s, i, keys + rp[i], c, n, dprow, cnt);
             stats_scan(*st.probs, dprow, c, cnt);
             // dS = P (dP - sum_k P dP); the dot product as L lane partials folded in lane order
             const word_t *p = ph + rp[i];
