@@ -80,7 +80,9 @@ def main() -> None:
              "`python -m bench engine_traffic` (bench/bench_engine_traffic.py). Every number is read from the "
              "engine's output registers after each call (host.backends.csim runs the engine C++: the burst DMA "
              "units count bytes and AXI4 bursts as they move them, gemm counts the MAC array's cycles per job "
-             "with the RTL's exact cycle model, element-wise loops count trip count x II + pipeline depth). "
+             "with the RTL's exact cycle model, element-wise loops count ceil(trip count / lanes) x II + pipeline "
+             f"depth, lanes = {es.elementwise_lanes()} (compute.elementwise_lanes) for every loop over consecutive "
+             "words, 1 for the few with data-dependent addresses). "
              "Ports are 128 bit wide; a burst holds at most 256 beats and never crosses 4 KB. The minimum is "
              "each operand region read once and each result region written once, in whole beats. "
              "Forward + backward of one random 224x224 image with random weights; both variants in one run.", ""]

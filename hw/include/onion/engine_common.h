@@ -65,6 +65,11 @@ const int EW_DEPTH_NONLINEAR = 12; // table lookup + interpolation + multiply (e
 // on-chip pool is partitioned cyclic by L (engine.h), so any L consecutive words sit in L banks.
 const int EW_LANES = spec::EW_LANES;
 
+// The pool's banks are dual-port BRAM, and every region of a call (wts, act, grd) shares them: a laned
+// slice touches each bank once, so a loop that makes three pool accesses per word (two reads and a
+// write) needs two cycles per slice. Such loops are pipelined at this II and counted with it.
+const int EW_POOL_II = 2;
+
 // The one helper every element-wise loop counts itself with: a pipelined loop over `trips` words,
 // `lanes` words per iteration (EW_LANES for a laned loop, 1 for a loop with a data-dependent
 // address), at initiation interval `ii`, costs ceil(trips / lanes) x ii + depth cycles (nothing

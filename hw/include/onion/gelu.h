@@ -26,8 +26,8 @@ inline void gelu_fwd(const word_t *u, word_t *y, long n, Stat &st, Counters &cnt
 inline void gelu_bwd(const word_t *u, const word_t *dy, int g_out, word_t *du, int g_in, long n, Stat &st, Counters &cnt) {
     for (long i0 = 0; i0 < n; i0 += EW_LANES) {
 #pragma HLS LOOP_TRIPCOUNT max=302592/spec::EW_LANES
-#pragma HLS PIPELINE II=1
-        for (int l = 0; l < EW_LANES; ++l) {  // one GELU' unit per lane
+#pragma HLS PIPELINE II=2
+        for (int l = 0; l < EW_LANES; ++l) {  // one GELU' unit per lane; reads u, dy, writes du: EW_POOL_II
 #pragma HLS UNROLL
             const long i = i0 + l;
             if (i < n) {
@@ -36,7 +36,7 @@ inline void gelu_bwd(const word_t *u, const word_t *dy, int g_out, word_t *du, i
             }
         }
     }
-    count_elementwise(cnt, n, EW_LANES, 1, EW_DEPTH_NONLINEAR);
+    count_elementwise(cnt, n, EW_LANES, EW_POOL_II, EW_DEPTH_NONLINEAR);
     stats_scan(st, du, n, cnt);
 }
 

@@ -83,9 +83,9 @@ inline void layernorm_fwd(const word_t *x, long x_stride, int rows, int D, const
         int64_t rstd;
         ln_row_stats(x + r * x_stride, D, inv_d, c, rstd, cnt);
         word_t *yr = y + r * y_stride;
-        for (int i0 = 0; i0 < D; i0 += EW_LANES) {
+        for (int i0 = 0; i0 < D; i0 += EW_LANES) {  // reads gamma, beta, writes y: EW_POOL_II
 #pragma HLS LOOP_TRIPCOUNT max=spec::MAX_DIM/spec::EW_LANES
-#pragma HLS PIPELINE II=1
+#pragma HLS PIPELINE II=2
             for (int l = 0; l < EW_LANES; ++l) {
 #pragma HLS UNROLL
                 const int i = i0 + l;
@@ -96,7 +96,7 @@ inline void layernorm_fwd(const word_t *x, long x_stride, int rows, int D, const
                 }
             }
         }
-        count_elementwise(cnt, D, EW_LANES, 1, EW_DEPTH_REQUANT);
+        count_elementwise(cnt, D, EW_LANES, EW_POOL_II, EW_DEPTH_REQUANT);
         stats_scan(st, yr, D, cnt);
     }
 }
