@@ -93,7 +93,7 @@ def _mac_cols() -> int:
 def bram_budget(limits: dict | None = None) -> dict:
     """Per op: the 16-bit words and int32 aux words of one call's regions at the limits (the pool the
     generator sizes, sim/gen_spec.py pool_words), and the engine's RAMB36 with its buffers as
-    partitioned (pool, aux, attention stage cyclic by the element-wise lanes) and unpartitioned."""
+    partitioned (pool and attention stage cyclic by the element-wise lanes; aux whole) and unpartitioned."""
     spec = json.loads(json.dumps(es.load_spec()))
     if limits:
         spec["limits"].update(limits)
@@ -112,7 +112,7 @@ def bram_budget(limits: dict | None = None) -> dict:
     total = {}
     for banks, label in ((1, "unpartitioned"), (lanes, f"cyclic by {lanes}")):
         parts = {"pool": _ramb36(pools["words"], RAMB36_WORDS16, banks),
-                 "aux": _ramb36(pools["aux"], RAMB36_WORDS32, banks),
+                 "aux (one word per cycle: never partitioned)": _ramb36(pools["aux"], RAMB36_WORDS32, 1),
                  "attention stage": 3 * _ramb36(stage_words, RAMB36_WORDS16, banks),
                  "RTL MAC array (its JSON)": core}
         parts["total"] = sum(parts.values())
@@ -187,7 +187,7 @@ def main() -> None:
               "One call's regions are staged whole in the pool (sim/gen_spec.py `pool_words`, each region in whole "
               "128-bit beats; the pool is sized by the largest op), plus aux, the attention stage (3 x max_tokens x "
               "the stage row of whole MAC_COLS tiles) and the RTL core's declared BRAM. A RAMB36 holds 2048 16-bit "
-              "or 1024 int32 words; a cyclic partition rounds every bank up on its own. Counted from the declared "
+              "or 1024 int32 words; a cyclic partition rounds every bank up on its own (aux is not partitioned). Counted from the declared "
               "sizes, not a synthesis report: Vitis may map differently (URAM: none on the ZU9EG).", ""]
     for title, b in budgets.items():
         lines += bram_lines(f"{title} ({', '.join(f'{k} {v}' for k, v in b['limits'].items() if not k.startswith('_'))})", b)

@@ -119,9 +119,9 @@ def pool_words(spec: dict) -> dict[str, int]:
         for p in ports:
             best[p] = max(best[p], used[p])
         best["words"] = max(best.get("words", 0), sum(used[p] for p in ports if ports[p]["word"] == "int16"))
-        if name.startswith("ATTN"):  # a dense call builds its all-keys CSR lists after its aux regions
+        if name.startswith("ATTN"):  # a dense call builds its row pointers (no key list) after its aux regions
             dense_aux = used["aux"] - -(-(n + 1 + n * lim["max_keys"]) // 4) * 4
-            best["aux"] = max(best["aux"], dense_aux + n + 1 + n * n)
+            best["aux"] = max(best["aux"], dense_aux + n + 1)
     return best
 
 
