@@ -22,6 +22,7 @@ from host.engine_driver import EngineDriver
 from host.model_configs import get_config
 from host.model_init import init_weights
 from host.ta_selector import select_stage
+from sim import gen_spec
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_MD = REPO / "docs" / "bench" / "engine_traffic.md"
@@ -72,6 +73,72 @@ def attention_cycles(summary: dict) -> int:
     return sum(r["cycles"] for op, r in summary["per_op"].items() if op.startswith("ATTN"))
 
 
+# ---- on-chip buffers against the ZU9EG's BRAM (computed from the spec, nothing copied) ----
+ZU9EG_RAMB36 = 912
+RAMB36_WORDS16, RAMB36_WORDS32 = 2048, 1024
+# DeiT-Tiny limits: the compiled spec's, cut to DeiT-Tiny's dims (LINEAR in_dim to the model dim)
+TINY_LIMITS = {"max_dim": 192, "max_heads": 3, "max_mlp": 768, "max_in_dim": 192}
+
+
+def _ramb36(words: int, per_block: int, banks: int) -> int:
+    """RAMB36 of an array of `words` split cyclically into `banks` banks, each rounded up on its own."""
+    return banks * -(-(-(-words // banks)) // per_block)
+
+
+def _mac_cols() -> int:
+    text = (REPO / "hw" / "include" / "onion" / "mac_array_timing.h").read_text()
+    return int(text.split("const int MAC_COLS =")[1].split(";")[0])
+
+
+def bram_budget(limits: dict | None = None) -> dict:
+    """Per op: the 16-bit words and int32 aux words of one call's regions at the limits (the pool the
+    generator sizes, sim/gen_spec.py pool_words), and the engine's RAMB36 with its buffers as
+    partitioned (pool and attention stage cyclic by the element-wise lanes; aux whole) and unpartitioned."""
+    spec = json.loads(json.dumps(es.load_spec()))
+    if limits:
+        spec["limits"].update(limits)
+    lanes = int(spec["compute"]["elementwise_lanes"])
+    lim = spec["limits"]
+    per_op = {}
+    for name in gen_spec._public(spec["ops"]):
+        one = dict(spec, ops={name: spec["ops"][name]})
+        pw = gen_spec.pool_words(one)
+        per_op[name] = {"words": pw["words"], "aux": pw["aux"], "ramb36": _ramb36(pw["words"], RAMB36_WORDS16, 1)}
+    pools = gen_spec.pool_words(spec)
+    lds = -(-lim["max_tokens"] // _mac_cols()) * _mac_cols()
+    stage_words = lim["max_tokens"] * lds  # AttnStage: s, p, ds
+    core = int(json.loads((REPO / "hw" / "rtl" / "mac_array_blackbox.json").read_text())
+               ["rtl_resource_usage"]["BRAM"])
+    total = {}
+    for banks, label in ((1, "unpartitioned"), (lanes, f"cyclic by {lanes}")):
+        parts = {"pool": _ramb36(pools["words"], RAMB36_WORDS16, banks),
+                 "aux (one word per cycle: never partitioned)": _ramb36(pools["aux"], RAMB36_WORDS32, 1),
+                 "attention stage": 3 * _ramb36(stage_words, RAMB36_WORDS16, banks),
+                 "RTL MAC array (its JSON)": core}
+        parts["total"] = sum(parts.values())
+        total[label] = parts
+    return {"limits": dict(lim), "per_op": per_op, "pool_words": pools["words"], "aux_words": pools["aux"],
+            "budget": total}
+
+
+def bram_lines(title: str, b: dict) -> list[str]:
+    lines = [f"### {title}", "", "| op | 16-bit words | RAMB36 (unpartitioned) | aux int32 words |",
+             "|---|---:|---:|---:|"]
+    for op, r in b["per_op"].items():
+        lines.append(f"| {op} | {r['words']:,} | {r['ramb36']:,} | {r['aux']:,} |")
+    labels = list(b["budget"])
+    lines += ["", "| buffer | " + " | ".join(f"RAMB36, {x}" for x in labels) + " |",
+              "|---|" + "---:|" * len(labels)]
+    for part in b["budget"][labels[0]]:
+        lines.append(f"| {part} | " + " | ".join(f"{b['budget'][x][part]:,}" for x in labels) + " |")
+    fits = {x: b["budget"][x]["total"] <= ZU9EG_RAMB36 for x in labels}
+    lines += ["", "Against the ZU9EG's " + f"{ZU9EG_RAMB36} RAMB36: " +
+              "; ".join(f"{x}: {'fits' if fits[x] else 'does NOT fit'} "
+                        f"({b['budget'][x]['total']:,}, {b['budget'][x]['total'] - ZU9EG_RAMB36:+,})" for x in labels) +
+              ".", ""]
+    return lines
+
+
 def main() -> None:
     results = {label: summarize(run_image(CONFIG, tri)) for label, tri in (("dense", False), ("Tri-Level/0.7", True))}
     OUT_MD.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +147,9 @@ def main() -> None:
              "`python -m bench engine_traffic` (bench/bench_engine_traffic.py). Every number is read from the "
              "engine's output registers after each call (host.backends.csim runs the engine C++: the burst DMA "
              "units count bytes and AXI4 bursts as they move them, gemm counts the MAC array's cycles per job "
-             "with the RTL's exact cycle model, element-wise loops count trip count x II + pipeline depth). "
+             "with the RTL's exact cycle model, element-wise loops count ceil(trip count / lanes) x II + pipeline "
+             f"depth, lanes = {es.elementwise_lanes()} (compute.elementwise_lanes) for every loop over consecutive "
+             "words, 1 for the few with data-dependent addresses). "
              "Ports are 128 bit wide; a burst holds at most 256 beats and never crosses 4 KB. The minimum is "
              "each operand region read once and each result region written once, in whole beats. "
              "Forward + backward of one random 224x224 image with random weights; both variants in one run.", ""]
@@ -111,6 +180,17 @@ def main() -> None:
     lines += ["", "Tri-Level's attention-level saving on the array alone (key-listed vs dense attention over the "
               "same kept tokens) is measured by tests/hw/test_engine_traffic.py; its ceiling is discussed in "
               "docs/engine.md.", ""]
+    budgets = {"compiled limits": bram_budget(), "DeiT-Tiny limits": bram_budget(TINY_LIMITS)}
+    results["bram"] = budgets
+    (OUT_MD.with_suffix(".json")).write_text(json.dumps(results, indent=2) + "\n")
+    lines += ["## On-chip buffers against the ZU9EG's BRAM (computed from the spec)", "",
+              "One call's regions are staged whole in the pool (sim/gen_spec.py `pool_words`, each region in whole "
+              "128-bit beats; the pool is sized by the largest op), plus aux, the attention stage (3 x max_tokens x "
+              "the stage row of whole MAC_COLS tiles) and the RTL core's declared BRAM. A RAMB36 holds 2048 16-bit "
+              "or 1024 int32 words; a cyclic partition rounds every bank up on its own (aux is not partitioned). Counted from the declared "
+              "sizes, not a synthesis report: Vitis may map differently (URAM: none on the ZU9EG).", ""]
+    for title, b in budgets.items():
+        lines += bram_lines(f"{title} ({', '.join(f'{k} {v}' for k, v in b['limits'].items() if not k.startswith('_'))})", b)
     OUT_MD.write_text("\n".join(lines))
     print("\n".join(lines))
 

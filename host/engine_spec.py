@@ -122,6 +122,11 @@ def _register_table(spec_id: int) -> dict[str, dict]:
     return {r["name"]: dict(r, offset=int(r["offset"], 16)) for r in load_spec()["registers"]}
 
 
+def elementwise_lanes() -> int:
+    """Words per cycle of the engine's laned element-wise loops (compute.elementwise_lanes)."""
+    return int(_declared(_section("compute"), "elementwise_lanes", "compute parameter"))
+
+
 def limit(name: str) -> int:
     """A compile-time size limit, e.g. limit('max_tokens')."""
     return int(_declared(_section("limits"), name, "engine limit"))

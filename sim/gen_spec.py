@@ -121,9 +121,9 @@ def pool_words(spec: dict) -> dict[str, int]:
         for p in ports:
             best[p] = max(best[p], used[p])
         best["words"] = max(best.get("words", 0), sum(used[p] for p in ports if ports[p]["word"] == "int16"))
-        if name.startswith("ATTN"):  # a dense call builds its all-keys CSR lists after its aux regions
+        if name.startswith("ATTN"):  # a dense call builds its row pointers (no key list) after its aux regions
             dense_aux = used["aux"] - -(-(n + 1 + n * lim["max_keys"]) // 4) * 4
-            best["aux"] = max(best["aux"], dense_aux + n + 1 + n * n)
+            best["aux"] = max(best["aux"], dense_aux + n + 1)
     return best
 
 
@@ -137,6 +137,8 @@ def render_dma(spec: dict) -> list[str]:
              f" PORT_COUNT = {len(ports)} }};"]
     for p, d in ports.items():
         lines.append(f"const int AXI_BITS_{p.upper()} = {int(d['axi_bits'])};  // data width of the {p} port")
+    lines.append(f"const int EW_LANES = {int(spec['compute']['elementwise_lanes'])};  "
+                 "// words per cycle of every laned element-wise loop (compute.elementwise_lanes)")
     lines += [f"const int AXI_MAX_BURST_BEATS = {int(dma['max_burst_beats'])};",
               f"const int AXI_BOUNDARY_BYTES = {int(dma['burst_boundary_bytes'])};",
               "inline int axi_beat_bytes(int port) {",
@@ -192,6 +194,7 @@ def trip_counts(spec: dict) -> dict[str, int]:
     names["max_regions"] = max(len(_op_region_list(spec, n)) for n in _public(spec["ops"]))
     mac = _public(spec["mac_array"])
     names.update(mac_rows=int(mac["rows"]), mac_cols=int(mac["cols"]), mac_max_m=int(mac["max_m"]))
+    names["ew_lanes"] = int(spec["compute"]["elementwise_lanes"])
     out = {}
     for name, expr in _public(spec["trip_counts"]).items():
         if not TRIP_NAME.match(name):

@@ -26,47 +26,79 @@ inline int head_scale_shift(int hd) {
     return -1;
 }
 
-// Every key listed for every query: row_ptr[i] = i n, keys = 0..n-1 per row.
-inline void csr_dense(int n, int32_t *row_ptr, int32_t *keys) {
+// Every key listed for every query: row_ptr[i] = i n. No key list is built: a row that lists all n
+// keys never reads it (the key mask is skipped for dense calls, and gather_listed / scatter_dense
+// copy full rows straight), so dense calls pass a null key list and C-sim would fault on a read.
+inline void csr_dense(int n, int32_t *row_ptr, Counters &cnt) {
     for (int i = 0; i <= n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_PLUS_1
         row_ptr[i] = i * n;
     }
-    for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
-        for (int j = 0; j < n; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
-            keys[(long)i * n + j] = j;
-        }
-    }
+    count_elementwise(cnt, n + 1, 1, 1, EW_DEPTH_COPY);
 }
 
 // p = softmax(s) over one row of `count` scores (attn_score words) -> attn_prob words.
+// Max and sum are L lane partials folded in lane order at the end of the row (max and integer
+// sums are exact in any order); one exp unit per lane, one reciprocal per row.
 inline void softmax_row(const word_t *s, int count, word_t *p, uint32_t &sat, Counters &cnt) {
     int32_t e[spec::MAX_TOKENS];
-    int32_t m = s[0];
-    for (int j = 1; j < count; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
-#pragma HLS PIPELINE II=1
-        m = s[j] > m ? s[j] : m;
+#pragma HLS ARRAY_PARTITION variable=e cyclic factor=spec::EW_LANES
+    int32_t mp[EW_LANES];
+    int64_t sp[EW_LANES];
+#pragma HLS ARRAY_PARTITION variable=mp complete
+#pragma HLS ARRAY_PARTITION variable=sp complete
+    for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+        mp[l] = s[0];
+        sp[l] = 0;
     }
-    count_elementwise(cnt, count - 1, 1, EW_DEPTH_COPY);
+    for (int j0 = 1; j0 < count; j0 += EW_LANES) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_KEYS_LANES
+#pragma HLS PIPELINE II=1
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            const int j = j0 + l;
+            if (j < count) mp[l] = s[j] > mp[l] ? s[j] : mp[l];
+        }
+    }
+    int32_t m = mp[0];
+    for (int l = 1; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+        m = mp[l] > m ? mp[l] : m;
+    }
+    count_elementwise(cnt, count - 1, EW_LANES, 1, EW_DEPTH_COPY);
+    for (int j0 = 0; j0 < count; j0 += EW_LANES) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_KEYS_LANES
+#pragma HLS PIPELINE II=1
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            const int j = j0 + l;
+            if (j < count) {
+                e[j] = exp_neg_fx((int32_t)s[j] - m, spec::FRAC_ATTN_SCORE, spec::SOFTMAX_EXP_FRAC);
+                sp[l] += e[j];
+            }
+        }
+    }
     int64_t sum = 0;
-    for (int j = 0; j < count; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
-#pragma HLS PIPELINE II=1
-        e[j] = exp_neg_fx((int32_t)s[j] - m, spec::FRAC_ATTN_SCORE, spec::SOFTMAX_EXP_FRAC);
-        sum += e[j];
+    for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+        sum += sp[l];
     }
-    count_elementwise(cnt, count, 1, EW_DEPTH_NONLINEAR);
+    count_elementwise(cnt, count, EW_LANES, 1, EW_DEPTH_NONLINEAR);
     const uint32_t r = reciprocal_fx((uint32_t)sum, spec::SOFTMAX_EXP_FRAC, spec::SOFTMAX_RECIP_FRAC);
-    count_elementwise(cnt, 1, 1, EW_DEPTH_NONLINEAR);
-    for (int j = 0; j < count; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
+    count_elementwise(cnt, 1, 1, 1, EW_DEPTH_NONLINEAR);
+    for (int j0 = 0; j0 < count; j0 += EW_LANES) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_KEYS_LANES
 #pragma HLS PIPELINE II=1
-        p[j] = requantize((acc_t)e[j] * r, spec::SOFTMAX_EXP_FRAC + spec::SOFTMAX_RECIP_FRAC - spec::FRAC_ATTN_PROB, sat);
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            const int j = j0 + l;
+            if (j < count)
+                p[j] = requantize((acc_t)e[j] * r,
+                                  spec::SOFTMAX_EXP_FRAC + spec::SOFTMAX_RECIP_FRAC - spec::FRAC_ATTN_PROB, sat);
+        }
     }
-    count_elementwise(cnt, count, 1, EW_DEPTH_REQUANT);
+    count_elementwise(cnt, count, EW_LANES, 1, EW_DEPTH_REQUANT);
 }
 
 // ---- the masked dense schedule ----------------------------------------------------------------
@@ -93,14 +125,19 @@ struct KeyMask {
 };
 
 inline void build_key_mask(int n, const int32_t *rp, const int32_t *keys, KeyMask &m, Counters &cnt) {
-    for (int i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
+    for (int i0 = 0; i0 < n; i0 += EW_LANES) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_LANES
 #pragma HLS PIPELINE II=1
-        m.query_n_tiles[i] = 0;
-        m.query_k_tiles[i] = 0;
-        m.key_k_tiles[i] = 0;
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            if (i0 + l < n) {
+                m.query_n_tiles[i0 + l] = 0;
+                m.query_k_tiles[i0 + l] = 0;
+                m.key_k_tiles[i0 + l] = 0;
+            }
+        }
     }
-    count_elementwise(cnt, n, 1, EW_DEPTH_COPY);
+    count_elementwise(cnt, n, EW_LANES, 1, EW_DEPTH_COPY);
     for (int i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         for (int32_t z = rp[i]; z < rp[i + 1]; ++z) {
@@ -112,7 +149,7 @@ inline void build_key_mask(int n, const int32_t *rp, const int32_t *keys, KeyMas
             m.key_k_tiles[j] |= 1u << (i / MAC_ROWS);
         }
     }
-    count_elementwise(cnt, rp[n], 1, EW_DEPTH_COPY);
+    count_elementwise(cnt, rp[n], 1, 1, EW_DEPTH_COPY);  // 1 lane: read-modify-write of key_k_tiles[keys[z]]
 }
 
 // Rows in blocks of `blk`; per block the columns of the tiles (width `tw`) some row of it touches,
@@ -139,7 +176,7 @@ inline void fill_schedule(const uint32_t *tiles, int n, int blk, int tw, MaskedS
 #pragma HLS PIPELINE II=1
             any |= tiles[r];
         }
-        count_elementwise(cnt, tiles ? r1 - r0 : 0, 1, EW_DEPTH_COPY);
+        count_elementwise(cnt, tiles ? r1 - r0 : 0, 1, 1, EW_DEPTH_COPY);
         int g = 0;
         for (int t = 0; t < n_tiles; ++t) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_ATT_BLOCKS
@@ -152,7 +189,7 @@ inline void fill_schedule(const uint32_t *tiles, int n, int blk, int tw, MaskedS
                 s.idx[b][g++] = c;
             }
         }
-        count_elementwise(cnt, g, 1, EW_DEPTH_COPY);
+        count_elementwise(cnt, g, 1, 1, EW_DEPTH_COPY);
         s.count[b] = g;
     }
 }
@@ -242,23 +279,57 @@ inline word_t staged_at(const MaskedSchedule &s, const word_t *stage, int i, int
     return stage[(long)i * ATT_LDS + s.tile_pos[i / s.blk][j / s.tw] + j % s.tw];
 }
 
-// dense[i][j] = csr value of (i, j), zeros elsewhere (rows of ATT_LDS words).
+// Query i's c listed entries, in key order, from a by_query_keys stage. A row that lists every key
+// (c == n) has every key tile listed in its block, so its entries are stage row i itself: a straight
+// copy, L lanes per cycle. Any other row reads one entry per cycle (a listed key's position is
+// data-dependent: L of them may share a bank).
+inline void gather_listed(const MaskedSchedule &s, const word_t *stage, int i, const int32_t *keys, int32_t first,
+                          int c, int n, word_t *out, Counters &cnt) {
+    const word_t *row = stage + (long)i * ATT_LDS;
+    const bool full = c == n;
+    for (int j0 = 0; j0 < c && full; j0 += EW_LANES) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_KEYS_LANES
+#pragma HLS PIPELINE II=1
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            if (j0 + l < c) out[j0 + l] = row[j0 + l];
+        }
+    }
+    for (int j = 0; j < c && !full; ++j) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_KEYS
+#pragma HLS PIPELINE II=1
+        out[j] = staged_at(s, stage, i, keys[first + j]);
+    }
+    count_elementwise(cnt, c, full ? EW_LANES : 1, 1, EW_DEPTH_COPY);
+}
+
+// dense[i][j] = csr value of (i, j), zeros elsewhere (rows of ATT_LDS words). A row that lists
+// every key is a straight copy (L lanes, nothing to zero); any other row is zeroed (L lanes) and its
+// listed entries written one per cycle (a key's address is data-dependent: L of them may share a bank).
 inline void scatter_dense(int n, const int32_t *rp, const int32_t *keys, const word_t *csr, word_t *dense,
                           Counters &cnt) {
     for (int i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
-        for (int j = 0; j < n; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
+        word_t *row = dense + (long)i * ATT_LDS;
+        const int c = rp[i + 1] - rp[i];
+        const bool full = c == n;  // keys are ascending and < n: the list is 0..n-1
+        for (int j0 = 0; j0 < n; j0 += EW_LANES) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_LANES
 #pragma HLS PIPELINE II=1
-            dense[(long)i * ATT_LDS + j] = 0;
+            for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+                const int j = j0 + l;
+                if (j < n) row[j] = full ? csr[rp[i] + j] : (word_t)0;
+            }
         }
-        for (int32_t z = rp[i]; z < rp[i + 1]; ++z) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
+        count_elementwise(cnt, n, EW_LANES, 1, EW_DEPTH_COPY);
+        for (int32_t z = rp[i]; z < rp[i + 1] && !full; ++z) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_KEYS
 #pragma HLS PIPELINE II=1
-            dense[(long)i * ATT_LDS + keys[z]] = csr[z];
+            row[keys[z]] = csr[z];
         }
+        count_elementwise(cnt, full ? 0 : c, 1, 1, EW_DEPTH_COPY);
     }
-    count_elementwise(cnt, (long)n * n + rp[n], 1, EW_DEPTH_COPY);
 }
 
 struct AttnStage {
@@ -271,6 +342,10 @@ struct AttnStage {
 
 inline AttnStage &attn_stage() {
     static AttnStage st;
+    // s is read, p and ds are written, L words per cycle (gather_listed, scatter_dense)
+#pragma HLS ARRAY_PARTITION variable=st.s cyclic factor=spec::EW_LANES dim=1
+#pragma HLS ARRAY_PARTITION variable=st.p cyclic factor=spec::EW_LANES dim=1
+#pragma HLS ARRAY_PARTITION variable=st.ds cyclic factor=spec::EW_LANES dim=1
     return st;
 }
 
@@ -288,6 +363,7 @@ inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
     AttnStage &sg = attn_stage();
     plan_attention(Z == (long)n * n, n, hd, rp, keys, sg.mask, sg.plan, cnt);
     word_t srow[spec::MAX_TOKENS];
+#pragma HLS ARRAY_PARTITION variable=srow cyclic factor=spec::EW_LANES
     const int score_shift = 2 * spec::FRAC_ACTIVATION - spec::FRAC_ATTN_SCORE + sh;
     for (int h = 0; h < H; ++h) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_HEADS
@@ -297,12 +373,7 @@ inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
         for (int i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             const int c = rp[i + 1] - rp[i];
-            for (int j = 0; j < c; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
-#pragma HLS PIPELINE II=1
-                srow[j] = staged_at(sg.plan.by_query_keys, sg.s, i, keys[rp[i] + j]);
-            }
-            count_elementwise(cnt, c, 1, EW_DEPTH_COPY);
+            gather_listed(sg.plan.by_query_keys, sg.s, i, keys, rp[i], c, n, srow, cnt);
             stats_scan(*st.scores, srow, c, cnt);
             softmax_row(srow, c, ph + rp[i], st.probs->sat, cnt);
         }
@@ -314,17 +385,28 @@ inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
     stats_scan(*st.probs, probs, H * Z, cnt);
     stats_scan(*st.ctx, ctx, (long)n * D, cnt);
     const int64_t inv_h = reciprocal_fx((uint32_t)H, 0, spec::HEAD_AVG_FRAC);
-    for (long z = 0; z < Z; ++z) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_TOKENS
-#pragma HLS PIPELINE II=1
-        acc_t sum = 0;
+    for (long z0 = 0; z0 < Z; z0 += EW_LANES) {  // L entries per cycle group, one head per cycle
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_KEYS_LANES
+        acc_t sum[EW_LANES];
+#pragma HLS ARRAY_PARTITION variable=sum complete
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            sum[l] = 0;
+        }
         for (int h = 0; h < H; ++h) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_HEADS
-            sum += probs[h * Z + z];
+#pragma HLS PIPELINE II=1
+            for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+                if (z0 + l < Z) sum[l] += probs[h * Z + z0 + l];
+            }
         }
-        avg[z] = requantize(sum * inv_h, spec::HEAD_AVG_FRAC, st.avg->sat);
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            if (z0 + l < Z) avg[z0 + l] = requantize(sum[l] * inv_h, spec::HEAD_AVG_FRAC, st.avg->sat);
+        }
     }
-    count_elementwise(cnt, Z * H, 1, EW_DEPTH_REQUANT);
+    count_elementwise(cnt, Z * H, EW_LANES, 1, EW_DEPTH_REQUANT);
     stats_scan(*st.avg, avg, Z, cnt);
 }
 
@@ -347,6 +429,7 @@ inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
     AttnStage &sg = attn_stage();
     plan_attention(Z == (long)n * n, n, hd, rp, keys, sg.mask, sg.plan, cnt);
     word_t dprow[spec::MAX_TOKENS];
+#pragma HLS ARRAY_PARTITION variable=dprow cyclic factor=spec::EW_LANES
     const int dp_shift = g.ctx + spec::FRAC_ACTIVATION - g.probs;
     const int dq_shift = g.scores + spec::FRAC_ACTIVATION + sh - g.qkv;
     const int dv_shift = spec::FRAC_ATTN_PROB + g.ctx - g.qkv;
@@ -360,29 +443,44 @@ inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
         for (int i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
             const int c = rp[i + 1] - rp[i];
-            for (int j = 0; j < c; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
-#pragma HLS PIPELINE II=1
-                dprow[j] = staged_at(sg.plan.by_query_keys, sg.s, i, keys[rp[i] + j]);
-            }
-            count_elementwise(cnt, c, 1, EW_DEPTH_COPY);
+            gather_listed(sg.plan.by_query_keys, sg.s, i, keys, rp[i], c, n, dprow, cnt);
             stats_scan(*st.probs, dprow, c, cnt);
-            // dS = P (dP - sum_k P dP)
+            // dS = P (dP - sum_k P dP); the dot product as L lane partials folded in lane order
             const word_t *p = ph + rp[i];
+            int64_t dp[EW_LANES];
+#pragma HLS ARRAY_PARTITION variable=dp complete
+            for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+                dp[l] = 0;
+            }
+            for (int j0 = 0; j0 < c; j0 += EW_LANES) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_KEYS_LANES
+#pragma HLS PIPELINE II=1
+                for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+                    if (j0 + l < c) dp[l] += (int64_t)p[j0 + l] * dprow[j0 + l];
+                }
+            }
             int64_t dot = 0;
-            for (int j = 0; j < c; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
-#pragma HLS PIPELINE II=1
-                dot += (int64_t)p[j] * dprow[j];
+            for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+                dot += dp[l];
             }
-            for (int j = 0; j < c; ++j) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
+            for (int j0 = 0; j0 < c; j0 += EW_LANES) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_KEYS_LANES
 #pragma HLS PIPELINE II=1
-                const acc_t acc = (acc_t)p[j] * (((int64_t)dprow[j] << spec::FRAC_ATTN_PROB) - dot);
-                dsh[rp[i] + j] = requantize_any(acc, 2 * spec::FRAC_ATTN_PROB + g.probs - g.scores, st.scores->sat);
+                for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+                    const int j = j0 + l;
+                    if (j < c) {
+                        const acc_t acc = (acc_t)p[j] * (((int64_t)dprow[j] << spec::FRAC_ATTN_PROB) - dot);
+                        dsh[rp[i] + j] =
+                            requantize_any(acc, 2 * spec::FRAC_ATTN_PROB + g.probs - g.scores, st.scores->sat);
+                    }
+                }
             }
-            count_elementwise(cnt, c, 1, EW_DEPTH_REQUANT);
-            count_elementwise(cnt, c, 1, EW_DEPTH_REQUANT);
+            count_elementwise(cnt, c, EW_LANES, 1, EW_DEPTH_REQUANT);
+            count_elementwise(cnt, c, EW_LANES, 1, EW_DEPTH_REQUANT);
         }
         scatter_dense(n, rp, keys, dsh, sg.ds, cnt);
         scatter_dense(n, rp, keys, ph, sg.p, cnt);

@@ -40,13 +40,16 @@ inline void mlp_fwd(const MlpView &v, const word_t *x, const int32_t *keep, cons
     for (int t = 0; t < k; ++t) {  // gather the kept tokens
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
         const word_t *src = x + (long)(keep ? keep[t] : t) * D;
-        for (int i = 0; i < D; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_DIM
+        for (int i0 = 0; i0 < D; i0 += EW_LANES) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_DIM_LANES
 #pragma HLS PIPELINE II=1
-            xg[(long)t * D + i] = src[i];
+            for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+                if (i0 + l < D) xg[(long)t * D + i0 + l] = src[i0 + l];
+            }
         }
+        count_elementwise(cnt, D, EW_LANES, 1, EW_DEPTH_COPY);
     }
-    count_elementwise(cnt, (long)k * D, 1, EW_DEPTH_COPY);
     stats_scan(st[T::X_IN], xg, (long)k * D, cnt);
     word_t *ln = save + v.sv.ln_out;
     word_t *u = save + v.sv.fc1_out;
@@ -55,14 +58,33 @@ inline void mlp_fwd(const MlpView &v, const word_t *x, const int32_t *keep, cons
     linear_fwd(ln, D, k, D, w + v.pw.fc1_w, w + v.pw.fc1_b, M, u, M, st[T::FC1_OUT], cnt);
     gelu_fwd(u, g, (long)k * M, st[T::GELU_OUT], cnt);
     linear_fwd(g, M, k, M, w + v.pw.fc2_w, w + v.pw.fc2_b, D, y, D, st[T::FC2_OUT], cnt);
-    for (long i = 0; i < (long)k * D; ++i) {  // residual
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM
-#pragma HLS PIPELINE II=1
-        y[i] = add_words(xg[i], spec::FRAC_ACTIVATION, y[i], spec::FRAC_ACTIVATION, spec::FRAC_ACTIVATION,
-                         st[T::OUT].sat);
+    for (long i0 = 0; i0 < (long)k * D; i0 += EW_LANES) {  // residual: reads x, y, writes y: EW_POOL_II
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM_LANES
+#pragma HLS PIPELINE II=2
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            const long i = i0 + l;
+            if (i < (long)k * D)
+                y[i] = add_words(xg[i], spec::FRAC_ACTIVATION, y[i], spec::FRAC_ACTIVATION, spec::FRAC_ACTIVATION,
+                                 st[T::OUT].sat);
+        }
     }
-    count_elementwise(cnt, (long)k * D, 1, EW_DEPTH_REQUANT);
+    count_elementwise(cnt, (long)k * D, EW_LANES, EW_POOL_II, EW_DEPTH_REQUANT);
     stats_scan(st[T::OUT], y, (long)k * D, cnt);
+}
+
+// Zeroes the rows of dx [n, D] that no kept token writes (keep: k ascending row indices, or 0: all
+// rows kept, nothing to zero). The kept rows are written whole by the LayerNorm backward.
+inline void zero_pruned_rows(word_t *dx, int n, int D, const int32_t *keep, int k, Counters &cnt) {
+    int next = 0;  // position in keep of the next kept row
+    for (int r = 0; r < n && keep; ++r) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
+        if (next < k && keep[next] == r) {
+            ++next;
+        } else {
+            fill_zero(dx + (long)r * D, D, cnt);
+        }
+    }
 }
 
 // dy [k, D] -> dx [n, D] (rows of pruned tokens zero); gw: mlp_params layout.
@@ -84,7 +106,7 @@ inline void mlp_bwd(const MlpView &v, const int32_t *keep, const word_t *w, cons
     linear_bwd_params(d_u, M, fr[T::D_FC1], ln, D, k, D, M, gw + v.pw.fc1_w, fr[T::D_FC1_W], gw + v.pw.fc1_b,
                       fr[T::D_FC1_B], st[T::D_FC1_W], st[T::D_FC1_B], cnt);
     linear_bwd_data(d_u, M, fr[T::D_FC1], k, D, M, w + v.pw.fc1_w, d_ln, D, fr[T::D_LN], st[T::D_LN], cnt);
-    fill_zero(dx, (long)v.n * D, cnt);  // pruned rows get no gradient
+    zero_pruned_rows(dx, v.n, D, keep, k, cnt);  // pruned rows get no gradient
     layernorm_bwd(xg, D, k, D, w + v.pw.ln_w, d_ln, D, fr[T::D_LN], dy, fr[T::D_OUT], dx, D, keep, fr[T::D_IN],
                   gw + v.pw.ln_w, fr[T::D_LN_W], gw + v.pw.ln_b, fr[T::D_LN_B], st[T::D_IN], st[T::D_LN_W],
                   st[T::D_LN_B], cnt);

@@ -164,24 +164,23 @@ inline uint32_t validate(const spec::Args &a, const int32_t *aux) {
 
 // Runs one op on the on-chip copies. Every op's GEMMs call the one gemm_unit (INLINE off): the ops
 // are inlined here and ALLOCATION limits gemm_unit to one instance, so there is one MAC array.
-// csr_scratch: free on-chip aux words where a dense attention call builds its all-keys CSR lists.
+// csr_scratch: free on-chip aux words where a dense attention call builds its row pointers (every
+// row lists every key; no key list is built or read, see csr_dense).
 inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd, int32_t *aux, int32_t *csr_scratch,
                      Stat *st, Counters &cnt) {
 #pragma HLS INLINE recursive
 #pragma HLS ALLOCATION function instances=gemm_unit limit=1
     int32_t *dense_ptr = csr_scratch;
-    int32_t *dense_keys = csr_scratch + spec::MAX_TOKENS + 1;
     const int n = (int)a.n_tokens, D = (int)a.dim;
     const int32_t *fr = aux + a.fracs_off;
     const int32_t *rp = dense_ptr;
-    const int32_t *keys = dense_keys;
+    const int32_t *keys = 0;
     if (a.opcode == spec::OP_ATTN_FWD || a.opcode == spec::OP_ATTN_BWD) {
         if (a.flags & spec::FLAG_SPARSE) {
             rp = aux + a.keys_off;
             keys = aux + a.keys_off + n + 1;
         } else {
-            csr_dense(n, dense_ptr, dense_keys);
-            count_elementwise(cnt, (long)n * n, 1, EW_DEPTH_COPY);
+            csr_dense(n, dense_ptr, cnt);
         }
     }
     const int32_t *keep = (a.flags & spec::FLAG_GATHER) ? aux + a.keep_off : 0;
@@ -263,8 +262,12 @@ struct OnChip {
     int32_t aux[spec::POOL_WORDS_AUX];   // key lists, keep list, frac table, stats
 };
 
+// The 16-bit pool is partitioned cyclic by EW_LANES: any EW_LANES consecutive words (a laned loop's
+// slice, at any alignment) sit in EW_LANES different banks, one port each per cycle. aux is read and
+// written one word per cycle (lists, fracs, stats) and stays whole.
 inline OnChip &on_chip() {
     static OnChip buffers;
+#pragma HLS ARRAY_PARTITION variable=buffers.words cyclic factor=spec::EW_LANES dim=1
     return buffers;
 }
 

@@ -59,10 +59,23 @@ const int EW_DEPTH_COPY = 3;       // read, select/convert, write
 const int EW_DEPTH_REQUANT = 5;    // read, multiply/add, round, saturate, write
 const int EW_DEPTH_NONLINEAR = 12; // table lookup + interpolation + multiply (exp, reciprocal, rsqrt, GELU)
 
-// The one helper every element-wise loop counts itself with: a pipelined loop of `trips` iterations
-// at initiation interval `ii` costs trips x ii + depth cycles (nothing when it does not run).
-inline void count_elementwise(Counters &cnt, long trips, int ii, int depth) {
-    if (trips > 0) cnt.ew_cycles += (uint64_t)trips * (uint64_t)ii + (uint64_t)depth;
+// Words per cycle of a laned element-wise loop (spec compute.elementwise_lanes). A laned loop walks
+// its row in steps of L: the pipelined outer loop (II=1) runs ceil(trips / L) iterations, its inner
+// loop of L lanes is fully unrolled (one datapath copy, nonlinear unit included, per lane), and the
+// on-chip pool is partitioned cyclic by L (engine.h), so any L consecutive words sit in L banks.
+const int EW_LANES = spec::EW_LANES;
+
+// The pool's banks are dual-port BRAM, and every region of a call (wts, act, grd) shares them: a laned
+// slice touches each bank once, so a loop that makes three pool accesses per word (two reads and a
+// write) needs two cycles per slice. Such loops are pipelined at this II and counted with it.
+const int EW_POOL_II = 2;
+
+// The one helper every element-wise loop counts itself with: a pipelined loop over `trips` words,
+// `lanes` words per iteration (EW_LANES for a laned loop, 1 for a loop with a data-dependent
+// address), at initiation interval `ii`, costs ceil(trips / lanes) x ii + depth cycles (nothing
+// when it does not run).
+inline void count_elementwise(Counters &cnt, long trips, int lanes, int ii, int depth) {
+    if (trips > 0) cnt.ew_cycles += (uint64_t)((trips + lanes - 1) / lanes) * (uint64_t)ii + (uint64_t)depth;
 }
 
 // Per-tensor stats: largest |word| written and saturations while converting to it.
@@ -79,17 +92,33 @@ inline void stats_clear(Stat *st, int n) {
     }
 }
 
-// Folds |w| of n words into a tensor's max.
+// Folds |w| of n words into a tensor's max: one running max per lane, folded in lane order at the
+// end (max is exact in any order).
 inline void stats_scan(Stat &st, const word_t *p, long n, Counters &cnt) {
-    int32_t m = st.max_abs;
-    for (long i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM
-#pragma HLS PIPELINE II=1
-        int32_t v = p[i] < 0 ? -(int32_t)p[i] : (int32_t)p[i];
-        m = v > m ? v : m;
+    int32_t m[EW_LANES];
+#pragma HLS ARRAY_PARTITION variable=m complete
+    for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+        m[l] = 0;
     }
-    st.max_abs = m;
-    count_elementwise(cnt, n, 1, EW_DEPTH_COPY);
+    for (long i0 = 0; i0 < n; i0 += EW_LANES) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_MLP_LANES
+#pragma HLS PIPELINE II=1
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            if (i0 + l < n) {
+                const int32_t v = p[i0 + l] < 0 ? -(int32_t)p[i0 + l] : (int32_t)p[i0 + l];
+                m[l] = v > m[l] ? v : m[l];
+            }
+        }
+    }
+    int32_t all = st.max_abs;
+    for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+        all = m[l] > all ? m[l] : all;
+    }
+    st.max_abs = all;
+    count_elementwise(cnt, n, EW_LANES, 1, EW_DEPTH_COPY);
 }
 
 inline void stats_scan_rows(Stat &st, const word_t *p, long rows, long cols, long stride, Counters &cnt) {
@@ -135,41 +164,60 @@ inline word_t add_words(word_t a, int fa, word_t b, int fb, int fo, uint32_t &sa
     return requantize_any(acc, f - fo, sat);
 }
 
-// Column sums of a [rows, cols] word matrix (frac fi) written at frac fo: bias gradients.
+// Column sums of a [rows, cols] word matrix (frac fi) written at frac fo: bias gradients. L columns
+// at a time, one accumulator each, walking the rows (each L-word slice of a row is consecutive);
+// integer sums are exact, so the result equals the column-by-column sum.
 inline void column_sums(const word_t *p, long rows, long cols, long stride, int fi, word_t *out, int fo,
                         Stat &st, Counters &cnt) {
-    for (long c = 0; c < cols; ++c) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_MLP
-        acc_t acc = 0;
+    for (long c0 = 0; c0 < cols; c0 += EW_LANES) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_OUT_DIM_LANES
+        acc_t acc[EW_LANES];
+#pragma HLS ARRAY_PARTITION variable=acc complete
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            acc[l] = 0;
+        }
         for (long r = 0; r < rows; ++r) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
 #pragma HLS PIPELINE II=1
-            acc += p[r * stride + c];
+            for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+                if (c0 + l < cols) acc[l] += p[r * stride + c0 + l];
+            }
         }
-        out[c] = requantize_any(acc, fi - fo, st.sat);
-        count_elementwise(cnt, rows, 1, EW_DEPTH_REQUANT);
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            if (c0 + l < cols) out[c0 + l] = requantize_any(acc[l], fi - fo, st.sat);
+        }
+        count_elementwise(cnt, rows, 1, 1, EW_DEPTH_REQUANT);  // one row slice of L columns per cycle
     }
     stats_scan(st, out, cols, cnt);
 }
 
 // Copies words, converting frac fi -> fo.
 inline void convert_words(const word_t *in, int fi, word_t *out, int fo, long n, Stat &st, Counters &cnt) {
-    for (long i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM
+    for (long i0 = 0; i0 < n; i0 += EW_LANES) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM_LANES
 #pragma HLS PIPELINE II=1
-        out[i] = requantize_any((acc_t)in[i], fi - fo, st.sat);
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            if (i0 + l < n) out[i0 + l] = requantize_any((acc_t)in[i0 + l], fi - fo, st.sat);
+        }
     }
-    count_elementwise(cnt, n, 1, EW_DEPTH_REQUANT);
+    count_elementwise(cnt, n, EW_LANES, 1, EW_DEPTH_REQUANT);
     stats_scan(st, out, n, cnt);
 }
 
 inline void fill_zero(word_t *p, long n, Counters &cnt) {
-    for (long i = 0; i < n; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM
+    for (long i0 = 0; i0 < n; i0 += EW_LANES) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM_LANES
 #pragma HLS PIPELINE II=1
-        p[i] = 0;
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            if (i0 + l < n) p[i0 + l] = 0;
+        }
     }
-    count_elementwise(cnt, n, 1, EW_DEPTH_COPY);
+    count_elementwise(cnt, n, EW_LANES, 1, EW_DEPTH_COPY);
 }
 
 }  // namespace onion

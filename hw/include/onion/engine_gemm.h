@@ -24,14 +24,20 @@ inline void gemm_jobs(const Operand &a, const Operand &b, const word_t *bias, in
     if (K <= 0) {  // an empty sum (no listed entry): C is the bias alone, no array job
         for (int m = 0; m < M; ++m) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
-            for (int n = 0; n < N; ++n) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_HEAD_DIM
+            for (int n0 = 0; n0 < N; n0 += EW_LANES) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TILE_COLS_LANES
 #pragma HLS PIPELINE II=1
-                const acc_t acc = bias ? ((acc_t)bias[n] * ((acc_t)1 << bias_lshift)) : 0;
-                c[(long)m * c_row_stride + n] = requantize_any(acc, shift, sat);
+                for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+                    const int n = n0 + l;
+                    if (n < N) {
+                        const acc_t acc = bias ? ((acc_t)bias[n] * ((acc_t)1 << bias_lshift)) : 0;
+                        c[(long)m * c_row_stride + n] = requantize_any(acc, shift, sat);
+                    }
+                }
             }
+            count_elementwise(cnt, N, EW_LANES, 1, EW_DEPTH_REQUANT);
         }
-        count_elementwise(cnt, (long)M * N, 1, EW_DEPTH_REQUANT);
         return;
     }
     cnt.cycles += gemm_cycles(M, N, K, bias != 0);

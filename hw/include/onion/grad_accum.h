@@ -63,7 +63,7 @@ inline void accumulate_tensor(const word_t *grad, int32_t *aux, long acc_off, lo
                 a[i] = (int32_t)sum;
             }
         }
-        count_elementwise(cnt, len, 1, EW_DEPTH_REQUANT);
+        count_elementwise(cnt, len, 1, 1, EW_DEPTH_REQUANT);  // one int32 word per cycle (not laned)
         burst_store(aux, acc_off + c0, len, a, spec::PORT_AUX, cnt);
         if (!clear) cnt.min_axi_bytes += axi_region_bytes(spec::PORT_AUX, acc_off + c0, len, 4);
         cnt.min_axi_bytes += axi_region_bytes(spec::PORT_AUX, acc_off + c0, len, 4);

@@ -41,7 +41,7 @@ inline void head_bwd(int n, int D, int O, const word_t *x, const word_t *w, cons
     linear_bwd_params(dy, O, fr[T::D_OUT], save + v.sv.ln_out, D, 1, D, O, gw + v.pw.w, fr[T::D_W], gw + v.pw.b,
                       fr[T::D_B], st[T::D_W], st[T::D_B], cnt);
     linear_bwd_data(dy, O, fr[T::D_OUT], 1, D, O, w + v.pw.w, d_ln, D, fr[T::D_LN], st[T::D_LN], cnt);
-    fill_zero(dx, (long)n * D, cnt);
+    fill_zero(dx + D, (long)(n - 1) * D, cnt);  // rows 1..n-1; row 0 is written by the LayerNorm backward
     layernorm_bwd(x, D, 1, D, w + v.pw.ln_w, d_ln, D, fr[T::D_LN], 0, 0, dx, D, 0, fr[T::D_IN], gw + v.pw.ln_w,
                   fr[T::D_LN_W], gw + v.pw.ln_b, fr[T::D_LN_B], st[T::D_IN], st[T::D_LN_W], st[T::D_LN_B], cnt);
 }

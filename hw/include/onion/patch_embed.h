@@ -20,17 +20,30 @@ inline void patch_embed_fwd(int n, int D, int I, const word_t *patches, const wo
     linear_fwd(patches, I, n - 1, I, w + l.w, w + l.b, D, y + D, D, st[T::EMBED], cnt);
     const word_t *cls = w + l.cls;
     const word_t *pos = w + l.pos;
-    for (int i = 0; i < D; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_DIM
-        y[i] = add_words(cls[i], spec::FRAC_WEIGHT, pos[i], spec::FRAC_WEIGHT, spec::FRAC_ACTIVATION, st[T::OUT].sat);
+    for (int i0 = 0; i0 < D; i0 += EW_LANES) {  // [CLS] row: cls + pos (EW_POOL_II)
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_DIM_LANES
+#pragma HLS PIPELINE II=2
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            const int i = i0 + l;
+            if (i < D)
+                y[i] = add_words(cls[i], spec::FRAC_WEIGHT, pos[i], spec::FRAC_WEIGHT, spec::FRAC_ACTIVATION,
+                                 st[T::OUT].sat);
+        }
     }
-    count_elementwise(cnt, D, 1, EW_DEPTH_REQUANT);
-    for (long i = D; i < (long)n * D; ++i) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM
-#pragma HLS PIPELINE II=1
-        y[i] = add_words(y[i], spec::FRAC_ACTIVATION, pos[i], spec::FRAC_WEIGHT, spec::FRAC_ACTIVATION, st[T::OUT].sat);
+    count_elementwise(cnt, D, EW_LANES, EW_POOL_II, EW_DEPTH_REQUANT);
+    for (long i0 = D; i0 < (long)n * D; i0 += EW_LANES) {  // patch rows: embedding + pos (EW_POOL_II)
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM_LANES
+#pragma HLS PIPELINE II=2
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            const long i = i0 + l;
+            if (i < (long)n * D)
+                y[i] = add_words(y[i], spec::FRAC_ACTIVATION, pos[i], spec::FRAC_WEIGHT, spec::FRAC_ACTIVATION,
+                                 st[T::OUT].sat);
+        }
     }
-    count_elementwise(cnt, (long)(n - 1) * D, 1, EW_DEPTH_REQUANT);
+    count_elementwise(cnt, (long)(n - 1) * D, EW_LANES, EW_POOL_II, EW_DEPTH_REQUANT);
     stats_scan(st[T::OUT], y, (long)n * D, cnt);
 }
 

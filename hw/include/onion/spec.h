@@ -29,6 +29,15 @@
 #define ONION_TRIP_REGIONS 10  // max_regions
 #define ONION_TRIP_REGION_WORDS 1179648  // 2 * max_mlp * max_dim
 #define ONION_TRIP_REGION_BURSTS 577  // (4 * max_mlp * max_dim) / 4096 + 1
+#define ONION_TRIP_TOKENS_X_MLP_LANES 18912  // (max_tokens * max_mlp + ew_lanes - 1) / ew_lanes
+#define ONION_TRIP_TOKENS_X_DIM_LANES 4728  // (max_tokens * max_dim + ew_lanes - 1) / ew_lanes
+#define ONION_TRIP_DIM_LANES 24  // (max_dim + ew_lanes - 1) / ew_lanes
+#define ONION_TRIP_KEYS_LANES 13  // (max_keys + ew_lanes - 1) / ew_lanes
+#define ONION_TRIP_TOKENS_LANES 13  // (max_tokens + ew_lanes - 1) / ew_lanes
+#define ONION_TRIP_OUT_DIM_LANES 96  // (max_out_dim + ew_lanes - 1) / ew_lanes
+#define ONION_TRIP_TOKENS_X_KEYS_LANES 2426  // (max_tokens * max_keys + ew_lanes - 1) / ew_lanes
+#define ONION_TRIP_TILE_COLS_LANES 4  // (mac_cols + ew_lanes - 1) / ew_lanes
+#define ONION_TRIP_KEYS 197  // max_keys
 
 namespace onion {
 namespace spec {
@@ -552,6 +561,7 @@ const int AXI_BITS_WTS = 128;  // data width of the wts port
 const int AXI_BITS_ACT = 128;  // data width of the act port
 const int AXI_BITS_GRD = 128;  // data width of the grd port
 const int AXI_BITS_AUX = 128;  // data width of the aux port
+const int EW_LANES = 16;  // words per cycle of every laned element-wise loop (compute.elementwise_lanes)
 const int AXI_MAX_BURST_BEATS = 256;
 const int AXI_BOUNDARY_BYTES = 4096;
 inline int axi_beat_bytes(int port) {
