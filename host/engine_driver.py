@@ -23,9 +23,9 @@ from host.model_configs import mlp_hidden, num_tokens, patch_dim
 # One bit of range beyond es.next_grad_frac's target (largest word at 2^12..2^13): gradients vary
 # from sample to sample, and a clipped weight gradient costs more than one bit of resolution.
 EXTRA_HEADROOM_BITS = 1
-# [max |word|, saturations] per tensor (ops have at most 16), twice with GRAD_ACCUMULATE (the
-# accumulators' stats follow; the frac table likewise carries the accumulator fracs)
-_STATS_WORDS = 4 * 16
+# [max |word|, saturations] per tensor, twice with GRAD_ACCUMULATE (the accumulators' stats follow;
+# the frac table likewise carries the accumulator fracs)
+_STATS_WORDS = 4 * es.max_op_tensors()
 
 
 # engine parameter layouts (engine_spec.json layouts.*_params) -> timm state_dict names
@@ -480,7 +480,6 @@ class EngineDriver:
         """Backward of the last forward; returns fp32 gradients by timm name. accumulate: the engine
         adds the weight gradients into the step's int32 accumulators (begin_grad_step) instead, and
         nothing is read back per image ({} is returned; read_accumulated_grads after the step)."""
-        d, n = self.D, self._n_last
         grads: dict[str, np.ndarray] = {}
         self._accumulating = accumulate
         try:

@@ -104,6 +104,11 @@ def op_tensors(name: str) -> list[str]:
     return list(op(name)["tensors"])
 
 
+def max_op_tensors() -> int:
+    """The longest per-op tensor list (spec.h's OP_TENSORS_MAX): sizes the stats and frac tables."""
+    return max(len(op_tensors(n)) for n in op_names())
+
+
 def register(name: str) -> dict:
     """A register's declaration with its byte offset as an int: {name, offset, width, dir, doc}."""
     table = _register_table(id(load_spec()))
