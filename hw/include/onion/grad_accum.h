@@ -41,6 +41,7 @@ inline int64_t gacc_term(word_t word, int shift) {
 inline void accumulate_tensor(const word_t *grad, int32_t *aux, long acc_off, long n, int shift, bool clear,
                               Stat &st, Counters &cnt) {
     int32_t a[GACC_CHUNK];
+#pragma HLS ARRAY_PARTITION variable=a cyclic factor=EW_LANES
     for (long c0 = 0; c0 < n; c0 += GACC_CHUNK) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_PARAM_CHUNKS
         const long len = n - c0 < GACC_CHUNK ? n - c0 : GACC_CHUNK;
@@ -52,18 +53,38 @@ inline void accumulate_tensor(const word_t *grad, int32_t *aux, long acc_off, lo
         } else {
             burst_load(aux, acc_off + c0, len, a, spec::PORT_AUX, cnt);
         }
-        for (int i = 0; i < GACC_CHUNK; ++i) {
+        // EW_LANES accumulators per cycle (a is partitioned cyclic by the lanes; the gradient comes from the
+        // laned pool); saturations and the largest magnitude kept per lane and combined after the chunk
+        uint32_t lane_sat[EW_LANES];
+        int32_t lane_max[EW_LANES];
+#pragma HLS ARRAY_PARTITION variable=lane_sat complete
+#pragma HLS ARRAY_PARTITION variable=lane_max complete
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            lane_sat[l] = 0;
+            lane_max[l] = 0;
+        }
+        for (int i0 = 0; i0 < GACC_CHUNK; i0 += EW_LANES) {
 #pragma HLS PIPELINE II=1
-            if (i < len) {
-                int64_t sum = (int64_t)a[i] + gacc_term(grad[c0 + i], shift);
-                if (sum > GACC_MAX) { sum = GACC_MAX; ++st.sat; }
-                if (sum < GACC_MIN) { sum = GACC_MIN; ++st.sat; }
-                const int32_t mag = sum < 0 ? (int32_t)(sum == GACC_MIN ? GACC_MAX : -sum) : (int32_t)sum;
-                if (mag > st.max_abs) st.max_abs = mag;
-                a[i] = (int32_t)sum;
+            for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+                const int i = i0 + l;
+                if (i < len) {
+                    int64_t sum = (int64_t)a[i] + gacc_term(grad[c0 + i], shift);
+                    if (sum > GACC_MAX) { sum = GACC_MAX; ++lane_sat[l]; }
+                    if (sum < GACC_MIN) { sum = GACC_MIN; ++lane_sat[l]; }
+                    const int32_t mag = sum < 0 ? (int32_t)(sum == GACC_MIN ? GACC_MAX : -sum) : (int32_t)sum;
+                    if (mag > lane_max[l]) lane_max[l] = mag;
+                    a[i] = (int32_t)sum;
+                }
             }
         }
-        count_elementwise(cnt, len, 1, 1, EW_DEPTH_REQUANT);  // one int32 word per cycle (not laned)
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            st.sat += lane_sat[l];
+            if (lane_max[l] > st.max_abs) st.max_abs = lane_max[l];
+        }
+        count_elementwise(cnt, len, EW_LANES, 1, EW_DEPTH_REQUANT);
         burst_store(aux, acc_off + c0, len, a, spec::PORT_AUX, cnt);
         if (!clear) cnt.min_axi_bytes += axi_region_bytes(spec::PORT_AUX, acc_off + c0, len, 4);
         cnt.min_axi_bytes += axi_region_bytes(spec::PORT_AUX, acc_off + c0, len, 4);
