@@ -28,7 +28,7 @@ $(STAMP): requirements.lock pyproject.toml tools/setup_system.sh
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PYTEST) -q --durations=15
 
 lint: $(STAMP)

@@ -7,6 +7,7 @@ Each benchmark measures its variants side by side in one run and writes its resu
 docs/bench/ (a Markdown table the README links, plus JSON). An unknown name is a one-line error
 (exit status 2) listing the known ones.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -21,7 +22,7 @@ if str(REPO) not in sys.path:
 
 
 def known() -> list[str]:
-    return sorted(p.stem[len("bench_"):] for p in HERE.glob("bench_*.py"))
+    return sorted(p.stem[len("bench_") :] for p in HERE.glob("bench_*.py"))
 
 
 def main(argv: list[str]) -> int:
@@ -32,7 +33,7 @@ def main(argv: list[str]) -> int:
             print(__doc__.strip())
             print("\nbenchmarks: " + ", ".join(known()))
             return 0
-        names = [a[len("bench_"):] if a.startswith("bench_") else a for a in argv if not a.startswith("--")] or known()
+        names = [a[len("bench_") :] if a.startswith("bench_") else a for a in argv if not a.startswith("--")] or known()
         unknown = [n for n in names if n not in known()]
         if unknown:
             raise ValueError(f"unknown benchmark {unknown[0]!r}; known: {', '.join(known())}")
@@ -43,6 +44,7 @@ def main(argv: list[str]) -> int:
             module.main()
             print(f"== {module.__name__} done in {time.perf_counter() - start:.1f} s ==", flush=True)
         return 0
+
     return run_cli(body)
 
 

@@ -11,6 +11,7 @@ demo's settings (dense warm-up, then Tri-Level/0.7), and the epoch time it impli
 
     .venv/bin/python -m bench csim_train [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,14 +30,17 @@ PHASES = {"dense (R_T = R_A = 1)": (1.0, 1.0), "Tri-Level/0.7 (R_T 0.7, R_A 0.3)
 
 
 def build_libraries() -> dict[str, Path]:
-    from host.backends.csim import build_library
     from host import engine_spec
+    from host.backends.csim import build_library
     from sim.cxx import compile_cxx
 
     sources = [REPO / s for s in engine_spec.load_spec()["csim_build"]["sources"]]
-    return {"streaming": compile_cxx(sources, "onion_engine_streaming", shared=True,
-                                     extra_flags=["-DONION_STREAMING_GEMM"]),
-            "packed": build_library()}
+    return {
+        "streaming": compile_cxx(
+            sources, "onion_engine_streaming", shared=True, extra_flags=["-DONION_STREAMING_GEMM"]
+        ),
+        "packed": build_library(),
+    }
 
 
 def measure(lib: Path, samples: int, token_keep: float, attn_keep: float) -> dict:
@@ -51,11 +55,26 @@ def measure(lib: Path, samples: int, token_keep: float, attn_keep: float) -> dic
     cfg = get_config(MODEL)
     backend = CsimBackend(words=EngineDriver.required_words(cfg), lib_path=lib)
     model = EngineViT(EngineDriver(backend, cfg))
-    settings = TrainSettings(epochs=1, batch=8, selector_blocks=[3, 6, 9], token_keep=token_keep,
-                             attn_keep=attn_keep, keep_warmup_start=0.0, keep_warmup_end=0.0,
-                             max_samples_per_epoch=samples, eval_samples=0)
-    trainer = Trainer(model, cfg, init_weights(cfg, 0), load_digits_split(cfg["img_size"]), settings,
-                      progress=False, log=lambda *_: None)
+    settings = TrainSettings(
+        epochs=1,
+        batch=8,
+        selector_blocks=[3, 6, 9],
+        token_keep=token_keep,
+        attn_keep=attn_keep,
+        keep_warmup_start=0.0,
+        keep_warmup_end=0.0,
+        max_samples_per_epoch=samples,
+        eval_samples=0,
+    )
+    trainer = Trainer(
+        model,
+        cfg,
+        init_weights(cfg, 0),
+        load_digits_split(cfg["img_size"]),
+        settings,
+        progress=False,
+        log=lambda *_: None,
+    )
     engine_s = [0.0]
     entry = backend._entry
 
@@ -64,13 +83,19 @@ def measure(lib: Path, samples: int, token_keep: float, attn_keep: float) -> dic
         status = entry(*args)
         engine_s[0] += time.thread_time() - start
         return status
+
     backend._entry = timed
     start_cpu, start_wall = time.thread_time(), time.perf_counter()
     trainer.train_epoch()
     cpu, wall = time.thread_time() - start_cpu, time.perf_counter() - start_wall
-    return {"samples": samples, "cpu_ms": 1e3 * cpu / samples, "engine_ms": 1e3 * engine_s[0] / samples,
-            "host_ms": 1e3 * (cpu - engine_s[0]) / samples, "wall_ms": 1e3 * wall / samples,
-            "weights": trainer.master}
+    return {
+        "samples": samples,
+        "cpu_ms": 1e3 * cpu / samples,
+        "engine_ms": 1e3 * engine_s[0] / samples,
+        "host_ms": 1e3 * (cpu - engine_s[0]) / samples,
+        "wall_ms": 1e3 * wall / samples,
+        "weights": trainer.master,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,28 +107,42 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for phase, (r_t, r_a) in PHASES.items():
         results = {name: measure(lib, samples, r_t, r_a) for name, lib in libs.items()}
-        same = all(np.array_equal(results["streaming"]["weights"][k], results["packed"]["weights"][k])
-                   for k in results["packed"]["weights"])
+        same = all(
+            np.array_equal(results["streaming"]["weights"][k], results["packed"]["weights"][k])
+            for k in results["packed"]["weights"]
+        )
         for name, r in results.items():
             r.pop("weights")
             rows.append(dict(phase=phase, build=name, bit_identical=same, **r))
         ratio = results["streaming"]["cpu_ms"] / results["packed"]["cpu_ms"]
-        print(f"{phase}: streaming {results['streaming']['cpu_ms']:.1f} ms/sample, packed "
-              f"{results['packed']['cpu_ms']:.1f} ms/sample ({ratio:.1f}x), weights bit-identical: {same}", flush=True)
-    train_examples = round(0.8 * 1437)   # r_e = 0.8 of the digits training split
-    lines = [f"# C-sim training speed ({MODEL}, digits 32x32, batch 8; {'quick' if args.quick else 'full'} run)", "",
-             f"`{' '.join(['python -m bench csim_train'] + (['--quick'] if args.quick else []))}` on "
-             f"{platform.processor() or platform.machine()}, {samples} training samples per row, CPU time of the one "
-             "thread that runs (time.thread_time; the machine is shared, so wall time is not comparable).", "",
-             "| phase | GEMM build | ms / sample (CPU) | engine C++ | host Python/numpy | epoch of "
-             f"{train_examples} samples (CPU) | weights bit-identical |",
-             "|---|---|---:|---:|---:|---:|---|"]
+        print(
+            f"{phase}: streaming {results['streaming']['cpu_ms']:.1f} ms/sample, packed "
+            f"{results['packed']['cpu_ms']:.1f} ms/sample ({ratio:.1f}x), weights bit-identical: {same}",
+            flush=True,
+        )
+    train_examples = round(0.8 * 1437)  # r_e = 0.8 of the digits training split
+    lines = [
+        f"# C-sim training speed ({MODEL}, digits 32x32, batch 8; {'quick' if args.quick else 'full'} run)",
+        "",
+        f"`{' '.join(['python -m bench csim_train'] + (['--quick'] if args.quick else []))}` on "
+        f"{platform.processor() or platform.machine()}, {samples} training samples per row, CPU time of the one "
+        "thread that runs (time.thread_time; the machine is shared, so wall time is not comparable).",
+        "",
+        "| phase | GEMM build | ms / sample (CPU) | engine C++ | host Python/numpy | epoch of "
+        f"{train_examples} samples (CPU) | weights bit-identical |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['phase']} | {r['build']} | {r['cpu_ms']:.1f} | {r['engine_ms']:.1f} | {r['host_ms']:.1f} | "
-                     f"{r['cpu_ms'] * train_examples / 1e3:.0f} s | {r['bit_identical']} |")
-    lines += ["", "Epoch column: samples x ms/sample, training only (the demo also evaluates 360 test images "
-              "per epoch, forward only). Both builds compute the same words; `tests/hw/test_gemm_equivalence.py` "
-              "checks the GEMM kernel bit for bit against `gemm_model` on random jobs."]
+        lines.append(
+            f"| {r['phase']} | {r['build']} | {r['cpu_ms']:.1f} | {r['engine_ms']:.1f} | {r['host_ms']:.1f} | "
+            f"{r['cpu_ms'] * train_examples / 1e3:.0f} s | {r['bit_identical']} |"
+        )
+    lines += [
+        "",
+        "Epoch column: samples x ms/sample, training only (the demo also evaluates 360 test images "
+        "per epoch, forward only). Both builds compute the same words; `tests/hw/test_gemm_equivalence.py` "
+        "checks the GEMM kernel bit for bit against `gemm_model` on random jobs.",
+    ]
     OUT_MD.parent.mkdir(parents=True, exist_ok=True)
     OUT_MD.write_text("\n".join(lines) + "\n")
     OUT_MD.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")

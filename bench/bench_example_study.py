@@ -21,6 +21,7 @@ dense and vs static random with a 95 % t confidence interval, and what each poli
 
 Writes docs/bench/example_study.{md,json,png} (``--out-dir`` to write elsewhere).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,7 @@ from model.factory import create_timm_model  # noqa: E402
 from model.tri_level import TriLevelConfig, patch_model  # noqa: E402
 
 POLICIES = ("dense", "static", "random-swap", "two-phase", "forgetting")
-_POLICY_FLAG = {"static": "random", "random-swap": "random-swap", "two-phase": "two-phase",
-                "forgetting": "forgetting"}
+_POLICY_FLAG = {"static": "random", "random-swap": "random-swap", "two-phase": "two-phase", "forgetting": "forgetting"}
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -59,10 +59,15 @@ def build_study_data(seed: int, copies: int, noise: float, img_size: int, base_l
     rng = np.random.default_rng([seed, 7])
     base = rng.permutation(train_idx)[:base_limit] if base_limit else rng.permutation(train_idx)
     redundant_base = base[: base.size // 2]
-    xs, ys, redundant = [images[base[base.size // 2:]]], [targets[base[base.size // 2:]]], [np.zeros(base.size - base.size // 2, bool)]
+    xs, ys, redundant = (
+        [images[base[base.size // 2 :]]],
+        [targets[base[base.size // 2 :]]],
+        [np.zeros(base.size - base.size // 2, bool)],
+    )
     for _ in range(copies):
-        shifted = np.stack([np.roll(np.roll(img, rng.integers(-1, 2), 0), rng.integers(-1, 2), 1)
-                            for img in images[redundant_base]])
+        shifted = np.stack(
+            [np.roll(np.roll(img, rng.integers(-1, 2), 0), rng.integers(-1, 2), 1) for img in images[redundant_base]]
+        )
         shifted = np.clip(shifted + rng.normal(0, 0.05, shifted.shape), 0, 1)
         xs.append(shifted)
         ys.append(targets[redundant_base])
@@ -72,7 +77,7 @@ def build_study_data(seed: int, copies: int, noise: float, img_size: int, base_l
     redundant = np.concatenate(redundant)
     noisy = rng.random(clean.size) < noise
     y = clean.copy()
-    y[noisy] = (clean[noisy] + rng.integers(1, 10, noisy.sum())) % 10   # a wrong class, uniformly
+    y[noisy] = (clean[noisy] + rng.integers(1, 10, noisy.sum())) % 10  # a wrong class, uniformly
     x_train, x_test = upscale(x, img_size), upscale(images[test_idx], img_size)
     mean, std = x_train.mean(), x_train.std()
     to = lambda a: torch.from_numpy(((a - mean) / std).astype(np.float32))  # noqa: E731
@@ -91,7 +96,7 @@ def train_one(policy_name: str, keep: float, data, seed: int, args) -> dict:
     n = len(y_train)
     torch.manual_seed(seed)
     net = create_timm_model(args.model, drop_path_rate=0.0)
-    depth = len(net.blocks)   # R_T = R_A = 1: the last block only reports its [CLS] row (tie-break)
+    depth = len(net.blocks)  # R_T = R_A = 1: the last block only reports its [CLS] row (tie-break)
     net = patch_model(net, TriLevelConfig(selector_blocks=(depth - 1,), token_keep=1.0, attn_keep=1.0)).train()
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.05)
     steps_per_epoch = math.ceil(round(keep * n) / args.batch) if policy_name != "dense" else math.ceil(n / args.batch)
@@ -105,7 +110,7 @@ def train_one(policy_name: str, keep: float, data, seed: int, args) -> dict:
         level.sampler.set_epoch(epoch)
         order = torch.tensor(list(level.sampler), dtype=torch.int64)
         for start in range(0, order.numel(), args.batch):
-            idx = order[start:start + args.batch]
+            idx = order[start : start + args.batch]
             logits = net(x_train[idx])
             loss = torch.nn.functional.cross_entropy(logits, y_train[idx])
             optimizer.zero_grad(set_to_none=True)
@@ -121,15 +126,23 @@ def train_one(policy_name: str, keep: float, data, seed: int, args) -> dict:
         removed_by_decision = sorted(set(range(n)) - initial)
     net.eval()
     with torch.no_grad():
-        correct = sum(int((net(x_test[i:i + 512]).argmax(1) == y_test[i:i + 512]).sum())
-                      for i in range(0, len(y_test), 512))
+        correct = sum(
+            int((net(x_test[i : i + 512]).argmax(1) == y_test[i : i + 512]).sum()) for i in range(0, len(y_test), 512)
+        )
     removed = np.asarray(removed_by_decision, dtype=np.int64)
     final = level.subset
-    return dict(policy=policy_name, keep=keep, seed=seed, test_top1=correct / len(y_test),
-                presented=presented, removed=int(removed.size),
-                removed_redundant=float(redundant[removed].mean()) if removed.size else None,
-                removed_noisy=float(noisy[removed].mean()) if removed.size else None,
-                final_noisy=float(noisy[final].mean()), final_redundant=float(redundant[final].mean()))
+    return dict(
+        policy=policy_name,
+        keep=keep,
+        seed=seed,
+        test_top1=correct / len(y_test),
+        presented=presented,
+        removed=int(removed.size),
+        removed_redundant=float(redundant[removed].mean()) if removed.size else None,
+        removed_noisy=float(noisy[removed].mean()) if removed.size else None,
+        final_noisy=float(noisy[final].mean()),
+        final_redundant=float(redundant[final].mean()),
+    )
 
 
 # -- statistics ---------------------------------------------------------------------------------
@@ -149,8 +162,15 @@ def summarize(runs: list[dict], keeps: list[float], policies: list[str]) -> list
     by = {(r["policy"], r["keep"], r["seed"]): r for r in runs}
     seeds = sorted({r["seed"] for r in runs})
     dense = [by[("dense", 1.0, s)]["test_top1"] for s in seeds]
-    rows = [dict(policy="dense", keep=1.0, mean=statistics.mean(dense), accs=dense,
-                 presented=statistics.mean(by[("dense", 1.0, s)]["presented"] for s in seeds))]
+    rows = [
+        dict(
+            policy="dense",
+            keep=1.0,
+            mean=statistics.mean(dense),
+            accs=dense,
+            presented=statistics.mean(by[("dense", 1.0, s)]["presented"] for s in seeds),
+        )
+    ]
     for keep in keeps:
         static = [by[("static", keep, s)]["test_top1"] for s in seeds] if "static" in policies else None
         for name in policies:
@@ -158,10 +178,15 @@ def summarize(runs: list[dict], keeps: list[float], policies: list[str]) -> list
                 continue
             group = [by[(name, keep, s)] for s in seeds]
             accs = [r["test_top1"] for r in group]
-            row = dict(policy=name, keep=keep, mean=statistics.mean(accs), accs=accs,
-                       presented=statistics.mean(r["presented"] for r in group),
-                       vs_dense=paired_ci(accs, dense),
-                       vs_static=paired_ci(accs, static) if static and name != "static" else None)
+            row = dict(
+                policy=name,
+                keep=keep,
+                mean=statistics.mean(accs),
+                accs=accs,
+                presented=statistics.mean(r["presented"] for r in group),
+                vs_dense=paired_ci(accs, dense),
+                vs_static=paired_ci(accs, static) if static and name != "static" else None,
+            )
             for key in ("removed_redundant", "removed_noisy", "final_noisy", "final_redundant"):
                 values = [r[key] for r in group if r[key] is not None]
                 row[key] = statistics.mean(values) if values else None
@@ -183,35 +208,48 @@ def _ci(triple) -> str:
 def write_report(result: dict, out_dir: Path) -> str:
     setup, rows = result["setup"], result["rows"]
     dense_presented = rows[0]["presented"]
-    lines = [f"# Example-level study: does selecting examples help? ({'quick' if setup['quick'] else 'full'} run)", "",
-             f"`python -m bench example_study` - {setup['model']}, {setup['epochs']} epochs, batch {setup['batch']}, "
-             f"AdamW lr {setup['lr']} (cosine), {setup['seeds']} paired seed(s); example level only (R_T = R_A = 1). "
-             f"Training set per seed: {setup['n_train']} examples = {setup['base_images']} digits training images, half of them once, the other half "
-             f"as {setup['copies']} jittered copies each ({100 * setup['share_redundant']:.1f} % of examples are such copies), "
-             f"{100 * setup['noise']:.0f} % of all labels flipped to a wrong class; test: the clean digits test split "
-             f"({setup['n_test']} images). Swap interval {setup['interval']} epoch(s) (the paper's 30 of 300, scaled), "
-             f"5 % swapped per round, the paper's rounds (5 for r_e 0.8, 7 for 0.7); two-phase counts for one interval "
-             f"on all examples. Wall time {setup['wall_s'] / 60:.1f} min on {setup['threads']} torch thread(s), "
-             f"torch {setup['torch']}.", "",
-             "Differences are paired by seed (same data, initial weights, initial subset, batch order): mean and "
-             "95 % t confidence interval, in test top-1 points. *removed*: examples the policy's own decisions took out "
-             "(the initial random removal for static; the swaps' removals otherwise), share that are jittered copies / "
-             "noisy labels (base rates: "
-             f"{_pct(setup['share_redundant'])} / {_pct(setup['noise_rate'])}).", "",
-             "| policy | r_e | test top-1 (mean) | vs dense | vs static random | examples presented | removed: copies | "
-             "removed: noisy | final subset: noisy |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Example-level study: does selecting examples help? ({'quick' if setup['quick'] else 'full'} run)",
+        "",
+        f"`python -m bench example_study` - {setup['model']}, {setup['epochs']} epochs, batch {setup['batch']}, "
+        f"AdamW lr {setup['lr']} (cosine), {setup['seeds']} paired seed(s); example level only (R_T = R_A = 1). "
+        f"Training set per seed: {setup['n_train']} examples = {setup['base_images']} digits training images, half of them once, the other half "
+        f"as {setup['copies']} jittered copies each ({100 * setup['share_redundant']:.1f} % of examples are such copies), "
+        f"{100 * setup['noise']:.0f} % of all labels flipped to a wrong class; test: the clean digits test split "
+        f"({setup['n_test']} images). Swap interval {setup['interval']} epoch(s) (the paper's 30 of 300, scaled), "
+        f"5 % swapped per round, the paper's rounds (5 for r_e 0.8, 7 for 0.7); two-phase counts for one interval "
+        f"on all examples. Wall time {setup['wall_s'] / 60:.1f} min on {setup['threads']} torch thread(s), "
+        f"torch {setup['torch']}.",
+        "",
+        "Differences are paired by seed (same data, initial weights, initial subset, batch order): mean and "
+        "95 % t confidence interval, in test top-1 points. *removed*: examples the policy's own decisions took out "
+        "(the initial random removal for static; the swaps' removals otherwise), share that are jittered copies / "
+        "noisy labels (base rates: "
+        f"{_pct(setup['share_redundant'])} / {_pct(setup['noise_rate'])}).",
+        "",
+        "| policy | r_e | test top-1 (mean) | vs dense | vs static random | examples presented | removed: copies | "
+        "removed: noisy | final subset: noisy |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
-        lines.append(f"| {row['policy']} | {row['keep']} | {100 * row['mean']:.2f} % | "
-                     f"{_ci(row.get('vs_dense'))} | {_ci(row.get('vs_static'))} | "
-                     f"{row['presented'] / dense_presented:.3f}x | {_pct(row.get('removed_redundant'))} | "
-                     f"{_pct(row.get('removed_noisy'))} | {_pct(row.get('final_noisy'))} |")
-    lines += ["", result["verdict"], "",
-              f"Regime: dense reaches {100 * rows[0]['mean']:.1f} % test top-1 here. Within the CPU budget (2 cores "
-              "shared with other jobs) every run is short and far from converged, so this measures early training, "
-              "where presenting fewer examples per epoch costs accuracy directly; the paper's converged 300-epoch "
-              "regime was not affordable here.", "",
-              "![paired differences](example_study.png)", ""]
+        lines.append(
+            f"| {row['policy']} | {row['keep']} | {100 * row['mean']:.2f} % | "
+            f"{_ci(row.get('vs_dense'))} | {_ci(row.get('vs_static'))} | "
+            f"{row['presented'] / dense_presented:.3f}x | {_pct(row.get('removed_redundant'))} | "
+            f"{_pct(row.get('removed_noisy'))} | {_pct(row.get('final_noisy'))} |"
+        )
+    lines += [
+        "",
+        result["verdict"],
+        "",
+        f"Regime: dense reaches {100 * rows[0]['mean']:.1f} % test top-1 here. Within the CPU budget (2 cores "
+        "shared with other jobs) every run is short and far from converged, so this measures early training, "
+        "where presenting fewer examples per epoch costs accuracy directly; the paper's converged 300-epoch "
+        "regime was not affordable here.",
+        "",
+        "![paired differences](example_study.png)",
+        "",
+    ]
     text = "\n".join(lines)
     (out_dir / "example_study.md").write_text(text)
     return text
@@ -225,26 +263,35 @@ def verdict(rows: list[dict]) -> str:
         for key, name in (("vs_static", "static random"), ("vs_dense", "dense")):
             mean, lo, hi = row[key]
             if math.isnan(lo):
-                parts.append(f"r_e {row['keep']}: forgetting vs {name} {100 * mean:+.2f} points (one seed: no interval)")
+                parts.append(
+                    f"r_e {row['keep']}: forgetting vs {name} {100 * mean:+.2f} points (one seed: no interval)"
+                )
             elif lo > 0:
                 parts.append(f"r_e {row['keep']}: forgetting beats {name} ({100 * mean:+.2f} points, CI above 0)")
             elif hi < 0:
-                parts.append(f"r_e {row['keep']}: forgetting is worse than {name} ({100 * mean:+.2f} points, CI below 0)")
+                parts.append(
+                    f"r_e {row['keep']}: forgetting is worse than {name} ({100 * mean:+.2f} points, CI below 0)"
+                )
             else:
-                parts.append(f"r_e {row['keep']}: forgetting vs {name}: no significant difference "
-                             f"({100 * mean:+.2f} points, CI spans 0)")
+                parts.append(
+                    f"r_e {row['keep']}: forgetting vs {name}: no significant difference "
+                    f"({100 * mean:+.2f} points, CI spans 0)"
+                )
     return "Verdict: " + "; ".join(parts) + "."
 
 
 def plot(result: dict, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [r for r in result["rows"] if r["policy"] != "dense"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for ax, key, title in ((axes[0], "vs_dense", "paired difference vs dense"),
-                           (axes[1], "vs_static", "paired difference vs static random")):
+    for ax, key, title in (
+        (axes[0], "vs_dense", "paired difference vs dense"),
+        (axes[1], "vs_static", "paired difference vs static random"),
+    ):
         labels, means, errs = [], [], []
         for r in rows:
             if r.get(key) is None:
@@ -252,13 +299,17 @@ def plot(result: dict, path: Path) -> None:
             mean, lo, hi = r[key]
             labels.append(f"{r['policy']}\nr_e {r['keep']}")
             means.append(100 * mean)
-            errs.append([100 * (mean - lo) if not math.isnan(lo) else 0, 100 * (hi - mean) if not math.isnan(hi) else 0])
+            errs.append(
+                [100 * (mean - lo) if not math.isnan(lo) else 0, 100 * (hi - mean) if not math.isnan(hi) else 0]
+            )
         ax.axhline(0, color="grey", lw=0.8)
         ax.errorbar(range(len(means)), means, yerr=np.asarray(errs).T if errs else None, fmt="o", capsize=4)
         ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=45, ha="right")
         ax.set_title(title)
         ax.set_ylabel("test top-1 difference (points), 95 % CI")
-    fig.suptitle(f"digits with copies + noisy labels, {result['setup']['model']}, {result['setup']['seeds']} paired seeds")
+    fig.suptitle(
+        f"digits with copies + noisy labels, {result['setup']['model']}, {result['setup']['seeds']} paired seeds"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -272,18 +323,33 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--copies", type=int, default=2)
-    parser.add_argument("--base-images", type=int, default=800,
-                        help="digits training images used (half once, half as --copies copies)")
+    parser.add_argument(
+        "--base-images", type=int, default=800, help="digits training images used (half once, half as --copies copies)"
+    )
     parser.add_argument("--seed-start", type=int, default=0, help="first seed (split a study across processes)")
-    parser.add_argument("--runs-only", type=Path, default=None,
-                        help="write the raw runs to this JSON and stop (merge them with --merge)")
-    parser.add_argument("--merge", type=Path, nargs="+", default=None,
-                        help="report from raw-run JSONs written by --runs-only instead of training")
+    parser.add_argument(
+        "--runs-only",
+        type=Path,
+        default=None,
+        help="write the raw runs to this JSON and stop (merge them with --merge)",
+    )
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="report from raw-run JSONs written by --runs-only instead of training",
+    )
     parser.add_argument("--noise", type=float, default=0.1)
     parser.add_argument("--model", default="onion_micro")
     parser.add_argument("--keeps", type=float, nargs="+", default=[0.7, 0.8])
-    parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=POLICIES,
-                        help="dense is always run (the reference of the paired differences)")
+    parser.add_argument(
+        "--policies",
+        nargs="+",
+        default=list(POLICIES),
+        choices=POLICIES,
+        help="dense is always run (the reference of the paired differences)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs" / "bench")
     args = parser.parse_args(sys.argv[1:] if argv is None and __name__ == "__main__" else (argv or []))
@@ -297,7 +363,7 @@ def main(argv: list[str] | None = None) -> dict:
         parts = [json.loads(path.read_text()) for path in args.merge]
         runs = [run for part in parts for run in part["runs"]]
         args.seeds = len({run["seed"] for run in runs})
-        start -= max(part["wall_s"] for part in parts)   # the parts ran side by side
+        start -= max(part["wall_s"] for part in parts)  # the parts ran side by side
     for seed in range(args.seed_start, args.seed_start + (0 if args.merge else args.seeds)):
         data = build_study_data(seed, args.copies, args.noise, img_size, args.base_images)
         jobs = [("dense", 1.0)] + [(p, k) for k in args.keeps for p in args.policies if p != "dense"]
@@ -305,22 +371,39 @@ def main(argv: list[str] | None = None) -> dict:
             tick = time.perf_counter()
             run = train_one(name, keep, data, seed, args)
             runs.append(run)
-            print(f"seed {seed} {name:12s} r_e {keep}: test {100 * run['test_top1']:.2f} %  "
-                  f"removed copies {_pct(run['removed_redundant'])} noisy {_pct(run['removed_noisy'])}  "
-                  f"({time.perf_counter() - tick:.0f} s)", flush=True)
+            print(
+                f"seed {seed} {name:12s} r_e {keep}: test {100 * run['test_top1']:.2f} %  "
+                f"removed copies {_pct(run['removed_redundant'])} noisy {_pct(run['removed_noisy'])}  "
+                f"({time.perf_counter() - tick:.0f} s)",
+                flush=True,
+            )
     if args.runs_only:
         args.runs_only.write_text(json.dumps(dict(runs=runs, wall_s=time.perf_counter() - start)) + "\n")
         return dict(runs=runs)
-    x_train, y_train, redundant, noisy, x_test, _ = build_study_data(0, args.copies, args.noise, img_size,
-                                                                    args.base_images)
+    x_train, y_train, redundant, noisy, x_test, _ = build_study_data(
+        0, args.copies, args.noise, img_size, args.base_images
+    )
     rows = summarize(runs, args.keeps, ["dense"] + [p for p in args.policies if p != "dense"])
-    setup = dict(quick=args.quick, seeds=args.seeds, epochs=args.epochs, batch=args.batch, lr=args.lr,
-                 copies=args.copies, noise=args.noise, model=args.model, keeps=args.keeps,
-                 base_images=args.base_images,
-                 n_train=len(y_train), n_test=len(x_test), share_redundant=float(redundant.mean()),
-                 noise_rate=float(noisy.mean()), threads=args.threads, torch=torch.__version__,
-                 interval=build_policy("forgetting", 100, 0.8, args.epochs, 0).interval,
-                 wall_s=time.perf_counter() - start)
+    setup = dict(
+        quick=args.quick,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        batch=args.batch,
+        lr=args.lr,
+        copies=args.copies,
+        noise=args.noise,
+        model=args.model,
+        keeps=args.keeps,
+        base_images=args.base_images,
+        n_train=len(y_train),
+        n_test=len(x_test),
+        share_redundant=float(redundant.mean()),
+        noise_rate=float(noisy.mean()),
+        threads=args.threads,
+        torch=torch.__version__,
+        interval=build_policy("forgetting", 100, 0.8, args.epochs, 0).interval,
+        wall_s=time.perf_counter() - start,
+    )
     result = dict(setup=setup, rows=rows, runs=runs)
     result["verdict"] = verdict(rows)
     args.out_dir.mkdir(parents=True, exist_ok=True)

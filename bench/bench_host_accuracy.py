@@ -6,6 +6,7 @@ fixed point, every forward and backward on the engine) and once with the numpy f
 (host/vit_float.py), with identical initial weights, sample order, schedules and optimizer.
 Writes docs/bench/host_accuracy.md and .json. Seeds: ONION_BENCH_SEEDS (default 3).
 """
+
 from __future__ import annotations
 
 import json
@@ -25,19 +26,36 @@ def run_one(backend: str, seed: int) -> dict:
     from host.train_on_board import build_model, parse_args, resolve_settings
     from host.trainer import Trainer
 
-    args = parse_args(["--model", "onion_micro", "--epochs", "10", "--backend", backend, "--seed", str(seed),
-                       "--no-progress"])
+    args = parse_args(
+        ["--model", "onion_micro", "--epochs", "10", "--backend", backend, "--seed", str(seed), "--no-progress"]
+    )
     config, settings = resolve_settings(args, None)
     model, kind = build_model(backend, config)
-    trainer = Trainer(model, config, init_weights(config, seed=seed), load_digits_split(config["img_size"]),
-                      settings, progress=False, log=lambda *_: None)
+    trainer = Trainer(
+        model,
+        config,
+        init_weights(config, seed=seed),
+        load_digits_split(config["img_size"]),
+        settings,
+        progress=False,
+        log=lambda *_: None,
+    )
     start = time.perf_counter()
     history = trainer.fit()
-    return {"backend": kind, "seed": seed, "test_acc": history[-1]["test_acc"],
-            "train_acc": history[-1]["train_acc"], "saturations": sum(e["saturations"] for e in history),
-            "wall_s": time.perf_counter() - start, "epochs": settings.epochs, "config": config,
-            "settings": {k: getattr(settings, k) for k in ("token_keep", "attn_keep", "example_keep", "lr",
-                                                            "batch", "selector_blocks")}}
+    return {
+        "backend": kind,
+        "seed": seed,
+        "test_acc": history[-1]["test_acc"],
+        "train_acc": history[-1]["train_acc"],
+        "saturations": sum(e["saturations"] for e in history),
+        "wall_s": time.perf_counter() - start,
+        "epochs": settings.epochs,
+        "config": config,
+        "settings": {
+            k: getattr(settings, k)
+            for k in ("token_keep", "attn_keep", "example_keep", "lr", "batch", "selector_blocks")
+        },
+    }
 
 
 def main() -> None:
@@ -54,8 +72,10 @@ def main() -> None:
         flt = next(r for r in results if r["seed"] == seed and r["backend"] == "float")
         gap = 100 * (flt["test_acc"] - eng["test_acc"])
         gaps.append(gap)
-        rows.append(f"| {seed} | {100 * eng['test_acc']:.1f} | {100 * flt['test_acc']:.1f} | {gap:+.1f} | "
-                    f"{eng['saturations']} | {eng['wall_s']:.0f} | {flt['wall_s']:.0f} |")
+        rows.append(
+            f"| {seed} | {100 * eng['test_acc']:.1f} | {100 * flt['test_acc']:.1f} | {gap:+.1f} | "
+            f"{eng['saturations']} | {eng['wall_s']:.0f} | {flt['wall_s']:.0f} |"
+        )
     mean_eng = 100 * sum(r["test_acc"] for r in results if r["backend"] == "csim") / len(seeds)
     mean_flt = 100 * sum(r["test_acc"] for r in results if r["backend"] == "float") / len(seeds)
     ok = abs(mean_flt - mean_eng) <= TOLERANCE_POINTS
@@ -81,8 +101,11 @@ def main() -> None:
     ]
     OUT_MD.parent.mkdir(parents=True, exist_ok=True)
     OUT_MD.write_text("\n".join(md))
-    OUT_JSON.write_text(json.dumps({"results": results, "mean_engine": mean_eng, "mean_float": mean_flt,
-                                    "within_tolerance": ok}, indent=2))
+    OUT_JSON.write_text(
+        json.dumps(
+            {"results": results, "mean_engine": mean_eng, "mean_float": mean_flt, "within_tolerance": ok}, indent=2
+        )
+    )
     print("\n".join(md))
 
 

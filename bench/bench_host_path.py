@@ -12,6 +12,7 @@ Side by side in one run, on this machine (no board, no A53):
     Tri-Level/0.7; the batch-1 AdamW step + weight upload is part of each image here.
 Writes docs/bench/host_path.md and .json.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,10 +73,14 @@ def cache_per_image(token_keep: float) -> dict:
     whole = sum(int(buf.nbytes) for buf in be.mem.values())
     plan_bytes = sum(p.maintained_bytes for p in be.plans)
     accesses = [host_timing.register_accesses(p) for p in be.plans]
-    return {"calls": len(be.plans), "plan_bytes": plan_bytes, "whole_buffer_bytes": 2 * whole * len(be.plans),
-            "plan_a53_ms": host_timing.cache_maintenance_seconds(plan_bytes) * 1e3,
-            "whole_buffer_a53_ms": host_timing.cache_maintenance_seconds(2 * whole * len(be.plans)) * 1e3,
-            "register_accesses_per_call": sum(accesses) / len(accesses)}
+    return {
+        "calls": len(be.plans),
+        "plan_bytes": plan_bytes,
+        "whole_buffer_bytes": 2 * whole * len(be.plans),
+        "plan_a53_ms": host_timing.cache_maintenance_seconds(plan_bytes) * 1e3,
+        "whole_buffer_a53_ms": host_timing.cache_maintenance_seconds(2 * whole * len(be.plans)) * 1e3,
+        "register_accesses_per_call": sum(accesses) / len(accesses),
+    }
 
 
 def host_cpu_per_image(token_keep: float, images: int = IMAGES) -> float:
@@ -85,14 +90,27 @@ def host_cpu_per_image(token_keep: float, images: int = IMAGES) -> float:
     model = EngineViT(EngineDriver(_NullEngine(words=EngineDriver.required_words(cfg)), cfg))
     rng = np.random.default_rng(0)
     shape = (cfg["in_chans"], cfg["img_size"], cfg["img_size"])
-    data = (rng.random((4,) + shape, dtype=np.float32), rng.integers(0, cfg["num_classes"], 4),
-            rng.random((1,) + shape, dtype=np.float32), rng.integers(0, cfg["num_classes"], 1))
-    settings = TrainSettings(epochs=images + 1, batch=1, token_keep=token_keep,
-                             attn_keep=0.5 if token_keep < 1 else 1.0, example_keep=1.0, keep_warmup_start=0.0,
-                             keep_warmup_end=0.0, selector_blocks=SELECTOR_BLOCKS if token_keep < 1 else [],
-                             max_samples_per_epoch=1, eval_samples=0, seed=0)
+    data = (
+        rng.random((4,) + shape, dtype=np.float32),
+        rng.integers(0, cfg["num_classes"], 4),
+        rng.random((1,) + shape, dtype=np.float32),
+        rng.integers(0, cfg["num_classes"], 1),
+    )
+    settings = TrainSettings(
+        epochs=images + 1,
+        batch=1,
+        token_keep=token_keep,
+        attn_keep=0.5 if token_keep < 1 else 1.0,
+        example_keep=1.0,
+        keep_warmup_start=0.0,
+        keep_warmup_end=0.0,
+        selector_blocks=SELECTOR_BLOCKS if token_keep < 1 else [],
+        max_samples_per_epoch=1,
+        eval_samples=0,
+        seed=0,
+    )
     trainer = Trainer(model, cfg, init_weights(cfg, seed=0), data, settings, progress=False, log=lambda *_: None)
-    trainer.train_epoch()                      # warm-up
+    trainer.train_epoch()  # warm-up
     best = float("inf")
     for _ in range(images):
         start = time.process_time()
@@ -108,8 +126,12 @@ def main() -> dict:
         rows.append(row)
         print(json.dumps(row), flush=True)
     path_us = host_timing.measure_register_path_s() * 1e6
-    result = {"model": CONFIG, "rows": rows, "register_path_us_here": path_us,
-              "axilite_access_us_model": host_timing.PS_PL.axilite_access_us}
+    result = {
+        "model": CONFIG,
+        "rows": rows,
+        "register_path_us_here": path_us,
+        "axilite_access_us_model": host_timing.PS_PL.axilite_access_us,
+    }
     lines = [
         "# Host path around the engine (DeiT-Tiny, one training image)",
         "",
@@ -124,11 +146,16 @@ def main() -> dict:
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['setting']} | {r['calls']} | {r['plan_bytes'] / 1e6:.1f} | {r['plan_a53_ms']:.1f} | "
-                     f"{r['whole_buffer_bytes'] / 1e6:.0f} | {r['whole_buffer_a53_ms']:.0f} | "
-                     f"{r['register_accesses_per_call']:.1f} | {r['host_cpu_ms_per_image']:.1f} |")
-    lines += ["", f"Python time of one pynq call with a device that finishes at once: {path_us:.1f} us here "
-              "(register writes, polls, counter reads, flush()/invalidate() calls)."]
+        lines.append(
+            f"| {r['setting']} | {r['calls']} | {r['plan_bytes'] / 1e6:.1f} | {r['plan_a53_ms']:.1f} | "
+            f"{r['whole_buffer_bytes'] / 1e6:.0f} | {r['whole_buffer_a53_ms']:.0f} | "
+            f"{r['register_accesses_per_call']:.1f} | {r['host_cpu_ms_per_image']:.1f} |"
+        )
+    lines += [
+        "",
+        f"Python time of one pynq call with a device that finishes at once: {path_us:.1f} us here "
+        "(register writes, polls, counter reads, flush()/invalidate() calls).",
+    ]
     OUT.mkdir(parents=True, exist_ok=True)
     atomic_write_text(OUT / "host_path.md", "\n".join(lines) + "\n")
     atomic_write_text(OUT / "host_path.json", json.dumps(result, indent=1) + "\n")

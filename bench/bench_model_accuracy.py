@@ -11,6 +11,7 @@ first seed of each variant), plus model_selection_overlay.png (the patches Tri-L
     python -m bench.bench_model_accuracy            # 3 seeds, the digits config's full epochs
     python -m bench.bench_model_accuracy --quick    # 1 seed: dense / Tri-Level/0.7 / random /0.7
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,7 @@ VARIANTS = {
     "Tri-Level/0.7": dict(tri_level=True, example_keep=0.8, token_keep=0.7, attn_keep=0.3),
 }
 for _name in ("Tri-Level/0.9", "Tri-Level/0.8", "Tri-Level/0.7"):
-    VARIANTS[f"random {_name[len('Tri-Level'):]}"] = dict(VARIANTS[_name], example_policy="random")
+    VARIANTS[f"random {_name[len('Tri-Level') :]}"] = dict(VARIANTS[_name], example_policy="random")
 QUICK_VARIANTS = ("dense", "Tri-Level/0.7", "random /0.7")
 
 
@@ -63,17 +64,35 @@ def main(argv: list[str] | None = None) -> dict:
             for i, name in enumerate(names):
                 run = f"v{i}_s{seed}"
                 extra = ["--record-selection", "4"] if (name == "Tri-Level/0.7" and seed == 0) else []
-                record = train_main([*common, *_flags(VARIANTS[name]), "--seed", str(seed), "--output-dir", tmp,
-                                     "--run-name", run, *extra])
+                record = train_main(
+                    [
+                        *common,
+                        *_flags(VARIANTS[name]),
+                        "--seed",
+                        str(seed),
+                        "--output-dir",
+                        tmp,
+                        "--run-name",
+                        run,
+                        *extra,
+                    ]
+                )
                 results[name].append(record)
-                print(f"seed {seed} {name}: test top-1 {record['test_top1']:.2%}, "
-                      f"{record['cum_macs'] / 1e12:.2f} TMACs, {record['cum_time_s']:.0f} s", flush=True)
+                print(
+                    f"seed {seed} {name}: test top-1 {record['test_top1']:.2%}, "
+                    f"{record['cum_macs'] / 1e12:.2f} TMACs, {record['cum_time_s']:.0f} s",
+                    flush=True,
+                )
                 if seed == 0:
                     histories[name] = load_history(Path(tmp) / run)
                 if extra:
                     plot_selection_overlay(Path(tmp) / run / "selections.npz", OUT_DIR / "model_selection_overlay.png")
-        plot_accuracy_vs_cost(histories, OUT_DIR / "model_accuracy_cost.png", x="macs",
-                              title="digits, onion_tiny: test top-1 vs training cost")
+        plot_accuracy_vs_cost(
+            histories,
+            OUT_DIR / "model_accuracy_cost.png",
+            x="macs",
+            title="digits, onion_tiny: test top-1 vs training cost",
+        )
     return report(results, dict(seeds=seeds, quick=args.quick, epochs=epochs or "config"))
 
 
@@ -87,28 +106,46 @@ def report(results: dict[str, list[dict]], setup: dict) -> dict:
     rows = []
     for name, runs in results.items():
         acc, acc_std = _mean_std([r["test_top1"] for r in runs])
-        rows.append(dict(variant=name, keep=VARIANTS[name], test_top1_mean=acc, test_top1_std=acc_std,
-                         test_top1=[r["test_top1"] for r in runs],
-                         macs_ratio=statistics.mean(r["cum_macs"] for r in runs) / dense_macs,
-                         macs_sparse_ratio=statistics.mean(r["cum_macs_sparse"] for r in runs) / dense_macs,
-                         time_ratio=statistics.mean(r["cum_time_s"] for r in runs) / dense_time))
+        rows.append(
+            dict(
+                variant=name,
+                keep=VARIANTS[name],
+                test_top1_mean=acc,
+                test_top1_std=acc_std,
+                test_top1=[r["test_top1"] for r in runs],
+                macs_ratio=statistics.mean(r["cum_macs"] for r in runs) / dense_macs,
+                macs_sparse_ratio=statistics.mean(r["cum_macs_sparse"] for r in runs) / dense_macs,
+                time_ratio=statistics.mean(r["cum_time_s"] for r in runs) / dense_time,
+            )
+        )
     result = dict(setup=setup, rows=rows)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / "model_accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"# Digits accuracy: dense vs Tri-Level vs random example removal "
-             f"({'quick' if setup['quick'] else 'full'} run)", "",
-             f"onion_tiny, configs/digits_tiny.yaml, epochs: {setup['epochs']}, {setup['seeds']} seed(s) per variant. "
-             "Cost ratios are relative to dense, summed over the whole run.", "",
-             "| variant | r_e / R_T / R_A | test top-1 (mean ± std) | executed MACs | sparse MACs | wall time |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Digits accuracy: dense vs Tri-Level vs random example removal "
+        f"({'quick' if setup['quick'] else 'full'} run)",
+        "",
+        f"onion_tiny, configs/digits_tiny.yaml, epochs: {setup['epochs']}, {setup['seeds']} seed(s) per variant. "
+        "Cost ratios are relative to dense, summed over the whole run.",
+        "",
+        "| variant | r_e / R_T / R_A | test top-1 (mean ± std) | executed MACs | sparse MACs | wall time |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in rows:
         keep = row["keep"]
         ratios = f"{keep['example_keep']} / {keep.get('token_keep', 1.0)} / {keep.get('attn_keep', 1.0)}"
-        lines.append(f"| {row['variant']} | {ratios} | {100 * row['test_top1_mean']:.2f} ± "
-                     f"{100 * row['test_top1_std']:.2f} % | {row['macs_ratio']:.3f}x | {row['macs_sparse_ratio']:.3f}x | "
-                     f"{row['time_ratio']:.3f}x |")
-    lines += ["", "![accuracy vs cost](model_accuracy_cost.png)", "",
-              "![patches kept by each TA-Selector](model_selection_overlay.png)", ""]
+        lines.append(
+            f"| {row['variant']} | {ratios} | {100 * row['test_top1_mean']:.2f} ± "
+            f"{100 * row['test_top1_std']:.2f} % | {row['macs_ratio']:.3f}x | {row['macs_sparse_ratio']:.3f}x | "
+            f"{row['time_ratio']:.3f}x |"
+        )
+    lines += [
+        "",
+        "![accuracy vs cost](model_accuracy_cost.png)",
+        "",
+        "![patches kept by each TA-Selector](model_selection_overlay.png)",
+        "",
+    ]
     (OUT_DIR / "model_accuracy.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return result

@@ -14,6 +14,7 @@ hits them alike. The reported time is the median over repeats of the last epoch'
                                                  #       (onion_tiny, 4096 examples on a CPU-only machine)
     python -m bench.bench_model_epoch --quick    # onion_tiny at 32x32, 1280 examples (a few minutes on 2 idle cores)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,10 +52,14 @@ def _flags(settings: dict) -> list[str]:
 
 def run_variant(settings: dict, common: list[str], out_dir: Path, name: str) -> dict:
     record = train_main([*common, *_flags(settings), "--output-dir", str(out_dir), "--run-name", name])
-    return {"epoch_time_s": record["epoch_time_s"], "epoch_cpu_s": record["epoch_cpu_s"],
-            "data_time_s": record["data_time_s"],
-            "examples_used": record["examples_used"], "macs": record["macs_forward"] + record["macs_backward"],
-            "macs_sparse": record["macs_forward_sparse"] + record["macs_backward_sparse"]}
+    return {
+        "epoch_time_s": record["epoch_time_s"],
+        "epoch_cpu_s": record["epoch_cpu_s"],
+        "data_time_s": record["data_time_s"],
+        "examples_used": record["examples_used"],
+        "macs": record["macs_forward"] + record["macs_backward"],
+        "macs_sparse": record["macs_forward_sparse"] + record["macs_backward_sparse"],
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -81,10 +86,38 @@ def main(argv: list[str] | None = None) -> dict:
     epochs = args.epochs or 2  # the first epoch of a run pays one-time costs; the last one is timed
     repeats = args.repeats or 3
     workers = args.workers if args.workers is not None else (8 if gpu else 0)
-    common = ["--config", "none", "--model", model_name, "--data", "synthetic", "--synthetic-size", str(examples),
-              "--epochs", str(epochs), "--batch-size", str(batch), "--eval-every", "0", "--workers", str(workers),
-              "--device", args.device, "--keep-warmup-start", "0", "--keep-warmup-end", "0", "--mixup", "0",
-              "--cutmix", "0", "--progress", "false", "--drop-path", "0.1"]
+    common = [
+        "--config",
+        "none",
+        "--model",
+        model_name,
+        "--data",
+        "synthetic",
+        "--synthetic-size",
+        str(examples),
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        str(batch),
+        "--eval-every",
+        "0",
+        "--workers",
+        str(workers),
+        "--device",
+        args.device,
+        "--keep-warmup-start",
+        "0",
+        "--keep-warmup-end",
+        "0",
+        "--mixup",
+        "0",
+        "--cutmix",
+        "0",
+        "--progress",
+        "false",
+        "--drop-path",
+        "0.1",
+    ]
     if args.threads:
         common += ["--threads", str(args.threads)]
     table = variants(args.attn_impl.split(","))
@@ -92,15 +125,30 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_epoch_") as tmp:
         # untimed warm-up: the process's first steps pay one-time costs (allocator, kernels, caches)
         first = next(iter(table.values()))
-        train_main([*common, *_flags(first), "--max-steps-per-epoch", "3", "--output-dir", tmp, "--run-name", "warm-up"])
+        train_main(
+            [*common, *_flags(first), "--max-steps-per-epoch", "3", "--output-dir", tmp, "--run-name", "warm-up"]
+        )
         for repeat in range(repeats):
             for i, (name, settings) in enumerate(table.items()):
                 result = run_variant(settings, common, Path(tmp), f"v{i}_r{repeat}")
                 times[name].append(result)
-                print(f"[{repeat + 1}/{repeats}] {name}: {result['epoch_time_s']:.2f} s, "
-                      f"{result['examples_used']} examples", flush=True)
-    return report(times, dict(model=model_name, examples=examples, batch_size=batch, epochs=epochs,
-                              repeats=repeats, quick=quick, device=args.device))
+                print(
+                    f"[{repeat + 1}/{repeats}] {name}: {result['epoch_time_s']:.2f} s, "
+                    f"{result['examples_used']} examples",
+                    flush=True,
+                )
+    return report(
+        times,
+        dict(
+            model=model_name,
+            examples=examples,
+            batch_size=batch,
+            epochs=epochs,
+            repeats=repeats,
+            quick=quick,
+            device=args.device,
+        ),
+    )
 
 
 def report(times: dict[str, list[dict]], setup: dict) -> dict:
@@ -114,10 +162,17 @@ def report(times: dict[str, list[dict]], setup: dict) -> dict:
     for name, runs in times.items():
         ratio = median[name] / base
         ideal = runs[0]["examples_used"] / base_examples
-        row = dict(variant=name, epoch_time_s=median[name], time_ratio=ratio, epoch_cpu_s=cpu[name],
-                   cpu_ratio=cpu[name] / cpu[base_name], examples_used=runs[0]["examples_used"],
-                   macs_ratio=runs[0]["macs"] / base_macs, macs_sparse_ratio=runs[0]["macs_sparse"] / base_macs,
-                   data_time_s=statistics.median(r["data_time_s"] for r in runs))
+        row = dict(
+            variant=name,
+            epoch_time_s=median[name],
+            time_ratio=ratio,
+            epoch_cpu_s=cpu[name],
+            cpu_ratio=cpu[name] / cpu[base_name],
+            examples_used=runs[0]["examples_used"],
+            macs_ratio=runs[0]["macs"] / base_macs,
+            macs_sparse_ratio=runs[0]["macs_sparse"] / base_macs,
+            data_time_s=statistics.median(r["data_time_s"] for r in runs),
+        )
         if name.startswith("example level"):
             row["ideal_ratio"] = ideal
             row["meets_target"] = abs(ratio - ideal) <= EXAMPLE_TARGET_POINTS
@@ -128,26 +183,37 @@ def report(times: dict[str, list[dict]], setup: dict) -> dict:
     result = dict(setup=setup, rows=rows)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / "model_epoch.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"# Epoch wall time of model.train ({'quick' if setup['quick'] else 'full'} run)", "",
-             f"Model `{setup['model']}`, {setup['examples']} synthetic ImageFolder-shaped examples "
-             f"(DeiT augmentation), batch {setup['batch_size']}, device `{setup['device']}`; median of "
-             f"{setup['repeats']} repeat(s) of epoch {setup['epochs']}, variants interleaved. "
-             f"Keep ratios at their targets from the first step.", "",
-             "Targets: example level within 2 points of the ideal time ratio (examples used / all); "
-             f"Tri-Level/0.7 <= {TRI_LEVEL_TARGET}x dense (paper: {PAPER_TRI_LEVEL}x on DeiT-Tiny/ImageNet).", "",
-             "| variant | epoch time (s) | time ratio | ideal | CPU time ratio | executed MACs ratio | "
-             "sparse MACs ratio | examples | data time (s) | target (wall time) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Epoch wall time of model.train ({'quick' if setup['quick'] else 'full'} run)",
+        "",
+        f"Model `{setup['model']}`, {setup['examples']} synthetic ImageFolder-shaped examples "
+        f"(DeiT augmentation), batch {setup['batch_size']}, device `{setup['device']}`; median of "
+        f"{setup['repeats']} repeat(s) of epoch {setup['epochs']}, variants interleaved. "
+        f"Keep ratios at their targets from the first step.",
+        "",
+        "Targets: example level within 2 points of the ideal time ratio (examples used / all); "
+        f"Tri-Level/0.7 <= {TRI_LEVEL_TARGET}x dense (paper: {PAPER_TRI_LEVEL}x on DeiT-Tiny/ImageNet).",
+        "",
+        "| variant | epoch time (s) | time ratio | ideal | CPU time ratio | executed MACs ratio | "
+        "sparse MACs ratio | examples | data time (s) | target (wall time) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         target = {True: "met", False: "missed", None: ""}[row.get("meets_target")]
         ideal = f"{row['ideal_ratio']:.3f}" if "ideal_ratio" in row else ""
-        lines.append(f"| {row['variant']} | {row['epoch_time_s']:.2f} | {row['time_ratio']:.3f} | {ideal} | "
-                     f"{row['cpu_ratio']:.3f} | "
-                     f"{row['macs_ratio']:.3f} | {row['macs_sparse_ratio']:.3f} | {row['examples_used']} | "
-                     f"{row['data_time_s']:.2f} | {target} |")
-    lines += ["", "Executed MACs count the `mask` attention as dense score matrices; sparse MACs count "
-              "kept keys only (what `gather` attention computes). CPU time ratio: this process's CPU "
-              "seconds (all threads) for the epoch, a steadier measure than wall time on a shared CPU.", ""]
+        lines.append(
+            f"| {row['variant']} | {row['epoch_time_s']:.2f} | {row['time_ratio']:.3f} | {ideal} | "
+            f"{row['cpu_ratio']:.3f} | "
+            f"{row['macs_ratio']:.3f} | {row['macs_sparse_ratio']:.3f} | {row['examples_used']} | "
+            f"{row['data_time_s']:.2f} | {target} |"
+        )
+    lines += [
+        "",
+        "Executed MACs count the `mask` attention as dense score matrices; sparse MACs count "
+        "kept keys only (what `gather` attention computes). CPU time ratio: this process's CPU "
+        "seconds (all threads) for the epoch, a steadier measure than wall time on a shared CPU.",
+        "",
+    ]
     (OUT_DIR / "model_epoch.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return result

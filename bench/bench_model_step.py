@@ -12,6 +12,7 @@ compared with its analytic MACs (model/macs.py, forward + backward):
 
 Writes docs/bench/model_step.md and docs/bench/model_step.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from model.tri_level import TriLevelConfig, patch_model  # noqa: E402
 from model.factory import create_timm_model  # noqa: E402
+from model.tri_level import TriLevelConfig, patch_model  # noqa: E402
 
 OUT_MD = ROOT / "docs" / "bench" / "model_step.md"
 OUT_JSON = ROOT / "docs" / "bench" / "model_step.json"
@@ -52,9 +53,10 @@ TOKEN_TARGET_RATIO_AT_07 = 0.67
 
 
 def _build(base, token_keep: float, attn_keep: float, impl: str, dense_selectors: bool):
-    net = copy.deepcopy(base)   # every variant starts from the same weights
-    return patch_model(net, TriLevelConfig(token_keep=token_keep, attn_keep=attn_keep, attn_impl=impl,
-                                           dense_selectors=dense_selectors)).train()
+    net = copy.deepcopy(base)  # every variant starts from the same weights
+    return patch_model(
+        net, TriLevelConfig(token_keep=token_keep, attn_keep=attn_keep, attn_impl=impl, dense_selectors=dense_selectors)
+    ).train()
 
 
 def _step(net, optimizer, images, labels) -> tuple[float, float]:
@@ -76,9 +78,20 @@ def run(model_name: str, batch: int, steps: int, warmup: int) -> dict:
     runs = []
     for label, r_t, r_a, impl, dense_sel in VARIANTS:
         net = _build(base, r_t, r_a, impl, dense_sel)
-        runs.append(dict(label=label, token_keep=r_t, attn_keep=r_a, impl=impl, dense_selectors=dense_sel, net=net,
-                         opt=torch.optim.SGD(net.parameters(), lr=1e-4), times=[], cpu=[],
-                         macs=net.tri_level.macs(batch)))
+        runs.append(
+            dict(
+                label=label,
+                token_keep=r_t,
+                attn_keep=r_a,
+                impl=impl,
+                dense_selectors=dense_sel,
+                net=net,
+                opt=torch.optim.SGD(net.parameters(), lr=1e-4),
+                times=[],
+                cpu=[],
+                macs=net.tri_level.macs(batch),
+            )
+        )
     from tqdm import tqdm
 
     for i in tqdm(range(warmup + steps), desc="interleaved steps"):
@@ -97,19 +110,42 @@ def run(model_name: str, batch: int, steps: int, warmup: int) -> dict:
         macs = r["macs"]["forward"] + r["macs"]["backward"]
         executed = r["macs"]["forward_executed"] + r["macs"]["backward_executed"]
         time_saving, mac_saving = 1 - t / dense_t, 1 - macs / dense_macs
-        rows.append(dict(variant=r["label"], token_keep=r["token_keep"], attn_keep=r["attn_keep"],
-                         impl=r["impl"], median_step_s=t, min_step_s=min(r["times"]), steps=len(r["times"]),
-                         step_ratio=t / dense_t, median_cpu_s=cpu, cpu_ratio=cpu / dense_cpu,
-                         macs_fwd_bwd=macs, mac_ratio=macs / dense_macs,
-                         executed_mac_ratio=executed / dense_macs,
-                         efficiency=(time_saving / mac_saving) if mac_saving > 0 else None,
-                         cpu_efficiency=((1 - cpu / dense_cpu) / mac_saving) if mac_saving > 0 else None))
+        rows.append(
+            dict(
+                variant=r["label"],
+                token_keep=r["token_keep"],
+                attn_keep=r["attn_keep"],
+                impl=r["impl"],
+                median_step_s=t,
+                min_step_s=min(r["times"]),
+                steps=len(r["times"]),
+                step_ratio=t / dense_t,
+                median_cpu_s=cpu,
+                cpu_ratio=cpu / dense_cpu,
+                macs_fwd_bwd=macs,
+                mac_ratio=macs / dense_macs,
+                executed_mac_ratio=executed / dense_macs,
+                efficiency=(time_saving / mac_saving) if mac_saving > 0 else None,
+                cpu_efficiency=((1 - cpu / dense_cpu) / mac_saving) if mac_saving > 0 else None,
+            )
+        )
     by = {r["label"]: r for r in runs}
-    paired = dict(wall=_paired_ratio(by[ATTN_DEFAULT]["times"], by["token R_T=0.7"]["times"]),
-                  cpu=_paired_ratio(by[ATTN_DEFAULT]["cpu"], by["token R_T=0.7"]["cpu"]))
-    return dict(model=model_name, batch=batch, steps=steps, warmup=warmup, threads=torch.get_num_threads(),
-                torch=torch.__version__, machine=platform.machine(), cpus=os.cpu_count(), rows=rows,
-                attn_vs_token=paired)
+    paired = dict(
+        wall=_paired_ratio(by[ATTN_DEFAULT]["times"], by["token R_T=0.7"]["times"]),
+        cpu=_paired_ratio(by[ATTN_DEFAULT]["cpu"], by["token R_T=0.7"]["cpu"]),
+    )
+    return dict(
+        model=model_name,
+        batch=batch,
+        steps=steps,
+        warmup=warmup,
+        threads=torch.get_num_threads(),
+        torch=torch.__version__,
+        machine=platform.machine(),
+        cpus=os.cpu_count(),
+        rows=rows,
+        attn_vs_token=paired,
+    )
 
 
 def _paired_ratio(a: list[float], b: list[float]) -> dict:
@@ -148,22 +184,27 @@ def _verdicts(result: dict) -> list[str]:
 def _attention_verdict(result: dict) -> str:
     cpu, wall = result["attn_vs_token"]["cpu"], result["attn_vs_token"]["wall"]
     met = cpu["ratio"] <= 1.0 or cpu["lo"] <= 1.0
-    return (f"attention level ({ATTN_DEFAULT}) vs token-only R_T=0.7, paired per round: CPU time "
-            f"{cpu['ratio']:.3f}x (95 % CI {cpu['lo']:.3f}-{cpu['hi']:.3f}), wall {wall['ratio']:.3f}x "
-            f"({wall['lo']:.3f}-{wall['hi']:.3f}); target: R_A costs no more than token-only: "
-            f"{'met' if met else 'NOT met'}{'' if cpu['ratio'] <= 1.0 else ' (within noise)' if met else ''}")
+    return (
+        f"attention level ({ATTN_DEFAULT}) vs token-only R_T=0.7, paired per round: CPU time "
+        f"{cpu['ratio']:.3f}x (95 % CI {cpu['lo']:.3f}-{cpu['hi']:.3f}), wall {wall['ratio']:.3f}x "
+        f"({wall['lo']:.3f}-{wall['hi']:.3f}); target: R_A costs no more than token-only: "
+        f"{'met' if met else 'NOT met'}{'' if cpu['ratio'] <= 1.0 else ' (within noise)' if met else ''}"
+    )
 
 
 def write_report(result: dict, quick: bool) -> None:
     lines = [
-        "# Training-step time vs MACs (model/, PyTorch CPU)", "",
+        "# Training-step time vs MACs (model/, PyTorch CPU)",
+        "",
         f"`{'ONION_BENCH_QUICK=1 ' if quick else ''}python -m bench model_step` — {result['model']}, batch {result['batch']}, "
         f"median of {result['steps']} interleaved steps after {result['warmup']} warm-up, "
         f"{result['threads']} torch threads, torch {result['torch']}, {result['cpus']} CPUs "
-        f"({'QUICK smoke run: too few steps for a firm number' if quick else 'full run'}).", "",
+        f"({'QUICK smoke run: too few steps for a firm number' if quick else 'full run'}).",
+        "",
         "MACs: forward + backward from `net.tri_level.macs(batch)` (attention counted by kept keys; "
         "backward = 2x forward GEMMs). *executed* = what the implementation really multiplies (`mask` "
-        "computes dense scores).", "",
+        "computes dense scores).",
+        "",
         "| variant | median step (s) | step / dense | CPU s / dense | MACs / dense | executed MACs / dense "
         "| time saving / MAC saving | CPU-time saving / MAC saving |",
         "|---|---|---|---|---|---|---|---|",
@@ -171,8 +212,10 @@ def write_report(result: dict, quick: bool) -> None:
     for r in result["rows"]:
         eff = "-" if r["efficiency"] is None else f"{r['efficiency']:.0%}"
         cpu_eff = "-" if r["cpu_efficiency"] is None else f"{r['cpu_efficiency']:.0%}"
-        lines.append(f"| {r['variant']} | {r['median_step_s']:.3f} | {r['step_ratio']:.3f} | {r['cpu_ratio']:.3f} | "
-                     f"{r['mac_ratio']:.3f} | {r['executed_mac_ratio']:.3f} | {eff} | {cpu_eff} |")
+        lines.append(
+            f"| {r['variant']} | {r['median_step_s']:.3f} | {r['step_ratio']:.3f} | {r['cpu_ratio']:.3f} | "
+            f"{r['mac_ratio']:.3f} | {r['executed_mac_ratio']:.3f} | {eff} | {cpu_eff} |"
+        )
     lines += ["", *[f"- {v}" for v in _verdicts(result)], ""]
     OUT_MD.parent.mkdir(parents=True, exist_ok=True)
     OUT_MD.write_text("\n".join(lines))
@@ -185,8 +228,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="deit_tiny_patch16_224")
     parser.add_argument("--batch", type=int, default=None, help="default 16 (4 with --quick)")
     parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: on a shared CPU more threads mostly measure the neighbours)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on a shared CPU more threads mostly measure the neighbours)",
+    )
     args = parser.parse_args([] if argv is None and __name__ != "__main__" else argv)
     torch.set_num_threads(args.threads)
     steps = args.steps or (3 if args.quick else 10)

@@ -3,12 +3,14 @@
 A file is written to a temporary sibling, synced and renamed over its final name, so a crash or an
 error never leaves a half-written file behind (the temporary is removed on any failure).
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
 import numpy as np
 

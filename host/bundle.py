@@ -12,10 +12,10 @@ File layout (every member a plain array, loaded with allow_pickle=False):
   qweight:<name>         int16 engine weight = quantize(weight, formats[name])
   mask:<name>            int16/int32/int64 recorded selections (see validate_masks)
 """
+
 from __future__ import annotations
 
 import json
-import math
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,11 +70,13 @@ def validate_config(config: dict) -> dict:
         elif not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise BundleError(f"config.{key}: expected a positive int, got {value!r}")
     if config["img_size"] % config["patch_size"]:
-        raise BundleError(f"config.img_size: {config['img_size']} is not a multiple of "
-                          f"patch_size {config['patch_size']}")
+        raise BundleError(
+            f"config.img_size: {config['img_size']} is not a multiple of patch_size {config['patch_size']}"
+        )
     if config["embed_dim"] % config["num_heads"]:
-        raise BundleError(f"config.embed_dim: {config['embed_dim']} is not a multiple of "
-                          f"num_heads {config['num_heads']}")
+        raise BundleError(
+            f"config.embed_dim: {config['embed_dim']} is not a multiple of num_heads {config['num_heads']}"
+        )
     return config
 
 
@@ -91,16 +93,30 @@ def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     }
     for i in range(config["depth"]):
         b = f"blocks.{i}."
-        shapes.update({
-            b + "norm1.weight": (d,), b + "norm1.bias": (d,),
-            b + "attn.qkv.weight": (3 * d, d), b + "attn.qkv.bias": (3 * d,),
-            b + "attn.proj.weight": (d, d), b + "attn.proj.bias": (d,),
-            b + "norm2.weight": (d,), b + "norm2.bias": (d,),
-            b + "mlp.fc1.weight": (hidden, d), b + "mlp.fc1.bias": (hidden,),
-            b + "mlp.fc2.weight": (d, hidden), b + "mlp.fc2.bias": (d,),
-        })
-    shapes.update({"norm.weight": (d,), "norm.bias": (d,),
-                   "head.weight": (config["num_classes"], d), "head.bias": (config["num_classes"],)})
+        shapes.update(
+            {
+                b + "norm1.weight": (d,),
+                b + "norm1.bias": (d,),
+                b + "attn.qkv.weight": (3 * d, d),
+                b + "attn.qkv.bias": (3 * d,),
+                b + "attn.proj.weight": (d, d),
+                b + "attn.proj.bias": (d,),
+                b + "norm2.weight": (d,),
+                b + "norm2.bias": (d,),
+                b + "mlp.fc1.weight": (hidden, d),
+                b + "mlp.fc1.bias": (hidden,),
+                b + "mlp.fc2.weight": (d, hidden),
+                b + "mlp.fc2.bias": (d,),
+            }
+        )
+    shapes.update(
+        {
+            "norm.weight": (d,),
+            "norm.bias": (d,),
+            "head.weight": (config["num_classes"], d),
+            "head.bias": (config["num_classes"],),
+        }
+    )
     return shapes
 
 
@@ -123,8 +139,7 @@ def validate_sparsity(sparsity: dict, config: dict) -> dict:
     for key in ("token_keep", "attn_keep", "example_keep"):
         _keep_ratio(sparsity, key)
     blocks = sparsity.get("selector_blocks", [])
-    if not isinstance(blocks, (list, tuple)) or not all(
-            isinstance(b, int) and not isinstance(b, bool) for b in blocks):
+    if not isinstance(blocks, (list, tuple)) or not all(isinstance(b, int) and not isinstance(b, bool) for b in blocks):
         raise BundleError(f"sparsity.selector_blocks: expected a list of ints, got {blocks!r}")
     for b in blocks:
         if not 0 <= b < config["depth"]:
@@ -182,8 +197,9 @@ def validate_masks(masks: dict, config: dict, sparsity: dict) -> None:
         if n_samples is None:
             n_samples = m.shape[0] if m.ndim else None
         if m.ndim == 0 or m.shape[0] != n_samples:
-            raise BundleError(f"masks.{name}: {m.shape[0] if m.ndim else 'scalar'} samples, "
-                              f"other masks have {n_samples}")
+            raise BundleError(
+                f"masks.{name}: {m.shape[0] if m.ndim else 'scalar'} samples, other masks have {n_samples}"
+            )
     previous = None
     for k in range(stages):
         tok_name, key_name = f"tokens_s{k}", f"keys_s{k}"
@@ -212,8 +228,9 @@ def validate_masks(masks: dict, config: dict, sparsity: dict) -> None:
             keys = masks[key_name].astype(np.int64)
             n_kept = tokens.shape[1]
             if keys.ndim != 3 or keys.shape[1] != n_kept - 1 or not 1 <= keys.shape[2] <= n_kept:
-                raise BundleError(f"masks.{key_name}: expected [n_samples, {n_kept - 1}, 1..{n_kept}], "
-                                  f"got {keys.shape}")
+                raise BundleError(
+                    f"masks.{key_name}: expected [n_samples, {n_kept - 1}, 1..{n_kept}], got {keys.shape}"
+                )
             if keys.min() < 0 or keys.max() >= n_kept:
                 raise BundleError(f"masks.{key_name}: key position out of range [0, {n_kept})")
             srt = np.sort(keys, axis=2)
@@ -227,8 +244,9 @@ def validate_masks(masks: dict, config: dict, sparsity: dict) -> None:
             if np.unique(idx).size != idx.size:
                 raise BundleError("masks.sample_index: duplicate sample indices")
         elif not any(name == f"{p}_s{k}" for p in ("tokens", "keys") for k in range(stages)):
-            raise BundleError(f"masks.{name}: unknown mask (stages 0..{stages - 1} declared by "
-                              f"sparsity.selector_blocks)")
+            raise BundleError(
+                f"masks.{name}: unknown mask (stages 0..{stages - 1} declared by sparsity.selector_blocks)"
+            )
 
 
 def _validate_formats(formats: dict, weights: dict) -> None:
@@ -272,8 +290,15 @@ def quantize_weights(weights: dict[str, np.ndarray]) -> tuple[dict, dict, int]:
     return words, formats, saturated
 
 
-def write_bundle(path, *, config: dict, weights: dict[str, np.ndarray], sparsity: dict,
-                 masks: dict[str, np.ndarray] | None = None, meta: dict | None = None) -> None:
+def write_bundle(
+    path,
+    *,
+    config: dict,
+    weights: dict[str, np.ndarray],
+    sparsity: dict,
+    masks: dict[str, np.ndarray] | None = None,
+    meta: dict | None = None,
+) -> None:
     """Validates, quantizes and writes a bundle atomically (temp file + os.replace)."""
     config = validate_config(dict(config))
     weights = {k: np.asarray(v) for k, v in weights.items()}
@@ -290,9 +315,13 @@ def write_bundle(path, *, config: dict, weights: dict[str, np.ndarray], sparsity
     meta = dict(meta or {})
     meta.setdefault("weight_saturations", saturated)
 
-    arrays = {"__version__": np.array([BUNDLE_VERSION], dtype=np.int64),
-              "__config__": _json_array(config), "__sparsity__": _json_array(sparsity),
-              "__meta__": _json_array(meta), "__formats__": _json_array(formats)}
+    arrays = {
+        "__version__": np.array([BUNDLE_VERSION], dtype=np.int64),
+        "__config__": _json_array(config),
+        "__sparsity__": _json_array(sparsity),
+        "__meta__": _json_array(meta),
+        "__formats__": _json_array(formats),
+    }
     for name in weights:
         arrays[_WEIGHT + name] = weights[name]
         arrays[_QWEIGHT + name] = words[name]
@@ -330,11 +359,15 @@ def read_bundle(path) -> Bundle:
     meta = _parse_json(members["__meta__"], "meta") if "__meta__" in members else {}
     formats = _parse_json(members["__formats__"], "formats")
 
-    weights = {k[len(_WEIGHT):]: v for k, v in members.items() if k.startswith(_WEIGHT)}
-    words = {k[len(_QWEIGHT):]: v for k, v in members.items() if k.startswith(_QWEIGHT)}
-    masks = {k[len(_MASK):]: v for k, v in members.items() if k.startswith(_MASK)}
-    unknown = [k for k in members if not k.startswith((_WEIGHT, _QWEIGHT, _MASK))
-               and k not in ("__version__", "__config__", "__sparsity__", "__meta__", "__formats__")]
+    weights = {k[len(_WEIGHT) :]: v for k, v in members.items() if k.startswith(_WEIGHT)}
+    words = {k[len(_QWEIGHT) :]: v for k, v in members.items() if k.startswith(_QWEIGHT)}
+    masks = {k[len(_MASK) :]: v for k, v in members.items() if k.startswith(_MASK)}
+    unknown = [
+        k
+        for k in members
+        if not k.startswith((_WEIGHT, _QWEIGHT, _MASK))
+        and k not in ("__version__", "__config__", "__sparsity__", "__meta__", "__formats__")
+    ]
     if unknown:
         raise BundleError(f"unknown members: {unknown[:5]}")
 
@@ -350,5 +383,13 @@ def read_bundle(path) -> Bundle:
             n = int(np.count_nonzero(w != expected))
             raise BundleError(f"weights_q.{name}: {n} words differ from quantize(weights.{name})")
     validate_masks(masks, config, sparsity)
-    return Bundle(version=version, config=config, weights=weights, weights_q=words,
-                  formats=formats, sparsity=sparsity, masks=masks, meta=meta)
+    return Bundle(
+        version=version,
+        config=config,
+        weights=weights,
+        weights_q=words,
+        formats=formats,
+        sparsity=sparsity,
+        masks=masks,
+        meta=meta,
+    )

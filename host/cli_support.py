@@ -5,14 +5,24 @@
 User errors (bad values, missing or corrupt files, permissions) become one line on stderr naming
 the field or file, exit status 2, no traceback; Ctrl-C prints how to resume, exit status 130.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 import zipfile
 
-USER_ERRORS = (ValueError, KeyError, FileNotFoundError, PermissionError, IsADirectoryError,
-               NotADirectoryError, FloatingPointError, zipfile.BadZipFile, EOFError)
+USER_ERRORS = (
+    ValueError,
+    KeyError,
+    FileNotFoundError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+    FloatingPointError,
+    zipfile.BadZipFile,
+    EOFError,
+)
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -34,7 +44,7 @@ def message_of(exc: BaseException) -> str:
         text = f"{exc.filename}: {exc.strerror}"
     else:
         text = str(exc) or type(exc).__name__
-    return " ".join(text.split())     # one line, always
+    return " ".join(text.split())  # one line, always
 
 
 def run_cli(body, resume_hint=None) -> int:
@@ -43,13 +53,17 @@ def run_cli(body, resume_hint=None) -> int:
         return int(body() or 0)
     except KeyboardInterrupt:
         hint = resume_hint() if resume_hint is not None else None
-        print(f"\ninterrupted; resume with: {hint}" if hint else
-              "\ninterrupted before the first checkpoint; nothing to resume", file=sys.stderr)
+        print(
+            f"\ninterrupted; resume with: {hint}"
+            if hint
+            else "\ninterrupted before the first checkpoint; nothing to resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except USER_ERRORS as exc:
         print(f"error: {message_of(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    except OSError as exc:   # disk full, permissions on a parent, ...: still the user's environment
+    except OSError as exc:  # disk full, permissions on a parent, ...: still the user's environment
         print(f"error: {message_of(exc)}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -57,7 +71,7 @@ def run_cli(body, resume_hint=None) -> int:
 def explicit_dests(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
     """The dests the command line set explicitly (not by default)."""
     saved = {id(a): a.default for a in parser._actions}
-    saved_defaults = dict(parser._defaults)     # set_defaults() values (e.g. a YAML file's)
+    saved_defaults = dict(parser._defaults)  # set_defaults() values (e.g. a YAML file's)
     try:
         for action in parser._actions:
             action.default = argparse.SUPPRESS
@@ -78,8 +92,10 @@ def check_against_checkpoint(saved: dict, current: dict, explicit: set[str], sou
     """Refuses any explicit flag whose value contradicts the stored run setting it names."""
     for dest in sorted(explicit):
         if dest in saved and _normal(saved[dest]) != _normal(current.get(dest)):
-            raise ValueError(f"{flag_of(dest)} {_show(current.get(dest))} contradicts the run being resumed "
-                             f"({dest}={_show(saved[dest])} in {source}); drop the flag or start a new run")
+            raise ValueError(
+                f"{flag_of(dest)} {_show(current.get(dest))} contradicts the run being resumed "
+                f"({dest}={_show(saved[dest])} in {source}); drop the flag or start a new run"
+            )
 
 
 def _normal(value):

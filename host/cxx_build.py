@@ -5,6 +5,7 @@ The output is named <stem>-<hash><suffix> under `out_dir`, the hash covering the
 under the hashed include folders and the flags, so an unchanged build is found again and a changed one
 never is. It is written under a temporary name and renamed, so no process ever loads a half-written file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,9 +32,19 @@ def build_hash(sources: Iterable[Path], hashed_dirs: Iterable[Path], flags: Iter
     return h.hexdigest()[:16]
 
 
-def gxx(sources: list[Path], out_dir: Path, stem: str, flags: list[str], include_dirs: Iterable[Path] = (),
-        system_dirs: Iterable[Path] = (), libs: Iterable[str] = (), suffix: str = "", force: bool = False,
-        hashed_dirs: Iterable[Path] | None = None, what: str | None = None) -> Path:
+def gxx(
+    sources: list[Path],
+    out_dir: Path,
+    stem: str,
+    flags: list[str],
+    include_dirs: Iterable[Path] = (),
+    system_dirs: Iterable[Path] = (),
+    libs: Iterable[str] = (),
+    suffix: str = "",
+    force: bool = False,
+    hashed_dirs: Iterable[Path] | None = None,
+    what: str | None = None,
+) -> Path:
     """Compiles (and links) `sources` with g++; returns the cached output's path. `include_dirs` are -I,
     `system_dirs` -isystem (vendor headers, not hashed), `libs` go after the sources; the headers under
     `hashed_dirs` (default: include_dirs; name there any folder the flags add with -I) key the cache."""
@@ -45,8 +56,16 @@ def gxx(sources: list[Path], out_dir: Path, stem: str, flags: list[str], include
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-    cmd = ["g++", *flags, *(f"-I{d}" for d in include_dirs), *(a for d in system_dirs for a in ("-isystem", str(d))),
-           *map(str, sources), "-o", str(tmp), *libs]
+    cmd = [
+        "g++",
+        *flags,
+        *(f"-I{d}" for d in include_dirs),
+        *(a for d in system_dirs for a in ("-isystem", str(d))),
+        *map(str, sources),
+        "-o",
+        str(tmp),
+        *libs,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)

@@ -13,6 +13,7 @@ against each other and against RTL simulation).
 Only MAC-array work is modelled: softmax, LayerNorm, GELU, bias gradients and data movement run
 in other engine units and are not counted here.
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,15 +22,21 @@ from dataclasses import dataclass
 from host import engine_spec
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def constants() -> dict[str, int]:
     """MAC_ROWS, MAC_COLS, MAC_MAX_M, MAC_CLOCK_MHZ, MAC_DSPS, MAC_SWAP_CYCLES, MAC_TAIL_CYCLES, under the
     names spec.h gives them, from the engine spec."""
     spec = engine_spec.load_spec()
     mac = spec["mac_array"]
-    return {"MAC_ROWS": int(mac["rows"]), "MAC_COLS": int(mac["cols"]), "MAC_MAX_M": int(mac["max_m"]),
-            "MAC_CLOCK_MHZ": int(spec["clock_mhz"]), "MAC_DSPS": int(mac["dsps"]),
-            "MAC_SWAP_CYCLES": int(mac["swap_cycles"]), "MAC_TAIL_CYCLES": int(mac["tail_cycles"])}
+    return {
+        "MAC_ROWS": int(mac["rows"]),
+        "MAC_COLS": int(mac["cols"]),
+        "MAC_MAX_M": int(mac["max_m"]),
+        "MAC_CLOCK_MHZ": int(spec["clock_mhz"]),
+        "MAC_DSPS": int(mac["dsps"]),
+        "MAC_SWAP_CYCLES": int(mac["swap_cycles"]),
+        "MAC_TAIL_CYCLES": int(mac["tail_cycles"]),
+    }
 
 
 def gemm_job_cycles(rows: int, cols: int, m: int, n: int, k: int, bias: bool = False) -> int:
@@ -38,16 +45,23 @@ def gemm_job_cycles(rows: int, cols: int, m: int, n: int, k: int, bias: bool = F
         return 0
     c = constants()
     n_tiles, k_tiles = -(-n // cols), -(-k // rows)
-    plain = rows + c["MAC_SWAP_CYCLES"]       # B beats of a tile + the cycle before it starts
+    plain = rows + c["MAC_SWAP_CYCLES"]  # B beats of a tile + the cycle before it starts
     with_bias = plain + int(bias)
-    opening = n_tiles - 1                     # tiles that open an n-tile (bias beat), after the first
+    opening = n_tiles - 1  # tiles that open an n-tile (bias beat), after the first
     others = n_tiles * k_tiles - 1 - opening
-    tail = rows + c["MAC_TAIL_CYCLES"]        # through the ROWS-deep DSP cascade and out
+    tail = rows + c["MAC_TAIL_CYCLES"]  # through the ROWS-deep DSP cascade and out
     return 1 + with_bias + m + tail + opening * max(m, with_bias) + others * max(m, plain)
 
 
-def gemm_cycles(m: int, n: int, k: int, bias: bool = False, rows: int | None = None, cols: int | None = None,
-                max_m: int | None = None) -> int:
+def gemm_cycles(
+    m: int,
+    n: int,
+    k: int,
+    bias: bool = False,
+    rows: int | None = None,
+    cols: int | None = None,
+    max_m: int | None = None,
+) -> int:
     """Cycles of C[M][N] = A[M][K] B[N][K]^T; M is cut into jobs of at most max_m rows."""
     c = constants()
     rows, cols, max_m = rows or c["MAC_ROWS"], cols or c["MAC_COLS"], max_m or c["MAC_MAX_M"]
@@ -78,7 +92,7 @@ class Gemm:
     n: int
     k: int
     bias: bool = False
-    repeat: int = 1          # identical jobs (heads, queries)
+    repeat: int = 1  # identical jobs (heads, queries)
 
     @property
     def macs(self) -> int:
@@ -105,21 +119,35 @@ def _linear(name: str, tokens: int, d_in: int, d_out: int, training: bool) -> li
 def _attention_dense(n: int, heads: int, dh: int, training: bool) -> list[Gemm]:
     out = [Gemm("QK^T", n, n, dh, repeat=heads), Gemm("PV", n, dh, n, repeat=heads)]
     if training:
-        out += [Gemm("dP=dO V^T", n, n, dh, repeat=heads), Gemm("dV=P^T dO", n, dh, n, repeat=heads),
-                Gemm("dQ=dS K", n, dh, n, repeat=heads), Gemm("dK=dS^T Q", n, dh, n, repeat=heads)]
+        out += [
+            Gemm("dP=dO V^T", n, n, dh, repeat=heads),
+            Gemm("dV=P^T dO", n, dh, n, repeat=heads),
+            Gemm("dQ=dS K", n, dh, n, repeat=heads),
+            Gemm("dK=dS^T Q", n, dh, n, repeat=heads),
+        ]
     return out
 
 
 def _attention_gathered(n: int, keys: int, heads: int, dh: int, training: bool) -> list[Gemm]:
     """One job per query over its gathered key list (the dense [CLS] query included)."""
     q = (n - 1) * heads
-    out = [Gemm("QK^T [CLS]", 1, n, dh, repeat=heads), Gemm("PV [CLS]", 1, dh, n, repeat=heads),
-           Gemm("QK^T lists", 1, keys, dh, repeat=q), Gemm("PV lists", 1, dh, keys, repeat=q)]
+    out = [
+        Gemm("QK^T [CLS]", 1, n, dh, repeat=heads),
+        Gemm("PV [CLS]", 1, dh, n, repeat=heads),
+        Gemm("QK^T lists", 1, keys, dh, repeat=q),
+        Gemm("PV lists", 1, dh, keys, repeat=q),
+    ]
     if training:
-        out += [Gemm("dP=dO V^T [CLS]", 1, n, dh, repeat=heads), Gemm("dV=P^T dO [CLS]", n, dh, 1, repeat=heads),
-                Gemm("dQ=dS K [CLS]", 1, dh, n, repeat=heads), Gemm("dK=dS^T Q [CLS]", n, dh, 1, repeat=heads),
-                Gemm("dP=dO V^T lists", 1, keys, dh, repeat=q), Gemm("dV=P^T dO lists", keys, dh, 1, repeat=q),
-                Gemm("dQ=dS K lists", 1, dh, keys, repeat=q), Gemm("dK=dS^T Q lists", keys, dh, 1, repeat=q)]
+        out += [
+            Gemm("dP=dO V^T [CLS]", 1, n, dh, repeat=heads),
+            Gemm("dV=P^T dO [CLS]", n, dh, 1, repeat=heads),
+            Gemm("dQ=dS K [CLS]", 1, dh, n, repeat=heads),
+            Gemm("dK=dS^T Q [CLS]", n, dh, 1, repeat=heads),
+            Gemm("dP=dO V^T lists", 1, keys, dh, repeat=q),
+            Gemm("dV=P^T dO lists", keys, dh, 1, repeat=q),
+            Gemm("dQ=dS K lists", 1, dh, keys, repeat=q),
+            Gemm("dK=dS^T Q lists", keys, dh, 1, repeat=q),
+        ]
     return out
 
 
@@ -135,8 +163,9 @@ def _config(config) -> dict:
     return dict(config)
 
 
-def layer_gemms(config, n_tokens: int, keys_per_query: int | None = None, training: bool = True,
-                mlp_tokens: int | None = None) -> list[Gemm]:
+def layer_gemms(
+    config, n_tokens: int, keys_per_query: int | None = None, training: bool = True, mlp_tokens: int | None = None
+) -> list[Gemm]:
     """The MAC-array GEMMs of one encoder layer.
 
     n_tokens: tokens the attention sees ([CLS] included); mlp_tokens: tokens the MLP sees (fewer
@@ -158,18 +187,25 @@ def layer_gemms(config, n_tokens: int, keys_per_query: int | None = None, traini
         gathered = _attention_gathered(n_tokens, keys_per_query, heads, dh, training)
         if _total(gathered) < _total(attention):
             attention = gathered
-    return (_linear("qkv", n_tokens, d, 3 * d, training) + attention + _linear("proj", n_tokens, d, d, training)
-            + _linear("fc1", mlp_tokens, d, hidden, training) + _linear("fc2", mlp_tokens, hidden, d, training))
+    return (
+        _linear("qkv", n_tokens, d, 3 * d, training)
+        + attention
+        + _linear("proj", n_tokens, d, d, training)
+        + _linear("fc1", mlp_tokens, d, hidden, training)
+        + _linear("fc2", mlp_tokens, hidden, d, training)
+    )
 
 
-def layer_cycles(config, n_tokens: int, keys_per_query: int | None = None, training: bool = True,
-                 mlp_tokens: int | None = None) -> int:
+def layer_cycles(
+    config, n_tokens: int, keys_per_query: int | None = None, training: bool = True, mlp_tokens: int | None = None
+) -> int:
     """MAC-array cycles of one encoder layer's forward (+ backward) GEMMs."""
     return _total(layer_gemms(config, n_tokens, keys_per_query, training, mlp_tokens))
 
 
-def model_gemms(config_name: str, token_keep: float = 1.0, attn_keep: float = 1.0,
-                selector_blocks=(3, 6, 9), training: bool = True) -> list[Gemm]:
+def model_gemms(
+    config_name: str, token_keep: float = 1.0, attn_keep: float = 1.0, selector_blocks=(3, 6, 9), training: bool = True
+) -> list[Gemm]:
     """All MAC-array GEMMs of one image: patch embedding, the encoder layers (Tri-Level E-ViT
     block plan: a selector block attends densely, then keeps ceil(R_T N) patches before its MLP and
     gives later blocks ceil(R_A n) keys per query), and the classifier on [CLS]."""
@@ -182,18 +218,22 @@ def model_gemms(config_name: str, token_keep: float = 1.0, attn_keep: float = 1.
     tokens = num_tokens(cfg)
     n_patch = tokens - 1
     gemms = [Gemm("patch_embed", n_patch, d, patch_dim, bias=True)]
-    if training:   # the image needs no gradient: weight gradient only
+    if training:  # the image needs no gradient: weight gradient only
         gemms.append(_weight_grad("patch_embed dW", d, patch_dim, n_patch))
     keys = None
     selectors = set(selector_blocks)
     for block in range(depth):
         if block not in selectors:
-            gemms += [Gemm(f"L{block} {g.name}", g.m, g.n, g.k, g.bias, g.repeat)
-                      for g in layer_gemms(cfg, tokens, keys, training)]
+            gemms += [
+                Gemm(f"L{block} {g.name}", g.m, g.n, g.k, g.bias, g.repeat)
+                for g in layer_gemms(cfg, tokens, keys, training)
+            ]
             continue
         kept = n_keep_tokens(tokens - 1, token_keep)
-        gemms += [Gemm(f"L{block} {g.name}", g.m, g.n, g.k, g.bias, g.repeat)
-                  for g in layer_gemms(cfg, tokens, None, training, mlp_tokens=kept + 1)]
+        gemms += [
+            Gemm(f"L{block} {g.name}", g.m, g.n, g.k, g.bias, g.repeat)
+            for g in layer_gemms(cfg, tokens, None, training, mlp_tokens=kept + 1)
+        ]
         chosen = n_keep_keys(kept, attn_keep)
         tokens, keys = kept + 1, (chosen + 1 if chosen < kept else None)
     gemms.append(Gemm("head", 1, cfg["num_classes"], d, bias=True))
@@ -202,15 +242,22 @@ def model_gemms(config_name: str, token_keep: float = 1.0, attn_keep: float = 1.
     return gemms
 
 
-def model_latency(config_name: str, token_keep: float = 1.0, attn_keep: float = 1.0,
-                  selector_blocks=(3, 6, 9), clock_mhz: float | None = None, training: bool = True) -> float:
+def model_latency(
+    config_name: str,
+    token_keep: float = 1.0,
+    attn_keep: float = 1.0,
+    selector_blocks=(3, 6, 9),
+    clock_mhz: float | None = None,
+    training: bool = True,
+) -> float:
     """Seconds per image of MAC-array work at clock_mhz (default: the header's target clock)."""
     cycles = _total(model_gemms(config_name, token_keep, attn_keep, selector_blocks, training))
     return cycles / ((clock_mhz or constants()["MAC_CLOCK_MHZ"]) * 1e6)
 
 
-def model_macs(config_name: str, token_keep: float = 1.0, attn_keep: float = 1.0,
-               selector_blocks=(3, 6, 9), training: bool = True) -> int:
+def model_macs(
+    config_name: str, token_keep: float = 1.0, attn_keep: float = 1.0, selector_blocks=(3, 6, 9), training: bool = True
+) -> int:
     return sum(g.macs for g in model_gemms(config_name, token_keep, attn_keep, selector_blocks, training))
 
 
@@ -220,5 +267,17 @@ def array_utilisation(gemms: list[Gemm]) -> float:
     return sum(g.macs for g in gemms) / (c["MAC_ROWS"] * c["MAC_COLS"] * cycles) if cycles else 0.0
 
 
-__all__ = ["constants", "gemm_cycles", "gemm_job_cycles", "utilisation", "dsp_bound_seconds", "Gemm",
-           "layer_gemms", "layer_cycles", "model_gemms", "model_latency", "model_macs", "array_utilisation"]
+__all__ = [
+    "constants",
+    "gemm_cycles",
+    "gemm_job_cycles",
+    "utilisation",
+    "dsp_bound_seconds",
+    "Gemm",
+    "layer_gemms",
+    "layer_cycles",
+    "model_gemms",
+    "model_latency",
+    "model_macs",
+    "array_utilisation",
+]

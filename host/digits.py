@@ -5,6 +5,7 @@ pixels / 16, bilinear upscaling to img_size (half-pixel centres, as torch's
 F.interpolate(mode="bilinear", align_corners=False)), the fixed stratified split (seed 0, 20 %
 test), normalisation with the training split's mean and standard deviation.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,8 +49,9 @@ def digits_split(seed: int = DIGITS_SPLIT_SEED, test_fraction: float = DIGITS_TE
     from sklearn.model_selection import train_test_split
 
     targets = _load_digits().target
-    train_idx, test_idx = train_test_split(np.arange(len(targets)), test_size=test_fraction,
-                                           stratify=targets, random_state=seed)
+    train_idx, test_idx = train_test_split(
+        np.arange(len(targets)), test_size=test_fraction, stratify=targets, random_state=seed
+    )
     return np.sort(train_idx), np.sort(test_idx)
 
 

@@ -11,6 +11,7 @@ Per sample (N tokens incl. [CLS], shrinking at selector blocks):
             [-> host TA-selection from the attention rows] -> MLP_FWD (GATHER when pruning), HEAD_FWD
   backward: HEAD_BWD, per block (reversed) MLP_BWD, ATTN_BWD, then PATCH_EMBED_BWD
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,12 +31,28 @@ _STATS_WORDS = 4 * es.max_op_tensors()
 
 # engine parameter layouts (engine_spec.json layouts.*_params) -> timm state_dict names
 _TIMM_NAMES = {
-    "patch_params": {"w": "patch_embed.proj.weight", "b": "patch_embed.proj.bias", "cls": "cls_token",
-                     "pos": "pos_embed"},
-    "attn_params": {"ln_w": "norm1.weight", "ln_b": "norm1.bias", "qkv_w": "attn.qkv.weight",
-                    "qkv_b": "attn.qkv.bias", "proj_w": "attn.proj.weight", "proj_b": "attn.proj.bias"},
-    "mlp_params": {"ln_w": "norm2.weight", "ln_b": "norm2.bias", "fc1_w": "mlp.fc1.weight",
-                   "fc1_b": "mlp.fc1.bias", "fc2_w": "mlp.fc2.weight", "fc2_b": "mlp.fc2.bias"},
+    "patch_params": {
+        "w": "patch_embed.proj.weight",
+        "b": "patch_embed.proj.bias",
+        "cls": "cls_token",
+        "pos": "pos_embed",
+    },
+    "attn_params": {
+        "ln_w": "norm1.weight",
+        "ln_b": "norm1.bias",
+        "qkv_w": "attn.qkv.weight",
+        "qkv_b": "attn.qkv.bias",
+        "proj_w": "attn.proj.weight",
+        "proj_b": "attn.proj.bias",
+    },
+    "mlp_params": {
+        "ln_w": "norm2.weight",
+        "ln_b": "norm2.bias",
+        "fc1_w": "mlp.fc1.weight",
+        "fc1_b": "mlp.fc1.bias",
+        "fc2_w": "mlp.fc2.weight",
+        "fc2_b": "mlp.fc2.bias",
+    },
     "head_params": {"ln_w": "norm.weight", "ln_b": "norm.bias", "w": "head.weight", "b": "head.bias"},
 }
 
@@ -58,19 +75,24 @@ def check_config(config: dict) -> None:
     """Rejects a model the engine cannot run, naming the limit; nothing has been sent yet."""
     n = num_tokens(config)
     d, h = config["embed_dim"], config["num_heads"]
-    checks = [("max_tokens", n, "tokens (incl. [CLS])"), ("max_dim", d, "embed_dim"),
-              ("max_heads", h, "num_heads"), ("max_head_dim", d // h, "head dim"),
-              ("max_mlp", mlp_hidden(config), "MLP hidden dim"),
-              ("max_patch_dim", patch_dim(config), "patch dim (C*p*p)"),
-              ("max_classes", config["num_classes"], "num_classes"),
-              ("max_keys", n, "keys per query (dense)")]
+    checks = [
+        ("max_tokens", n, "tokens (incl. [CLS])"),
+        ("max_dim", d, "embed_dim"),
+        ("max_heads", h, "num_heads"),
+        ("max_head_dim", d // h, "head dim"),
+        ("max_mlp", mlp_hidden(config), "MLP hidden dim"),
+        ("max_patch_dim", patch_dim(config), "patch dim (C*p*p)"),
+        ("max_classes", config["num_classes"], "num_classes"),
+        ("max_keys", n, "keys per query (dense)"),
+    ]
     for limit_name, value, what in checks:
         if value > es.limit(limit_name):
-            raise EngineLimitError(f"{what} = {value} exceeds the engine limit "
-                                   f"{limit_name} = {es.limit(limit_name)}")
+            raise EngineLimitError(f"{what} = {value} exceeds the engine limit {limit_name} = {es.limit(limit_name)}")
     if d % h or not _is_power_of_4(d // h):
-        raise EngineLimitError(f"head dim = embed_dim/num_heads = {d / h:g}: the engine needs a power "
-                               f"of 4 (16, 64) so 1/sqrt(head_dim) is a shift")
+        raise EngineLimitError(
+            f"head dim = embed_dim/num_heads = {d / h:g}: the engine needs a power "
+            f"of 4 (16, 64) so 1/sqrt(head_dim) is a shift"
+        )
 
 
 AXI_FIELDS = ("rd_bytes", "wr_bytes", "rd_bursts", "wr_bursts")
@@ -85,6 +107,7 @@ class OpRecord:
     """What one engine call did, as its counters say (engine_spec.json "counters"): MACs, MAC-array
     cycles, saturations, element-wise unit cycles, the minimum AXI traffic of the call and the AXI
     bytes/bursts the engine moved per port."""
+
     op: str
     macs: int
     cycles: int
@@ -94,10 +117,17 @@ class OpRecord:
     axi: dict = field(default_factory=_zero_axi)
 
     @classmethod
-    def from_counters(cls, op: str, c: dict) -> "OpRecord":
+    def from_counters(cls, op: str, c: dict) -> OpRecord:
         axi = {p: {f: int(c["axi"][p][f]) for f in AXI_FIELDS} for p in c["axi"]}
-        return cls(op, int(c["macs"]), int(c["cycles"]), int(c["saturations"]), int(c["elementwise_cycles"]),
-                   int(c["min_axi_bytes"]), axi)
+        return cls(
+            op,
+            int(c["macs"]),
+            int(c["cycles"]),
+            int(c["saturations"]),
+            int(c["elementwise_cycles"]),
+            int(c["min_axi_bytes"]),
+            axi,
+        )
 
     @property
     def axi_bytes(self) -> int:
@@ -110,15 +140,16 @@ class OpRecord:
 
 @dataclass
 class _Block:
-    n: int = 0                         # tokens into the block
-    k: int = 0                         # tokens out (after GATHER)
-    keys: np.ndarray | None = None     # CSR-ready key lists of the patch queries (positions)
+    n: int = 0  # tokens into the block
+    k: int = 0  # tokens out (after GATHER)
+    keys: np.ndarray | None = None  # CSR-ready key lists of the patch queries (positions)
     gather: bool = False
 
 
 @dataclass
 class Counters:
     """Sums of the OpRecords of a run (same field names as the engine's counters)."""
+
     macs: int = 0
     cycles: int = 0
     saturations: int = 0
@@ -190,13 +221,22 @@ class EngineDriver:
         n = num_tokens(config)
         h, c = config["num_heads"], config["num_classes"]
         dims = dict(N=n, K=n, D=d, H=h, M=m, I=i_dim, O=c, Z=n * n)
-        params = (es.layout_size("patch_params", **dims) + es.layout_size("head_params", **dims)
-                  + depth * (es.layout_size("attn_params", **dims) + es.layout_size("mlp_params", **dims)))
-        biggest_params = max(es.layout_size(k, **dims) for k in
-                             ("patch_params", "attn_params", "mlp_params", "head_params"))
-        act = ((n - 1) * i_dim + (depth + 1) * n * d + depth * n * d + c
-               + depth * (es.layout_size("attn_save", **dims) + es.layout_size("mlp_save", **dims)
-                          + n * n) + es.layout_size("head_save", **dims))
+        params = (
+            es.layout_size("patch_params", **dims)
+            + es.layout_size("head_params", **dims)
+            + depth * (es.layout_size("attn_params", **dims) + es.layout_size("mlp_params", **dims))
+        )
+        biggest_params = max(
+            es.layout_size(k, **dims) for k in ("patch_params", "attn_params", "mlp_params", "head_params")
+        )
+        act = (
+            (n - 1) * i_dim
+            + (depth + 1) * n * d
+            + depth * n * d
+            + c
+            + depth * (es.layout_size("attn_save", **dims) + es.layout_size("mlp_save", **dims) + n * n)
+            + es.layout_size("head_save", **dims)
+        )
         scratch = max(es.layout_size(k, **dims) for k in ("attn_scratch", "mlp_scratch", "head_scratch"))
         grd = 2 * n * d + biggest_params + scratch
         aux = depth * (n + 1 + n * n) + depth * n + 2 * _STATS_WORDS
@@ -212,8 +252,8 @@ class EngineDriver:
         self.w_mlp = [be.alloc("wts", lay("mlp_params", **dims)) for _ in range(self.depth)]
         self.w_head = be.alloc("wts", lay("head_params", **dims))
         self.a_patches = be.alloc("act", (n - 1) * self.I)
-        self.a_x = [be.alloc("act", n * d) for _ in range(self.depth + 1)]   # block inputs / final
-        self.a_y = [be.alloc("act", n * d) for _ in range(self.depth)]       # attention outputs
+        self.a_x = [be.alloc("act", n * d) for _ in range(self.depth + 1)]  # block inputs / final
+        self.a_y = [be.alloc("act", n * d) for _ in range(self.depth)]  # attention outputs
         self.a_attn_save = [be.alloc("act", lay("attn_save", **dims)) for _ in range(self.depth)]
         self.a_mlp_save = [be.alloc("act", lay("mlp_save", **dims)) for _ in range(self.depth)]
         self.a_attn_avg = [be.alloc("act", n * n) for _ in range(self.depth)]
@@ -221,8 +261,9 @@ class EngineDriver:
         self.a_logits = be.alloc("act", self.C)
         self.g_a = be.alloc("grd", n * d)
         self.g_b = be.alloc("grd", n * d)
-        self.g_w = be.alloc("grd", max(lay(k, **dims) for k in
-                                       ("patch_params", "attn_params", "mlp_params", "head_params")))
+        self.g_w = be.alloc(
+            "grd", max(lay(k, **dims) for k in ("patch_params", "attn_params", "mlp_params", "head_params"))
+        )
         self.g_s = be.alloc("grd", max(lay(k, **dims) for k in ("attn_scratch", "mlp_scratch", "head_scratch")))
         self.x_keys = [be.alloc("aux", n + 1 + n * n) for _ in range(self.depth)]
         self.x_keep = [be.alloc("aux", n) for _ in range(self.depth)]
@@ -230,8 +271,7 @@ class EngineDriver:
         self.x_stats = be.alloc("aux", _STATS_WORDS)
 
     def _dims(self, n: int, k: int, z: int | None = None) -> dict:
-        return dict(N=n, K=k, D=self.D, H=self.H, M=self.M, I=self.I, O=self.C,
-                    Z=n * n if z is None else z)
+        return dict(N=n, K=k, D=self.D, H=self.H, M=self.M, I=self.I, O=self.C, Z=n * n if z is None else z)
 
     # ---------------------------------------------------------------------------------------
     # weights: timm names <-> layout tensors
@@ -244,8 +284,9 @@ class EngineDriver:
         out.append((self.w_head, "head_params", param_names("head_params")))
         return out
 
-    def write_weights(self, weights: dict[str, np.ndarray] | None = None,
-                      words: dict[str, np.ndarray] | None = None) -> int:
+    def write_weights(
+        self, weights: dict[str, np.ndarray] | None = None, words: dict[str, np.ndarray] | None = None
+    ) -> int:
         """Writes fp32 weights (quantized here) or ready int16 words; returns saturated words."""
         dims = self._dims(self.N0, self.N0)
         saturated = 0
@@ -259,18 +300,26 @@ class EngineDriver:
                     saturated += sat
                 size = int(np.prod(shape))
                 if q.size != size:
-                    raise ValueError(f"weights.{name}: {q.size} values, the engine layout {layout}.{tensor} "
-                                     f"needs {shape}")
-                region.array[off:off + size] = q.reshape(-1)
+                    raise ValueError(
+                        f"weights.{name}: {q.size} values, the engine layout {layout}.{tensor} needs {shape}"
+                    )
+                region.array[off : off + size] = q.reshape(-1)
         return saturated
 
-    def _read_grads(self, layout: str, names: dict[str, str], n: int, fr: dict[str, int],
-                    grads: dict[str, np.ndarray], shapes: dict[str, tuple]) -> None:
+    def _read_grads(
+        self,
+        layout: str,
+        names: dict[str, str],
+        n: int,
+        fr: dict[str, int],
+        grads: dict[str, np.ndarray],
+        shapes: dict[str, tuple],
+    ) -> None:
         if self._accumulating:  # summed on the engine; read once per step
             return
         for tensor, (off, shape) in es.layout(layout, **self._dims(n, n)).items():
             size = int(np.prod(shape))
-            words = self.g_w.array[off:off + size]
+            words = self.g_w.array[off : off + size]
             name = names[tensor]
             value = es.dequantize(words, fr["d_" + tensor]).reshape(shapes.get(name, shape))
             grads[name] = value
@@ -284,7 +333,7 @@ class EngineDriver:
         missing = [r for r in declared if r not in regs]
         if missing:
             raise RuntimeError(f"driver bug: {op} declares registers {missing} the driver did not set")
-        self.be.call_checked(op, **{r: regs[r] for r in declared})   # EngineError names the status
+        self.be.call_checked(op, **{r: regs[r] for r in declared})  # EngineError names the status
         c = self.be.read_counters()
         rec = OpRecord.from_counters(op, c)
         self.counters.add(rec)
@@ -317,7 +366,7 @@ class EngineDriver:
         rel = self._frac_table(op, index, f_logits)
         used = np.array([self._clip_frac(f_logits + r) for r in rel], dtype=np.int32)
         used[0] = d_out_frac
-        self.x_fracs.array[:used.size] = used
+        self.x_fracs.array[: used.size] = used
         if "gacc_off" in es.op(op)["regs"]:
             regs["gacc_off"] = 0
             regs.setdefault("flags", 0)
@@ -355,15 +404,16 @@ class EngineDriver:
         clear = key not in self._gacc_fracs
         if clear:  # first image of the step: fix the accumulator fracs from a peak-size image's fracs
             f_peak = self._grad_frac_for(np.ones(1))
-            self._gacc_fracs[key] = np.array([es.grad_acc_frac(self._clip_frac(f_peak + r), self._gacc_step_images)
-                                              for r in rel], dtype=np.int32)
-        self.x_fracs.array[count:2 * count] = self._gacc_fracs[key]
+            self._gacc_fracs[key] = np.array(
+                [es.grad_acc_frac(self._clip_frac(f_peak + r), self._gacc_step_images) for r in rel], dtype=np.int32
+            )
+        self.x_fracs.array[count : 2 * count] = self._gacc_fracs[key]
         acc_flags = es.flag("GRAD_ACCUMULATE") | (es.flag("GRAD_CLEAR") if clear else 0)
         return {"flags": int(flags) | acc_flags, "gacc_off": self._gacc[key].offset}
 
     def _read_gacc_stats(self, op: str) -> None:
         names = es.op_tensors(op)
-        values = np.asarray(self.x_stats.array[2 * len(names):4 * len(names)]).reshape(-1, 2)
+        values = np.asarray(self.x_stats.array[2 * len(names) : 4 * len(names)]).reshape(-1, 2)
         self.gacc_saturations += int(values[:, 1].sum())
 
     def read_accumulated_grads(self) -> dict[str, np.ndarray]:
@@ -373,20 +423,34 @@ class EngineDriver:
             raise RuntimeError("read_accumulated_grads: no backward(accumulate=True) since begin_grad_step")
         dims = self._dims(self.N0, self.N0)
         grads: dict[str, np.ndarray] = {}
-        blocks = [("HEAD_BWD", 0, "head_params", param_names("head_params"), {}),
-                  ("PATCH_EMBED_BWD", 0, "patch_params", param_names("patch_params"),
-                   {"patch_embed.proj.weight": (self.D, self.cfg["in_chans"], self.p, self.p),
-                    "cls_token": (1, 1, self.D), "pos_embed": (1, self.N0, self.D)})]
+        blocks = [
+            ("HEAD_BWD", 0, "head_params", param_names("head_params"), {}),
+            (
+                "PATCH_EMBED_BWD",
+                0,
+                "patch_params",
+                param_names("patch_params"),
+                {
+                    "patch_embed.proj.weight": (self.D, self.cfg["in_chans"], self.p, self.p),
+                    "cls_token": (1, 1, self.D),
+                    "pos_embed": (1, self.N0, self.D),
+                },
+            ),
+        ]
         for i in range(self.depth):
-            blocks += [("MLP_BWD", i, "mlp_params", param_names("mlp_params", i), {}),
-                       ("ATTN_BWD", i, "attn_params", param_names("attn_params", i), {})]
+            blocks += [
+                ("MLP_BWD", i, "mlp_params", param_names("mlp_params", i), {}),
+                ("ATTN_BWD", i, "attn_params", param_names("attn_params", i), {}),
+            ]
         for op, i, layout, names, shapes in blocks:
             fa = dict(zip(es.op_tensors(op), self._gacc_fracs[(op, i)]))
             region = self._gacc[(op, i)]
             for tensor, (off, shape) in es.layout(layout, **dims).items():
                 size = int(np.prod(shape))
-                words = np.asarray(region.array[off:off + size], dtype=np.float64)
-                grads[names[tensor]] = (words * 2.0 ** -int(fa["d_" + tensor])).reshape(shapes.get(names[tensor], shape))
+                words = np.asarray(region.array[off : off + size], dtype=np.float64)
+                grads[names[tensor]] = (words * 2.0 ** -int(fa["d_" + tensor])).reshape(
+                    shapes.get(names[tensor], shape)
+                )
         return grads
 
     # ---------------------------------------------------------------------------------------
@@ -404,8 +468,8 @@ class EngineDriver:
         row_ptr = np.concatenate([[0, n], n + np.arange(1, n) * keys.shape[1]]).astype(np.int32)
         flat = np.concatenate([np.arange(n), keys.reshape(-1)]).astype(np.int32)
         buf = self.x_keys[i].array
-        buf[:n + 1] = row_ptr
-        buf[n + 1:n + 1 + flat.size] = flat
+        buf[: n + 1] = row_ptr
+        buf[n + 1 : n + 1 + flat.size] = flat
         return int(flat.size)
 
     def _attn_rows(self, i: int, n: int, z: int, keys: np.ndarray | None) -> np.ndarray:
@@ -432,8 +496,15 @@ class EngineDriver:
         selector's key lists unless `dense_selectors`. Returns (logits, last attention map)."""
         sat_in = self.load_patches(patches)
         n, d = self.N0, self.D
-        self._call("PATCH_EMBED_FWD", n_tokens=n, dim=d, in_dim=self.I, x_off=self.a_patches.offset,
-                   y_off=self.a_x[0].offset, w_off=self.w_patch.offset)
+        self._call(
+            "PATCH_EMBED_FWD",
+            n_tokens=n,
+            dim=d,
+            in_dim=self.I,
+            x_off=self.a_patches.offset,
+            y_off=self.a_x[0].offset,
+            w_off=self.w_patch.offset,
+        )
         keys = None
         attn = None
         for i in range(self.depth):
@@ -443,10 +514,19 @@ class EngineDriver:
                 keys = None  # by default a selector block attends over the previous lists too
             z = n * n if keys is None else self._write_keys(i, n, keys)
             flags = es.flag("SPARSE") if keys is not None else 0
-            self._call("ATTN_FWD", flags=flags, n_tokens=n, dim=d, heads=self.H, x_off=self.a_x[i].offset,
-                       y_off=self.a_y[i].offset, w_off=self.w_attn[i].offset,
-                       save_off=self.a_attn_save[i].offset, attn_off=self.a_attn_avg[i].offset,
-                       keys_off=self.x_keys[i].offset)
+            self._call(
+                "ATTN_FWD",
+                flags=flags,
+                n_tokens=n,
+                dim=d,
+                heads=self.H,
+                x_off=self.a_x[i].offset,
+                y_off=self.a_y[i].offset,
+                w_off=self.w_attn[i].offset,
+                save_off=self.a_attn_save[i].offset,
+                attn_off=self.a_attn_avg[i].offset,
+                keys_off=self.x_keys[i].offset,
+            )
             blk.n, blk.keys = n, keys
             attn = None
             if is_selector or i == self.depth - 1:
@@ -457,19 +537,37 @@ class EngineDriver:
                 keep = np.asarray(keep, dtype=np.int64)
                 if keep.size < n:
                     if keep[0] != 0 or np.any(np.diff(keep) <= 0) or keep[-1] >= n:
-                        raise ValueError("keep: positions must start with [CLS] (0), ascend strictly, "
-                                         f"and lie in [0, {n})")
-                    self.x_keep[i].array[:keep.size] = keep
+                        raise ValueError(
+                            f"keep: positions must start with [CLS] (0), ascend strictly, and lie in [0, {n})"
+                        )
+                    self.x_keep[i].array[: keep.size] = keep
                     k, gather = int(keep.size), True
             blk.k, blk.gather = k, gather
-            self._call("MLP_FWD", flags=es.flag("GATHER") if gather else 0, n_tokens=n, n_keep=k, dim=d,
-                       mlp_dim=self.M, x_off=self.a_y[i].offset, y_off=self.a_x[i + 1].offset,
-                       w_off=self.w_mlp[i].offset, save_off=self.a_mlp_save[i].offset,
-                       keep_off=self.x_keep[i].offset)
+            self._call(
+                "MLP_FWD",
+                flags=es.flag("GATHER") if gather else 0,
+                n_tokens=n,
+                n_keep=k,
+                dim=d,
+                mlp_dim=self.M,
+                x_off=self.a_y[i].offset,
+                y_off=self.a_x[i + 1].offset,
+                w_off=self.w_mlp[i].offset,
+                save_off=self.a_mlp_save[i].offset,
+                keep_off=self.x_keep[i].offset,
+            )
             n = k
         self._n_last = n
-        self._call("HEAD_FWD", n_tokens=n, dim=d, out_dim=self.C, x_off=self.a_x[self.depth].offset,
-                   y_off=self.a_logits.offset, w_off=self.w_head.offset, save_off=self.a_head_save.offset)
+        self._call(
+            "HEAD_FWD",
+            n_tokens=n,
+            dim=d,
+            out_dim=self.C,
+            x_off=self.a_x[self.depth].offset,
+            y_off=self.a_logits.offset,
+            w_off=self.w_head.offset,
+            save_off=self.a_head_save.offset,
+        )
         logits = es.dequantize(self.a_logits.array, self.f_act).astype(np.float64)
         self.counters.saturations += sat_in
         return logits, attn
@@ -496,35 +594,82 @@ class EngineDriver:
         f = self._f_logits = self._grad_frac_for(dlogits)
         q, _ = es.quantize(dlogits, f)
         gy = self.g_a
-        gy.array[:self.C] = q
+        gy.array[: self.C] = q
         gx = self.g_b
-        fr, f = self._backward_call("HEAD_BWD", 0, f, n_tokens=n, dim=d, out_dim=self.C,
-                                    x_off=self.a_x[self.depth].offset, w_off=self.w_head.offset,
-                                    save_off=self.a_head_save.offset, gy_off=gy.offset, gx_off=gx.offset,
-                                    gw_off=self.g_w.offset, gs_off=self.g_s.offset)
+        fr, f = self._backward_call(
+            "HEAD_BWD",
+            0,
+            f,
+            n_tokens=n,
+            dim=d,
+            out_dim=self.C,
+            x_off=self.a_x[self.depth].offset,
+            w_off=self.w_head.offset,
+            save_off=self.a_head_save.offset,
+            gy_off=gy.offset,
+            gx_off=gx.offset,
+            gw_off=self.g_w.offset,
+            gs_off=self.g_s.offset,
+        )
         self._read_grads("head_params", param_names("head_params"), n, fr, grads, {})
         gy, gx = gx, gy
         for i in reversed(range(self.depth)):
             blk = self._blocks[i]
             fr, f = self._backward_call(
-                "MLP_BWD", i, f, flags=es.flag("GATHER") if blk.gather else 0, n_tokens=blk.n, n_keep=blk.k,
-                dim=d, mlp_dim=self.M, w_off=self.w_mlp[i].offset, save_off=self.a_mlp_save[i].offset,
-                keep_off=self.x_keep[i].offset, gy_off=gy.offset, gx_off=gx.offset, gw_off=self.g_w.offset,
-                gs_off=self.g_s.offset)
+                "MLP_BWD",
+                i,
+                f,
+                flags=es.flag("GATHER") if blk.gather else 0,
+                n_tokens=blk.n,
+                n_keep=blk.k,
+                dim=d,
+                mlp_dim=self.M,
+                w_off=self.w_mlp[i].offset,
+                save_off=self.a_mlp_save[i].offset,
+                keep_off=self.x_keep[i].offset,
+                gy_off=gy.offset,
+                gx_off=gx.offset,
+                gw_off=self.g_w.offset,
+                gs_off=self.g_s.offset,
+            )
             self._read_grads("mlp_params", param_names("mlp_params", i), blk.n, fr, grads, {})
             gy, gx = gx, gy
-            if blk.keys is not None:   # the forward's CSR lists are still in place, rewrite anyway
+            if blk.keys is not None:  # the forward's CSR lists are still in place, rewrite anyway
                 self._write_keys(i, blk.n, blk.keys)
             fr, f = self._backward_call(
-                "ATTN_BWD", i, f, flags=es.flag("SPARSE") if blk.keys is not None else 0, n_tokens=blk.n,
-                dim=d, heads=self.H, x_off=self.a_x[i].offset, w_off=self.w_attn[i].offset,
-                save_off=self.a_attn_save[i].offset, keys_off=self.x_keys[i].offset, gy_off=gy.offset,
-                gx_off=gx.offset, gw_off=self.g_w.offset, gs_off=self.g_s.offset)
+                "ATTN_BWD",
+                i,
+                f,
+                flags=es.flag("SPARSE") if blk.keys is not None else 0,
+                n_tokens=blk.n,
+                dim=d,
+                heads=self.H,
+                x_off=self.a_x[i].offset,
+                w_off=self.w_attn[i].offset,
+                save_off=self.a_attn_save[i].offset,
+                keys_off=self.x_keys[i].offset,
+                gy_off=gy.offset,
+                gx_off=gx.offset,
+                gw_off=self.g_w.offset,
+                gs_off=self.g_s.offset,
+            )
             self._read_grads("attn_params", param_names("attn_params", i), blk.n, fr, grads, {})
             gy, gx = gx, gy
-        fr, _ = self._backward_call("PATCH_EMBED_BWD", 0, f, n_tokens=self.N0, dim=d, in_dim=self.I,
-                                    x_off=self.a_patches.offset, w_off=self.w_patch.offset, gy_off=gy.offset,
-                                    gw_off=self.g_w.offset)
-        shapes = {"patch_embed.proj.weight": (self.D, self.cfg["in_chans"], self.p, self.p),
-                  "cls_token": (1, 1, self.D), "pos_embed": (1, self.N0, self.D)}
+        fr, _ = self._backward_call(
+            "PATCH_EMBED_BWD",
+            0,
+            f,
+            n_tokens=self.N0,
+            dim=d,
+            in_dim=self.I,
+            x_off=self.a_patches.offset,
+            w_off=self.w_patch.offset,
+            gy_off=gy.offset,
+            gw_off=self.g_w.offset,
+        )
+        shapes = {
+            "patch_embed.proj.weight": (self.D, self.cfg["in_chans"], self.p, self.p),
+            "cls_token": (1, 1, self.D),
+            "pos_embed": (1, self.N0, self.D),
+        }
         self._read_grads("patch_params", param_names("patch_params"), self.N0, fr, grads, shapes)

@@ -3,6 +3,7 @@
 Token bookkeeping (original token ids, recorded-mask replay) and the TA-selection callback live
 here; the op sequence lives in host/engine_driver.py.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,14 +49,21 @@ class EngineViT:
             return sel.keep, sel.keys
 
         active = selection.active()
-        logits, attn = self.driver.forward(patchify(np.asarray(image), self.cfg["patch_size"]),
-                                           select if active else None,
-                                           selection.blocks if active else (),
-                                           dense_selectors=selection.dense_selectors)
+        logits, attn = self.driver.forward(
+            patchify(np.asarray(image), self.cfg["patch_size"]),
+            select if active else None,
+            selection.blocks if active else (),
+            dense_selectors=selection.dense_selectors,
+        )
         macs = self.driver.counters.macs - before[0]
         sats = self.driver.counters.saturations - before[1]
-        return SampleResult(logits=logits, cls_attn_var=ta_selector.cls_attention_variance(attn),
-                            stages=stages, macs=macs, saturations=sats)
+        return SampleResult(
+            logits=logits,
+            cls_attn_var=ta_selector.cls_attention_variance(attn),
+            stages=stages,
+            macs=macs,
+            saturations=sats,
+        )
 
     # weight gradients summed on the engine over a step (host/trainer.py uses these when present)
     def begin_grad_step(self, n_images: int) -> None:

@@ -2,12 +2,12 @@
 
 numpy-only host code and the export quantizer both go through here, so no constant is copied.
 """
-from __future__ import annotations
 
-import math
+from __future__ import annotations
 
 import functools
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ import numpy as np
 SPEC_PATH = Path(__file__).resolve().parents[1] / "hw" / "spec" / "engine_spec.json"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_spec(path: str | None = None) -> dict:
     with open(path or SPEC_PATH) as f:
         return json.load(f)
@@ -36,7 +36,7 @@ def quantize(values: np.ndarray, frac: int) -> tuple[np.ndarray, int]:
     """
     bits = int(load_spec()["word_bits"])
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    scaled = np.asarray(np.multiply(values, 2.0 ** frac, dtype=np.float64))   # one temporary, reused
+    scaled = np.asarray(np.multiply(values, 2.0**frac, dtype=np.float64))  # one temporary, reused
     scaled += 0.5
     np.floor(scaled, out=scaled)
     saturated = int(np.count_nonzero(scaled < lo)) + int(np.count_nonzero(scaled > hi))
@@ -45,7 +45,7 @@ def quantize(values: np.ndarray, frac: int) -> tuple[np.ndarray, int]:
 
 def dequantize(words: np.ndarray, frac: int) -> np.ndarray:
     """int16 words -> float32 values in one pass (exact: a word times a power of two)."""
-    return np.multiply(words, np.float32(2.0 ** -frac), dtype=np.float32)
+    return np.multiply(words, np.float32(2.0**-frac), dtype=np.float32)
 
 
 # --- memory ports: names (in the engine's argument order) and word types ---
@@ -66,13 +66,13 @@ def port_dtype(port: str) -> type:
 
 # --- engine interface: op codes, registers, limits, layouts (all read from the same JSON) ---
 
-_SECTIONS: dict[str, tuple[dict, dict]] = {}   # name -> (spec it was read from, section); callers never mutate it
+_SECTIONS: dict[str, tuple[dict, dict]] = {}  # name -> (spec it was read from, section); callers never mutate it
 
 
 def _section(name: str) -> dict:
     spec = load_spec()
     cached = _SECTIONS.get(name)
-    if cached is None or cached[0] is not spec:   # hot path of every engine call: built once per spec
+    if cached is None or cached[0] is not spec:  # hot path of every engine call: built once per spec
         cached = _SECTIONS[name] = (spec, {k: v for k, v in spec[name].items() if not k.startswith("_")})
     return cached[1]
 
@@ -164,6 +164,7 @@ def internal_frac(name: str) -> int:
 # The engine burst-loads every region it reads and burst-stores every region it writes; the pynq
 # backend's cache maintenance and the latency model's cost of it follow the same declaration.
 
+
 @functools.cache
 def op_access(name: str) -> tuple[tuple[str, str, str, bool, int], ...]:
     """(offset register, port, size expression, written?, flag it needs or 0) of every region the
@@ -172,15 +173,20 @@ def op_access(name: str) -> tuple[tuple[str, str, str, bool, int], ...]:
     dma = load_spec()["dma"]
     writes = set(dma["writes"]) | (set(dma["writes_in_forward"]) if not name.endswith("_BWD") else set())
     needs = {"keys_off": flag("SPARSE"), "keep_off": flag("GATHER")}
-    out = [(reg, port, size, reg in writes, needs.get(reg, 0)) for reg, (port, size) in o.get("regions", {}).items()
-           if reg != "gacc_off"]
+    out = [
+        (reg, port, size, reg in writes, needs.get(reg, 0))
+        for reg, (port, size) in o.get("regions", {}).items()
+        if reg != "gacc_off"
+    ]
     count = len(o["tensors"])
     # GRAD_ACCUMULATE: the accumulators are read-modify-written (read skipped with GRAD_CLEAR: still
     # flushed, harmless), and the frac / stats tables double (size symbol G: 2 with the flag, else 1)
     if "gacc_off" in o.get("regions", {}):
         port, size = o["regions"]["gacc_off"]
-        out += [("gacc_off", port, size, False, flag("GRAD_ACCUMULATE")),
-                ("gacc_off", port, size, True, flag("GRAD_ACCUMULATE"))]
+        out += [
+            ("gacc_off", port, size, False, flag("GRAD_ACCUMULATE")),
+            ("gacc_off", port, size, True, flag("GRAD_ACCUMULATE")),
+        ]
     tables = "*G" if "gacc_off" in o["regs"] else ""
     if "fracs_off" in o["regs"]:
         out.append(("fracs_off", "aux", f"{count}{tables}", "fracs_off" in writes, 0))
@@ -270,7 +276,7 @@ def layout_size(name: str, **dims: int) -> int:
     return offset + math.prod(shape)
 
 
-GRAD_WORD_TARGET = 2 ** 14 - 1  # the largest gradient word a frac aims at: one spare bit of headroom
+GRAD_WORD_TARGET = 2**14 - 1  # the largest gradient word a frac aims at: one spare bit of headroom
 
 
 def _clip_grad_frac(frac: int) -> int:
@@ -287,7 +293,7 @@ def grad_frac_for_peak(peak: float) -> int:
     frac = math.floor(math.log2(GRAD_WORD_TARGET / peak))
     while peak * 2.0 ** (frac + 1) <= GRAD_WORD_TARGET:  # guard the float log2 at the boundaries
         frac += 1
-    while peak * 2.0 ** frac > GRAD_WORD_TARGET:
+    while peak * 2.0**frac > GRAD_WORD_TARGET:
         frac -= 1
     return _clip_grad_frac(frac)
 

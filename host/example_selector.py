@@ -9,6 +9,7 @@ order_examples_by_forgetting.py); docs/example_selector.md lists every decision.
 * ``TwoPhaseForgetting``: Toneva et al.'s rule as a policy - count on the full data for a first
   phase, then drop the least-forgotten share once and train on the rest.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,8 @@ import numpy as np
 from host.validation import check_keep_ratio
 
 PAPER_EPOCHS = 300
-PAPER_INTERVAL_EPOCHS = 30     # the authors swap every 30 of their 300 epochs
-PAPER_SWAP_FRACTION = 0.05     # 5 % of the data set per swap
+PAPER_INTERVAL_EPOCHS = 30  # the authors swap every 30 of their 300 epochs
+PAPER_SWAP_FRACTION = 0.05  # 5 % of the data set per swap
 RANKINGS = ("forgetting", "random")
 
 _NONE = -1  # last_correct before the first presentation of a window
@@ -79,8 +80,9 @@ class ForgettingWindow:
         correct = np.asarray(correct, dtype=bool).reshape(-1)
         var = np.asarray(cls_attn_var, dtype=np.float64).reshape(-1)
         if not (indices.size == correct.size == var.size):
-            raise ValueError(f"record: indices/correct/cls_attn_var sizes differ "
-                             f"({indices.size}, {correct.size}, {var.size})")
+            raise ValueError(
+                f"record: indices/correct/cls_attn_var sizes differ ({indices.size}, {correct.size}, {var.size})"
+            )
         if indices.size and (indices.min() < 0 or indices.max() >= self.num_examples):
             raise ValueError(f"record: index out of range [0, {self.num_examples})")
         for i, ok, v in zip(indices, correct, var):  # sequential: repeats must see each other
@@ -88,7 +90,7 @@ class ForgettingWindow:
                 self.forgetting[i] += 1
             self.last_correct[i] = 1 if ok else 0
             self.ever_correct[i] |= ok
-            self.cls_attn_var[i] = v   # the latest presentation describes the current model
+            self.cls_attn_var[i] = v  # the latest presentation describes the current model
             self.presentations[i] += 1
 
     def counts(self) -> np.ndarray:
@@ -115,8 +117,7 @@ class ForgettingWindow:
             value = np.asarray(state[prefix + name])
             current = getattr(self, name)
             if value.shape != current.shape:
-                raise ValueError(f"load_state_dict: {prefix + name} has shape {value.shape}, "
-                                 f"expected {current.shape}")
+                raise ValueError(f"load_state_dict: {prefix + name} has shape {value.shape}, expected {current.shape}")
             setattr(self, name, value.astype(current.dtype).copy())
 
 
@@ -129,9 +130,16 @@ class ExampleSelector:
     examples outside the subset before this swap; then the window's statistics reset.
     """
 
-    def __init__(self, num_examples: int, keep_ratio: float = 0.8, interval: int = 30,
-                 swap: int | None = None, seed: int = 0, rounds: int | None = None,
-                 ranking: str = "forgetting"):
+    def __init__(
+        self,
+        num_examples: int,
+        keep_ratio: float = 0.8,
+        interval: int = 30,
+        swap: int | None = None,
+        seed: int = 0,
+        rounds: int | None = None,
+        ranking: str = "forgetting",
+    ):
         _check_common(num_examples, keep_ratio)
         if not isinstance(interval, (int, np.integer)) or interval <= 0:
             raise ValueError(f"interval: expected a positive int (epochs), got {interval!r}")
@@ -151,10 +159,10 @@ class ExampleSelector:
 
         order = np.random.default_rng([self.seed, 0]).permutation(self.num_examples)
         self._in_subset = np.zeros(self.num_examples, dtype=bool)
-        self._in_subset[order[:_keep_count(self.num_examples, self.keep_ratio)]] = True
+        self._in_subset[order[: _keep_count(self.num_examples, self.keep_ratio)]] = True
         self.window = ForgettingWindow(self.num_examples)
         self.rounds = 0
-        self.presented_total = 0   # presentations over the whole run (the window's reset at swaps)
+        self.presented_total = 0  # presentations over the whole run (the window's reset at swaps)
 
     # -----------------------------------------------------------------------------------------
     @property
@@ -200,19 +208,27 @@ class ExampleSelector:
     # -----------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         state = dict(in_subset=self._in_subset.copy(), **self.window.state("window_"))
-        state.update(num_examples=self.num_examples, keep_ratio=np.float64(self.keep_ratio),
-                     interval=self.interval, swap=self.swap, seed=self.seed, rounds=self.rounds,
-                     max_rounds=self.max_rounds, ranking=RANKINGS.index(self.ranking),
-                     presented_total=self.presented_total)
+        state.update(
+            num_examples=self.num_examples,
+            keep_ratio=np.float64(self.keep_ratio),
+            interval=self.interval,
+            swap=self.swap,
+            seed=self.seed,
+            rounds=self.rounds,
+            max_rounds=self.max_rounds,
+            ranking=RANKINGS.index(self.ranking),
+            presented_total=self.presented_total,
+        )
         return state
 
     def load_state_dict(self, state: dict) -> None:
         if int(state["num_examples"]) != self.num_examples:
-            raise ValueError(f"load_state_dict: num_examples {int(state['num_examples'])} != "
-                             f"{self.num_examples}")
+            raise ValueError(f"load_state_dict: num_examples {int(state['num_examples'])} != {self.num_examples}")
         if "window_forgetting" not in state:
-            raise ValueError("load_state_dict: example-selector state from an older version "
-                             "(no per-window statistics); restart the run")
+            raise ValueError(
+                "load_state_dict: example-selector state from an older version "
+                "(no per-window statistics); restart the run"
+            )
         in_subset = np.asarray(state["in_subset"], dtype=bool)
         if in_subset.shape != self._in_subset.shape:
             raise ValueError(f"load_state_dict: in_subset has shape {in_subset.shape}")
@@ -259,20 +275,24 @@ class TwoPhaseForgetting:
         if self.done or epoch < self.phase_epochs:
             return False
         n_remove = self.num_examples - _keep_count(self.num_examples, self.keep_ratio)
-        out = self.window.least_informative(np.arange(self.num_examples), n_remove,
-                                            np.random.default_rng([self.seed, 1]))
+        out = self.window.least_informative(
+            np.arange(self.num_examples), n_remove, np.random.default_rng([self.seed, 1])
+        )
         self._in_subset[out] = False
         self.done = True
         return n_remove > 0
 
     def state_dict(self) -> dict:
-        return dict(in_subset=self._in_subset.copy(), **self.window.state("window_"),
-                    num_examples=self.num_examples, done=self.done)
+        return dict(
+            in_subset=self._in_subset.copy(),
+            **self.window.state("window_"),
+            num_examples=self.num_examples,
+            done=self.done,
+        )
 
     def load_state_dict(self, state: dict) -> None:
         if int(state["num_examples"]) != self.num_examples:
-            raise ValueError(f"load_state_dict: num_examples {int(state['num_examples'])} != "
-                             f"{self.num_examples}")
+            raise ValueError(f"load_state_dict: num_examples {int(state['num_examples'])} != {self.num_examples}")
         self.window.load(state, "window_")
         self._in_subset = np.asarray(state["in_subset"], dtype=bool).copy()
         self.done = bool(state["done"])

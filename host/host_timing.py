@@ -13,6 +13,7 @@ What is modelled (stated constants, A53_REFERENCE / PS_PL below):
     AdamW), i.e. memory-bound, so a bandwidth ratio is the scale factor,
   - the AXI-Lite bus time per register access, and cache maintenance at the A53's bandwidth.
 """
+
 from __future__ import annotations
 
 import time
@@ -28,15 +29,16 @@ from host.backends.call_plan import CACHE_LINE_BYTES, CallPlan
 @dataclass(frozen=True)
 class A53Reference:
     """The published figure the scale factor is taken against (a model input, not a measurement)."""
+
     copy_gb_s: float = 2.448
-    source: str = ("Cortex-A53 STREAM copy bandwidth, TI SPRAD45 (AM62x benchmarks) Table 3-2: "
-                   "2448 MB/s")
-    clock_ghz: float = 1.2     # the ZCU102 PYNQ image's APU clock (the ZU9EG -2 allows up to 1.33 GHz)
+    source: str = "Cortex-A53 STREAM copy bandwidth, TI SPRAD45 (AM62x benchmarks) Table 3-2: 2448 MB/s"
+    clock_ghz: float = 1.2  # the ZCU102 PYNQ image's APU clock (the ZU9EG -2 allows up to 1.33 GHz)
 
 
 @dataclass(frozen=True)
 class PsPlModel:
     """PS-PL control costs per engine call that C-sim cannot see (model inputs, stated)."""
+
     # An assumption, not a measurement: an uncached AXI-Lite read from the A53 through
     # M_AXI_HPM0_FPD to a PL slave is a round trip through the interconnect and a clock crossing
     # (~45 cycles of the 150 MHz PL clock); writes are posted and cost less, but we charge the same.
@@ -65,6 +67,7 @@ def measure_copy_gb_s(n_bytes: int = 64 << 20, repeats: int = 5) -> float:
 @dataclass(frozen=True)
 class ArmScale:
     """Seconds here x factor = seconds modelled on the A53."""
+
     factor: float
     here_copy_gb_s: float
     a53_copy_gb_s: float
@@ -74,9 +77,13 @@ class ArmScale:
         return seconds_here * self.factor
 
     def as_dict(self) -> dict:
-        return {"factor": self.factor, "here_copy_gb_s": self.here_copy_gb_s,
-                "a53_copy_gb_s": self.a53_copy_gb_s, "source": self.source,
-                "label": "model: this machine's numpy copy bandwidth / the A53 reference"}
+        return {
+            "factor": self.factor,
+            "here_copy_gb_s": self.here_copy_gb_s,
+            "a53_copy_gb_s": self.a53_copy_gb_s,
+            "source": self.source,
+            "label": "model: this machine's numpy copy bandwidth / the A53 reference",
+        }
 
 
 def arm_scale(reference: A53Reference = A53_REFERENCE, here_copy_gb_s: float | None = None) -> ArmScale:
@@ -170,6 +177,17 @@ def example_selector_epoch_s(num_examples: int = 1_281_167, keep: float = 0.8, s
     return time.perf_counter() - start
 
 
-__all__ = ["A53Reference", "PsPlModel", "A53_REFERENCE", "PS_PL", "ArmScale", "arm_scale", "measure_copy_gb_s",
-           "cache_maintenance_seconds", "call_cache_bytes", "register_accesses", "measure_register_path_s",
-           "example_selector_epoch_s"]
+__all__ = [
+    "A53Reference",
+    "PsPlModel",
+    "A53_REFERENCE",
+    "PS_PL",
+    "ArmScale",
+    "arm_scale",
+    "measure_copy_gb_s",
+    "cache_maintenance_seconds",
+    "call_cache_bytes",
+    "register_accesses",
+    "measure_register_path_s",
+    "example_selector_epoch_s",
+]

@@ -7,6 +7,7 @@ counts when its extension is one of IMG_EXTENSIONS (any case), files are sorted 
 trainers call `scan` before training, which opens every image once, so a broken file is reported by
 name up front instead of failing mid-epoch.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -77,8 +78,7 @@ def _load(path: Path, img_size: int, in_chans: int) -> np.ndarray:
         short = int(round(img_size / CROP_PCT))
         w, h = image.size
         scale = short / min(w, h)
-        image = image.resize((max(img_size, round(w * scale)), max(img_size, round(h * scale))),
-                             Image.BICUBIC)
+        image = image.resize((max(img_size, round(w * scale)), max(img_size, round(h * scale))), Image.BICUBIC)
         w, h = image.size
         left, top = (w - img_size) // 2, (h - img_size) // 2
         image = image.crop((left, top, left + img_size, top + img_size))

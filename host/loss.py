@@ -1,4 +1,5 @@
 """Cross-entropy with optional label smoothing, and its gradient, for one sample (host side)."""
+
 from __future__ import annotations
 
 import numpy as np

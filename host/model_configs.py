@@ -3,27 +3,32 @@
 The one place a model's shape is declared: `model/` builds timm models from it, `host/` builds
 its engine-side model from it, and bundles record it.
 """
+
 from __future__ import annotations
 
 # The keys every config declares (all a timm VisionTransformer takes as they are; bundles require them).
-SHAPE_KEYS = ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads",
-              "mlp_ratio", "num_classes")
+SHAPE_KEYS = ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_ratio", "num_classes")
 
 CONFIGS: dict[str, dict] = {
     # CPU/test model for the embedded digits data (8x8 digits upscaled to 32x32, 1 channel).
-    "onion_tiny": dict(img_size=32, patch_size=4, in_chans=1, embed_dim=64, depth=12,
-                       num_heads=4, mlp_ratio=4.0, num_classes=10),
+    "onion_tiny": dict(
+        img_size=32, patch_size=4, in_chans=1, embed_dim=64, depth=12, num_heads=4, mlp_ratio=4.0, num_classes=10
+    ),
     # The board demo's default (host/train_on_board.py): digits upscaled to 16x16, 16 patches, four
     # blocks (selectors at 1, 2, 3) - small enough for ten epochs through the engine's C-sim on a CPU.
-    "onion_micro": dict(img_size=16, patch_size=4, in_chans=1, embed_dim=64, depth=4,
-                        num_heads=4, mlp_ratio=2.0, num_classes=10),
+    "onion_micro": dict(
+        img_size=16, patch_size=4, in_chans=1, embed_dim=64, depth=4, num_heads=4, mlp_ratio=2.0, num_classes=10
+    ),
     # The paper's models (ImageNet, 224x224).
-    "deit_tiny_patch16_224": dict(img_size=224, patch_size=16, in_chans=3, embed_dim=192, depth=12,
-                                  num_heads=3, mlp_ratio=4.0, num_classes=1000),
-    "deit_small_patch16_224": dict(img_size=224, patch_size=16, in_chans=3, embed_dim=384, depth=12,
-                                   num_heads=6, mlp_ratio=4.0, num_classes=1000),
-    "deit_base_patch16_224": dict(img_size=224, patch_size=16, in_chans=3, embed_dim=768, depth=12,
-                                  num_heads=12, mlp_ratio=4.0, num_classes=1000),
+    "deit_tiny_patch16_224": dict(
+        img_size=224, patch_size=16, in_chans=3, embed_dim=192, depth=12, num_heads=3, mlp_ratio=4.0, num_classes=1000
+    ),
+    "deit_small_patch16_224": dict(
+        img_size=224, patch_size=16, in_chans=3, embed_dim=384, depth=12, num_heads=6, mlp_ratio=4.0, num_classes=1000
+    ),
+    "deit_base_patch16_224": dict(
+        img_size=224, patch_size=16, in_chans=3, embed_dim=768, depth=12, num_heads=12, mlp_ratio=4.0, num_classes=1000
+    ),
 }
 
 

@@ -1,4 +1,5 @@
 """Fresh weights for a config, initialised the way timm's VisionTransformer does (numpy)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 Same update as torch.optim.AdamW: decoupled weight decay, bias-corrected moments. As in timm's
 DeiT recipe, biases, LayerNorm parameters, cls_token and pos_embed get no weight decay.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,14 @@ def decays(name: str, shape: tuple) -> bool:
 
 
 class AdamW:
-    def __init__(self, params: dict[str, np.ndarray], lr: float = 1e-3, betas=(0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.05):
+    def __init__(
+        self,
+        params: dict[str, np.ndarray],
+        lr: float = 1e-3,
+        betas=(0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.05,
+    ):
         if lr <= 0:
             raise ValueError(f"lr: must be positive, got {lr!r}")
         self.params = params  # updated in place
@@ -27,7 +34,7 @@ class AdamW:
         lr = self.lr if lr is None else lr
         self.step_count += 1
         b1, b2 = self.betas
-        c1, c2 = 1.0 - b1 ** self.step_count, 1.0 - b2 ** self.step_count
+        c1, c2 = 1.0 - b1**self.step_count, 1.0 - b2**self.step_count
         for name, p in self.params.items():
             g = np.asarray(grads[name], dtype=np.float32)
             if decays(name, p.shape):

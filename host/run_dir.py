@@ -3,6 +3,7 @@
 A new run refuses a folder that already holds files unless the user asked to resume or to
 overwrite; names stay inside the output root; everything is checked before any file is written.
 """
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_OUTPUT = REPO / "runs"    # absolute: the same folder whatever the working directory
+DEFAULT_OUTPUT = REPO / "runs"  # absolute: the same folder whatever the working directory
 
 
 def run_dir_in(output: str | Path, experiment: str) -> Path:
@@ -30,7 +31,7 @@ def check_writable(path: Path, what: str = "output") -> None:
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise ValueError(f"{what}={str(path)!r}: {str(probe)!r} is a file, not a folder")
-    try:   # a real probe (os.access says yes to root, and knows nothing of read-only mounts)
+    try:  # a real probe (os.access says yes to root, and knows nothing of read-only mounts)
         fd, tmp = tempfile.mkstemp(prefix=".onion-write-probe-", dir=probe)
     except OSError as exc:
         raise PermissionError(f"{what}={str(path)!r}: cannot write in {str(probe)!r} ({exc.strerror})") from None
@@ -41,8 +42,10 @@ def check_writable(path: Path, what: str = "output") -> None:
 def check_fresh(run_dir: Path, overwrite: bool, resume_hint: str = "--resume") -> None:
     """A new run's folder must be absent or empty, unless overwrite."""
     if run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
-        raise ValueError(f"output {str(run_dir)!r} already holds a run; continue it with {resume_hint}, "
-                         f"pick another --experiment, or pass --overwrite to replace it")
+        raise ValueError(
+            f"output {str(run_dir)!r} already holds a run; continue it with {resume_hint}, "
+            f"pick another --experiment, or pass --overwrite to replace it"
+        )
     if run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"output {str(run_dir)!r} is a file, not a folder")
 

@@ -1,5 +1,6 @@
 """The host run's figures (matplotlib, numpy; no torch): training curves, accuracy vs executed MACs
 against a dense run's MACs, and the patches the TA-Selector kept on a few test images."""
+
 from __future__ import annotations
 
 import math
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-REMOVED_TINT = np.array([0.15, 0.35, 0.85])   # blue wash over pruned patches (as model/plots.py)
+REMOVED_TINT = np.array([0.15, 0.35, 0.85])  # blue wash over pruned patches (as model/plots.py)
 
 
 def _pyplot():
@@ -54,8 +55,14 @@ def plot_accuracy_vs_cost(history: list[dict], dense_macs_per_epoch: float, path
     acc = [100 * e["test_acc"] for e in history]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(cum, acc, marker="o", label="this run (Tri-Level)")
-    ax.plot(dense, acc, marker="x", linestyle="--", color="grey",
-            label="the same epochs at a dense run's cost (x only: not a dense run's accuracy)")
+    ax.plot(
+        dense,
+        acc,
+        marker="x",
+        linestyle="--",
+        color="grey",
+        label="the same epochs at a dense run's cost (x only: not a dense run's accuracy)",
+    )
     ax.set_xlabel("cumulative training MACs executed by the engine (G)")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
@@ -64,8 +71,9 @@ def plot_accuracy_vs_cost(history: list[dict], dense_macs_per_epoch: float, path
     return _save(fig, path)
 
 
-def plot_kept_patches(images: np.ndarray, kept: list[list[np.ndarray]], blocks: list[int], n_patch: int,
-                      path: Path) -> Path | None:
+def plot_kept_patches(
+    images: np.ndarray, kept: list[list[np.ndarray]], blocks: list[int], n_patch: int, path: Path
+) -> Path | None:
     """images [B, C, H, W]; kept[b][stage]: original token ids kept after that selector (0 = [CLS])."""
     if len(images) == 0 or not blocks:
         return None
@@ -73,8 +81,9 @@ def plot_kept_patches(images: np.ndarray, kept: list[list[np.ndarray]], blocks: 
 
     plt = _pyplot()
     side = math.isqrt(n_patch)
-    fig, axes = plt.subplots(len(images), 1 + len(blocks), squeeze=False,
-                             figsize=(1.9 * (1 + len(blocks)), 1.9 * len(images) + 0.5))
+    fig, axes = plt.subplots(
+        len(images), 1 + len(blocks), squeeze=False, figsize=(1.9 * (1 + len(blocks)), 1.9 * len(images) + 0.5)
+    )
     for row, picture in enumerate(images):
         shown = picture.mean(axis=0) if picture.shape[0] != 3 else np.moveaxis(picture, 0, -1)
         shown = (shown - shown.min()) / max(float(np.ptp(shown)), 1e-12)
@@ -96,8 +105,15 @@ def plot_kept_patches(images: np.ndarray, kept: list[list[np.ndarray]], blocks: 
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.legend(handles=[Patch(facecolor="white", edgecolor="black", label="kept patch"),
-                        Patch(facecolor=REMOVED_TINT, label="pruned patch (tinted)")],
-               loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.legend(
+        handles=[
+            Patch(facecolor="white", edgecolor="black", label="kept patch"),
+            Patch(facecolor=REMOVED_TINT, label="pruned patch (tinted)"),
+        ],
+        loc="lower center",
+        ncol=2,
+        fontsize=8,
+        frameon=False,
+    )
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return _save(fig, path)

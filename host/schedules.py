@@ -3,6 +3,7 @@
 The keep-ratio warm-up (hold 1.0, cosine down to the target between `start` and `end`, then hold)
 is defined here once; model/keep_schedule.py wraps it, so the PyTorch trainer and the host agree.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,16 +15,16 @@ DEFAULT_KEEP_START = 10 / 300
 DEFAULT_KEEP_END = 110 / 300
 
 
-def check_keep_schedule(target: float, start: float = DEFAULT_KEEP_START,
-                        end: float = DEFAULT_KEEP_END) -> None:
+def check_keep_schedule(target: float, start: float = DEFAULT_KEEP_START, end: float = DEFAULT_KEEP_END) -> None:
     """ValueError unless 0 < target <= 1 and 0 <= start <= end <= 1."""
     check_keep_ratio("target", target)
     if not 0.0 <= start <= end <= 1.0:
         raise ValueError(f"keep schedule start/end: need 0 <= start <= end <= 1, got {start!r}, {end!r}")
 
 
-def keep_ratio(target: float, progress: float, start: float = DEFAULT_KEEP_START,
-               end: float = DEFAULT_KEEP_END) -> float:
+def keep_ratio(
+    target: float, progress: float, start: float = DEFAULT_KEEP_START, end: float = DEFAULT_KEEP_END
+) -> float:
     """Keep ratio at `progress`: 1.0 before `start`, cosine down to `target` until `end`, then `target`."""
     check_keep_schedule(target, start, end)
     if progress < start:

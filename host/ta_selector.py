@@ -16,6 +16,7 @@ off the key lists) and
           (dense). The [CLS] query row stays dense.
 Blocks after b, the next selector block included, attend only over these key lists.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,8 @@ import numpy as np
 
 @dataclass
 class StageSelection:
-    keep: np.ndarray                 # [n_kept] positions into the previous token list, 0 first, sorted
-    keys: np.ndarray | None          # [n_kept-1, n_key] positions into the kept list, or None (dense)
+    keep: np.ndarray  # [n_kept] positions into the previous token list, 0 first, sorted
+    keys: np.ndarray | None  # [n_kept-1, n_key] positions into the kept list, or None (dense)
 
 
 def n_keep_tokens(n_patch: int, ratio: float) -> int:
@@ -59,7 +60,7 @@ def select_stage(attn_avg: np.ndarray, token_keep: float, attn_keep: float) -> S
     n_key = n_keep_keys(n_kept - 1, attn_keep)
     if n_key >= n_kept - 1:
         return StageSelection(keep=keep, keys=None)
-    sub = attn_avg[np.ix_(keep[1:], keep[1:])]          # kept patch queries x kept patch keys
+    sub = attn_avg[np.ix_(keep[1:], keep[1:])]  # kept patch queries x kept patch keys
     patch_keys = _top_positions(sub, n_key) + 1
     keys = np.concatenate([np.zeros((n_kept - 1, 1), dtype=np.int64), patch_keys], axis=1)
     return StageSelection(keep=keep, keys=keys)
@@ -84,8 +85,7 @@ class Selection:
     """One sample's selection plan: online from the attention maps at the current keep ratios, or
     replayed from recorded masks ({stage: (kept original token ids, keys)})."""
 
-    def __init__(self, selector_blocks, token_keep=1.0, attn_keep=1.0, recorded=None,
-                 dense_selectors=False):
+    def __init__(self, selector_blocks, token_keep=1.0, attn_keep=1.0, recorded=None, dense_selectors=False):
         self.blocks = list(selector_blocks)
         self.token_keep = token_keep
         self.attn_keep = attn_keep

@@ -10,6 +10,7 @@ The host (this process; the ZCU102's ARM on the board) runs the example selector
 from the engine's attention rows, the loss and AdamW on fp32 master weights; the engine (pynq on
 the board, its C++ through ctypes off it) runs the layers. See docs/host.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,55 +27,101 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 
 from host import engine_spec, schedules  # noqa: E402
-from host.cli_support import (EXIT_USAGE, DefaultsHelpFormatter, check_against_checkpoint,  # noqa: E402
-                              explicit_dests, run_cli, shell_join)
+from host.cli_support import (  # noqa: E402
+    EXIT_USAGE,
+    DefaultsHelpFormatter,
+    check_against_checkpoint,
+    explicit_dests,
+    run_cli,
+    shell_join,
+)
 from host.run_dir import DEFAULT_OUTPUT, check_fresh, check_writable, clear_outputs, run_dir_in  # noqa: E402
 from host.validation import check_selector_blocks, parse_int_list  # noqa: E402
 
 PROG = "host/train_on_board.py"
-DEFAULT_MODEL = "onion_micro"   # onion_tiny through the engine does not converge within a demo (docs/host.md)
-DEFAULT_SELECTORS = {"onion_micro": [1, 2, 3]}     # every other model: 3, 6, 9 (the paper's)
+DEFAULT_MODEL = "onion_micro"  # onion_tiny through the engine does not converge within a demo (docs/host.md)
+DEFAULT_SELECTORS = {"onion_micro": [1, 2, 3]}  # every other model: 3, 6, 9 (the paper's)
 PAPER_SELECTORS = [3, 6, 9]
 CHECKPOINT = "checkpoint.npz"
-OUTPUTS = ("log.jsonl", "log.csv", CHECKPOINT, "report.json", "bundle.npz", "curves.png",
-           "accuracy_vs_cost.png", "kept_patches.png")
+OUTPUTS = (
+    "log.jsonl",
+    "log.csv",
+    CHECKPOINT,
+    "report.json",
+    "bundle.npz",
+    "curves.png",
+    "accuracy_vs_cost.png",
+    "kept_patches.png",
+)
 # Flags that say where and how to run, not what to train: never stored, never compared on resume.
 RUN_CONTROL = ("resume", "overwrite", "output", "experiment", "progress", "report", "json")
 SETTINGS_FORMAT = 1
 
 
 class Parser(argparse.ArgumentParser):
-    def error(self, message):   # one line, exit 2 (argparse prints the whole usage block)
+    def error(self, message):  # one line, exit 2 (argparse prints the whole usage block)
         self.exit(EXIT_USAGE, f"error: {message} (see {PROG} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog=PROG, description=__doc__.split("\n")[0],
-               formatter_class=DefaultsHelpFormatter)
+    p = Parser(prog=PROG, description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter)
     g = p.add_argument_group("model")
-    g.add_argument("--model", default=DEFAULT_MODEL,
-                   help="host/model_configs.py name (with --initial-checkpoint: must match the bundle's config)")
-    g.add_argument("--initial-checkpoint", "--bundle", dest="initial_checkpoint", default=None,
-                   help="start from an exported bundle (python -m model.export); its sparsity settings apply "
-                        "unless given here")
-    g.add_argument("--backend", default="auto", choices=("auto", "csim", "pynq", "float"),
-                   help="auto: pynq on a board, else csim; float: the numpy float twin, no engine")
+    g.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="host/model_configs.py name (with --initial-checkpoint: must match the bundle's config)",
+    )
+    g.add_argument(
+        "--initial-checkpoint",
+        "--bundle",
+        dest="initial_checkpoint",
+        default=None,
+        help="start from an exported bundle (python -m model.export); its sparsity settings apply unless given here",
+    )
+    g.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "csim", "pynq", "float"),
+        help="auto: pynq on a board, else csim; float: the numpy float twin, no engine",
+    )
     g = p.add_argument_group("data")
-    g.add_argument("--data", default=None, choices=("digits", "imagefolder"),
-                   help="digits: scikit-learn's embedded 8x8 digits (default); imagefolder: --data-dir")
-    g.add_argument("--data-dir", default=None, help="ImageFolder root with train/ and val/ (implies --data imagefolder)")
+    g.add_argument(
+        "--data",
+        default=None,
+        choices=("digits", "imagefolder"),
+        help="digits: scikit-learn's embedded 8x8 digits (default); imagefolder: --data-dir",
+    )
+    g.add_argument(
+        "--data-dir", default=None, help="ImageFolder root with train/ and val/ (implies --data imagefolder)"
+    )
     g = p.add_argument_group("sparsity (an --initial-checkpoint bundle's own values replace these defaults)")
     g.add_argument("--token-keep", "--keep", dest="token_keep", type=float, default=0.7, help="R_T token keep ratio")
     g.add_argument("--attn-keep", type=float, default=0.3, help="R_A attention keep ratio")
     g.add_argument("--example-keep", type=float, default=0.8, help="r_e example keep ratio")
-    g.add_argument("--selector-blocks", type=parse_int_list, default=None,
-                   help="comma-separated 0-based blocks, ascending (default 3,6,9; onion_micro 1,2,3)")
-    g.add_argument("--keep-warmup-start", type=float, default=schedules.DEFAULT_KEEP_START,
-                   help="fraction of the run where R_T/R_A start to shrink from 1.0")
-    g.add_argument("--keep-warmup-end", type=float, default=schedules.DEFAULT_KEEP_END,
-                   help="fraction of the run where they reach the target")
-    g.add_argument("--example-interval", type=int, default=None,
-                   help="epochs between example swaps (default: the paper's 30 of 300, scaled)")
+    g.add_argument(
+        "--selector-blocks",
+        type=parse_int_list,
+        default=None,
+        help="comma-separated 0-based blocks, ascending (default 3,6,9; onion_micro 1,2,3)",
+    )
+    g.add_argument(
+        "--keep-warmup-start",
+        type=float,
+        default=schedules.DEFAULT_KEEP_START,
+        help="fraction of the run where R_T/R_A start to shrink from 1.0",
+    )
+    g.add_argument(
+        "--keep-warmup-end",
+        type=float,
+        default=schedules.DEFAULT_KEEP_END,
+        help="fraction of the run where they reach the target",
+    )
+    g.add_argument(
+        "--example-interval",
+        type=int,
+        default=None,
+        help="epochs between example swaps (default: the paper's 30 of 300, scaled)",
+    )
     g.add_argument("--example-swap", type=int, default=None, help="examples per swap (default 5%%)")
     g = p.add_argument_group("optimisation (the names of python -m model.train)")
     g.add_argument("--epochs", type=int, default=10)
@@ -89,16 +136,25 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("run")
     g.add_argument("--output", default=str(DEFAULT_OUTPUT), help="output root; the run goes to <output>/<experiment>")
     g.add_argument("--experiment", default=None, help="run folder name (default <model>_<data>_s<seed>)")
-    g.add_argument("--resume", nargs="?", const="auto", default=None, metavar="RUN_DIR_OR_CHECKPOINT",
-                   help="continue a run with its stored settings (bare: <output>/<experiment>, or <output> itself "
-                        "when it holds a checkpoint)")
+    g.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="RUN_DIR_OR_CHECKPOINT",
+        help="continue a run with its stored settings (bare: <output>/<experiment>, or <output> itself "
+        "when it holds a checkpoint)",
+    )
     g.add_argument("--overwrite", action="store_true", help="replace the outputs of a previous run in that folder")
     g.add_argument("--max-samples-per-epoch", type=int, default=None, help="cut epochs short (smoke runs)")
     g.add_argument("--eval-samples", type=int, default=None, help="evaluate on the first N test images")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="a progress bar for the run")
-    g.add_argument("--report", action="store_true",
-                   help="print the Table 2 latency report from the engine's own counters (host/latency_report.py: "
-                        "DeiT-Tiny/Small at the paper's settings, --attn-keep/--example-keep honoured) and exit")
+    g.add_argument(
+        "--report",
+        action="store_true",
+        help="print the Table 2 latency report from the engine's own counters (host/latency_report.py: "
+        "DeiT-Tiny/Small at the paper's settings, --attn-keep/--example-keep honoured) and exit",
+    )
     g.add_argument("--json", action="store_true", help="with --report: one JSON object instead of a table")
     g.add_argument("--quick", action="store_true", help="with --report: onion_micro only (seconds; for tests)")
     return p
@@ -147,14 +203,18 @@ def read_checkpoint_meta(path: Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ValueError(f"checkpoint {path}: corrupt run settings") from None
     if meta.get("format") != SETTINGS_FORMAT or not isinstance(meta.get("args"), dict):
-        raise ValueError(f"checkpoint {path}: run settings format {meta.get('format')!r}, "
-                         f"this host reads {SETTINGS_FORMAT}")
+        raise ValueError(
+            f"checkpoint {path}: run settings format {meta.get('format')!r}, this host reads {SETTINGS_FORMAT}"
+        )
     return meta
 
 
 def default_experiment(args) -> str:
-    name = args.model if args.initial_checkpoint is None or args.model != DEFAULT_MODEL \
+    name = (
+        args.model
+        if args.initial_checkpoint is None or args.model != DEFAULT_MODEL
         else Path(args.initial_checkpoint).stem
+    )
     return f"{name}_{data_kind(args)}_s{args.seed}"
 
 
@@ -175,7 +235,7 @@ def resolve_run(args, explicit: set[str]) -> Run:
                 setattr(args, key, value)
         run.run_dir = run.checkpoint.parent
         run.saved_meta = meta
-        run.explicit = explicit | set(meta.get("explicit", []))   # the original run's choices still win
+        run.explicit = explicit | set(meta.get("explicit", []))  # the original run's choices still win
     else:
         run.run_dir = run_dir_in(args.output, args.experiment or default_experiment(args))
         check_fresh(run.run_dir, args.overwrite, resume_hint=f"--resume {run.run_dir}")
@@ -206,18 +266,22 @@ def resolve_settings(args, bundle, explicit: set[str] | None = None, data_shape:
         if "model" in explicit:
             named = get_config(args.model)
             if named != config:
-                raise ValueError(f"--model {args.model}: its config differs from the bundle's "
-                                 f"({', '.join(f'{k}={config[k]}' for k in config if named.get(k) != config[k])})")
+                raise ValueError(
+                    f"--model {args.model}: its config differs from the bundle's "
+                    f"({', '.join(f'{k}={config[k]}' for k in config if named.get(k) != config[k])})"
+                )
     else:
         if args.model not in CONFIGS:
             raise ValueError(f"model={args.model!r}: unknown; known: {', '.join(sorted(CONFIGS))}")
         config = get_config(args.model)
     in_chans, num_classes = data_shape
     if bundle is None and args.model.startswith("onion_"):
-        config.update(in_chans=in_chans, num_classes=num_classes)   # the small models follow the data
+        config.update(in_chans=in_chans, num_classes=num_classes)  # the small models follow the data
     if (config["in_chans"], config["num_classes"]) != (in_chans, num_classes):
-        raise ValueError(f"the data have {in_chans} channel(s) and {num_classes} classes; the model takes "
-                         f"in_chans={config['in_chans']}, num_classes={config['num_classes']}")
+        raise ValueError(
+            f"the data have {in_chans} channel(s) and {num_classes} classes; the model takes "
+            f"in_chans={config['in_chans']}, num_classes={config['num_classes']}"
+        )
 
     def pick(dest, key):
         return getattr(args, dest) if dest in explicit or key not in sp else sp[key]
@@ -230,13 +294,27 @@ def resolve_settings(args, bundle, explicit: set[str] | None = None, data_shape:
         blocks = DEFAULT_SELECTORS.get(args.model, PAPER_SELECTORS)
     blocks = check_selector_blocks(blocks, config["depth"])
     settings = TrainSettings(
-        epochs=args.epochs, batch=args.batch_size, lr=args.lr, min_lr=args.min_lr, warmup_lr=args.warmup_lr,
-        warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay, smoothing=args.smoothing,
-        token_keep=pick("token_keep", "token_keep"), attn_keep=pick("attn_keep", "attn_keep"),
-        example_keep=pick("example_keep", "example_keep"), keep_warmup_start=args.keep_warmup_start,
-        keep_warmup_end=args.keep_warmup_end, selector_blocks=blocks, example_interval=args.example_interval,
-        example_swap=args.example_swap, seed=args.seed, masks="online",
-        max_samples_per_epoch=args.max_samples_per_epoch, eval_samples=args.eval_samples)
+        epochs=args.epochs,
+        batch=args.batch_size,
+        lr=args.lr,
+        min_lr=args.min_lr,
+        warmup_lr=args.warmup_lr,
+        warmup_epochs=args.warmup_epochs,
+        weight_decay=args.weight_decay,
+        smoothing=args.smoothing,
+        token_keep=pick("token_keep", "token_keep"),
+        attn_keep=pick("attn_keep", "attn_keep"),
+        example_keep=pick("example_keep", "example_keep"),
+        keep_warmup_start=args.keep_warmup_start,
+        keep_warmup_end=args.keep_warmup_end,
+        selector_blocks=blocks,
+        example_interval=args.example_interval,
+        example_swap=args.example_swap,
+        seed=args.seed,
+        masks="online",
+        max_samples_per_epoch=args.max_samples_per_epoch,
+        eval_samples=args.eval_samples,
+    )
     settings.validate()
     return config, settings
 
@@ -279,15 +357,20 @@ def latency_probe(kind: str):
         driver = getattr(model, "driver", None)
         if driver is None:
             return {}
-        out = {"engine_calls": driver.counters.calls, "fabric_cycles": driver.counters.cycles,
-               "weight_saturations": model.weight_saturations}
+        out = {
+            "engine_calls": driver.counters.calls,
+            "fabric_cycles": driver.counters.cycles,
+            "weight_saturations": model.weight_saturations,
+        }
         if kind == "pynq":
             out.update(fabric_s=driver.be.busy_s, fabric_label="measured")
             driver.be.busy_s = 0.0
         else:
-            out.update(fabric_s=driver.counters.cycles / (clock * 1e6),
-                       fabric_label=f"estimate (C-sim) at {clock:g} MHz")
+            out.update(
+                fabric_s=driver.counters.cycles / (clock * 1e6), fabric_label=f"estimate (C-sim) at {clock:g} MHz"
+            )
         return out
+
     return probe
 
 
@@ -306,8 +389,9 @@ def kept_tokens(trainer, count: int = 4):
     """Test images and the token ids each selector kept on them, at the final keep ratios."""
     images, kept = trainer.x_test[:count], []
     for image in images:
-        res = trainer.model.forward(image, trainer._selection(None, trainer.s.token_keep, trainer.s.attn_keep),
-                                    train=False)
+        res = trainer.model.forward(
+            image, trainer._selection(None, trainer.s.token_keep, trainer.s.attn_keep), train=False
+        )
         kept.append([ids for ids, _ in res.stages])
     return images, kept
 
@@ -315,8 +399,8 @@ def kept_tokens(trainer, count: int = 4):
 # ---------------------------------------------------------------------------------------------
 def train(args, explicit: set[str], state: dict) -> int:
     from host.atomic_io import atomic_write_text
-    from host.bundle import read_bundle, write_bundle
     from host.backends import resolve_kind
+    from host.bundle import read_bundle, write_bundle
     from host.digits import load_digits_split
     from host.model_init import init_weights
     from host.run_plots import plot_accuracy_vs_cost, plot_curves, plot_kept_patches
@@ -326,18 +410,21 @@ def train(args, explicit: set[str], state: dict) -> int:
     run = resolve_run(args, explicit)
     kind_wanted = args.backend if args.backend == "float" else resolve_kind(args.backend)
     if run.saved_meta is not None and run.saved_meta.get("backend") not in (None, kind_wanted):
-        raise ValueError(f"--backend: the run being resumed trained on {run.saved_meta['backend']}, "
-                         f"this one would use {kind_wanted}")
+        raise ValueError(
+            f"--backend: the run being resumed trained on {run.saved_meta['backend']}, this one would use {kind_wanted}"
+        )
     bundle = read_bundle(args.initial_checkpoint) if args.initial_checkpoint else None
     scanned, data_text = scan_data(args)
-    shape = (1, 10) if scanned is None else (3, len(scanned["classes"]))   # (channels, classes)
+    shape = (1, 10) if scanned is None else (3, len(scanned["classes"]))  # (channels, classes)
     config, settings = resolve_settings(args, bundle, run.explicit, shape)
-    if run.saved_meta is not None:   # the resolved settings must be the stored ones, field by field
+    if run.saved_meta is not None:  # the resolved settings must be the stored ones, field by field
         for key, value in asdict(settings).items():
             saved = run.saved_meta["settings"].get(key)
             if saved != value and not (isinstance(saved, list) and list(value or []) == saved):
-                raise ValueError(f"{key}: the run being resumed trained with {key}={saved}, these settings give "
-                                 f"{value} (was --initial-checkpoint changed?)")
+                raise ValueError(
+                    f"{key}: the run being resumed trained with {key}={saved}, these settings give "
+                    f"{value} (was --initial-checkpoint changed?)"
+                )
     if scanned is None:
         data = load_digits_split(config["img_size"])
     else:
@@ -354,62 +441,102 @@ def train(args, explicit: set[str], state: dict) -> int:
     if run.checkpoint is None and args.overwrite:
         clear_outputs(out, OUTPUTS)
     stored = {k: v for k, v in vars(args).items() if k not in RUN_CONTROL and not k.startswith("_")}
-    meta = {"format": SETTINGS_FORMAT, "args": stored, "explicit": sorted(run.explicit - set(RUN_CONTROL)),
-            "backend": kind, "config": config}
-    trainer = Trainer(model, config, weights, data, settings, run_dir=out, latency=latency_probe(kind),
-                      progress=args.progress, run_meta=meta)
+    meta = {
+        "format": SETTINGS_FORMAT,
+        "args": stored,
+        "explicit": sorted(run.explicit - set(RUN_CONTROL)),
+        "backend": kind,
+        "config": config,
+    }
+    trainer = Trainer(
+        model,
+        config,
+        weights,
+        data,
+        settings,
+        run_dir=out,
+        latency=latency_probe(kind),
+        progress=args.progress,
+        run_meta=meta,
+    )
     state["resume"] = shell_join([".venv/bin/python", PROG, "--resume", out])
     if run.checkpoint is not None:
         trainer.resume(run.checkpoint)
         state["checkpointed"] = True
         trainer.write_logs()
     model_name = args.model if bundle is None or "model" in explicit else f"bundle {args.initial_checkpoint}"
-    print(f"Onion host: {model_name} ({config['img_size']}x{config['img_size']}, {config['depth']} blocks, "
-          f"dim {config['embed_dim']}) on backend {kind}\n"
-          f"  data    {data_text}: {len(data[1])} train / {len(data[3])} test images\n"
-          f"  levels  r_e {settings.example_keep:g}, R_T {settings.token_keep:g}, R_A {settings.attn_keep:g}, "
-          f"selectors at blocks {','.join(map(str, settings.selector_blocks))}\n"
-          f"  output  {out}" + (f"  (resumed after epoch {trainer.epoch} of {settings.epochs})"
-                                if run.checkpoint is not None else ""), flush=True)
+    print(
+        f"Onion host: {model_name} ({config['img_size']}x{config['img_size']}, {config['depth']} blocks, "
+        f"dim {config['embed_dim']}) on backend {kind}\n"
+        f"  data    {data_text}: {len(data[1])} train / {len(data[3])} test images\n"
+        f"  levels  r_e {settings.example_keep:g}, R_T {settings.token_keep:g}, R_A {settings.attn_keep:g}, "
+        f"selectors at blocks {','.join(map(str, settings.selector_blocks))}\n"
+        f"  output  {out}"
+        + (f"  (resumed after epoch {trainer.epoch} of {settings.epochs})" if run.checkpoint is not None else ""),
+        flush=True,
+    )
     start = time.perf_counter()
     original_checkpoint = trainer.checkpoint
 
     def checkpoint_and_mark():
         original_checkpoint()
         state["checkpointed"] = True
+
     trainer.checkpoint = checkpoint_and_mark
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # a NaN loss is reported by the trainer
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a NaN loss is reported by the trainer
         history = trainer.fit()
     wall = time.perf_counter() - start
 
     # 3. outputs
     dense = dense_macs_per_sample(trainer)
-    per_epoch = len(trainer.y_train) if settings.max_samples_per_epoch is None \
+    per_epoch = (
+        len(trainer.y_train)
+        if settings.max_samples_per_epoch is None
         else min(len(trainer.y_train), settings.max_samples_per_epoch)
+    )
     executed = sum(e["macs"] for e in history)
     dense_total = dense * per_epoch * len(history)
     final, best = history[-1]["test_acc"], max(e["test_acc"] for e in history)
-    report = {"config": config, "backend": kind, "settings": asdict(settings), "history": history,
-              "final_test_acc": final, "best_test_acc": best, "executed_macs": executed,
-              "dense_macs": dense_total, "dense_macs_per_sample": dense,
-              "train_wall_s": sum(e["wall_s"] for e in history), "wall_s_this_session": wall}
+    report = {
+        "config": config,
+        "backend": kind,
+        "settings": asdict(settings),
+        "history": history,
+        "final_test_acc": final,
+        "best_test_acc": best,
+        "executed_macs": executed,
+        "dense_macs": dense_total,
+        "dense_macs_per_sample": dense,
+        "train_wall_s": sum(e["wall_s"] for e in history),
+        "wall_s_this_session": wall,
+    }
     atomic_write_text(out / "report.json", json.dumps(report, indent=2))
-    write_bundle(out / "bundle.npz", config=config, weights=trainer.master,
-                 sparsity={"selector_blocks": settings.selector_blocks, "token_keep": settings.token_keep,
-                           "attn_keep": settings.attn_keep, "example_keep": settings.example_keep},
-                 meta={"trained_by": PROG, "backend": kind, "epochs": trainer.epoch})
+    write_bundle(
+        out / "bundle.npz",
+        config=config,
+        weights=trainer.master,
+        sparsity={
+            "selector_blocks": settings.selector_blocks,
+            "token_keep": settings.token_keep,
+            "attn_keep": settings.attn_keep,
+            "example_keep": settings.example_keep,
+        },
+        meta={"trained_by": PROG, "backend": kind, "epochs": trainer.epoch},
+    )
     plot_curves(history, out / "curves.png")
     plot_accuracy_vs_cost(history, dense * per_epoch, out / "accuracy_vs_cost.png")
     images, kept = kept_tokens(trainer)
     n_patch = (config["img_size"] // config["patch_size"]) ** 2
     plot_kept_patches(images, kept, settings.selector_blocks, n_patch, out / "kept_patches.png")
     files = sorted(p.name for p in out.iterdir() if p.name in OUTPUTS)
-    print(f"done: final test accuracy {100 * final:.1f} %, best {100 * best:.1f} % "
-          f"({len(history)} epochs)\n"
-          f"  executed MACs {executed / 1e9:.2f} G = {executed / max(dense_total, 1):.2f} x a dense run's "
-          f"{dense_total / 1e9:.2f} G (dense: all examples, tokens and connections)\n"
-          f"  training time {report['train_wall_s']:.0f} s (this session {wall:.0f} s, evaluation included)\n"
-          f"  wrote {out}/: {', '.join(files)}")
+    print(
+        f"done: final test accuracy {100 * final:.1f} %, best {100 * best:.1f} % "
+        f"({len(history)} epochs)\n"
+        f"  executed MACs {executed / 1e9:.2f} G = {executed / max(dense_total, 1):.2f} x a dense run's "
+        f"{dense_total / 1e9:.2f} G (dense: all examples, tokens and connections)\n"
+        f"  training time {report['train_wall_s']:.0f} s (this session {wall:.0f} s, evaluation included)\n"
+        f"  wrote {out}/: {', '.join(files)}"
+    )
     return 0
 
 
@@ -421,14 +548,18 @@ def report(args, explicit: set[str]) -> int:
 
     for dest in ("model", "token_keep", "initial_checkpoint"):
         if dest in explicit:
-            raise ValueError(f"--report: --{dest.replace('_', '-')} is not taken; the report covers DeiT-Tiny and "
-                             "DeiT-Small at the paper's settings (--quick: onion_micro)")
+            raise ValueError(
+                f"--report: --{dest.replace('_', '-')} is not taken; the report covers DeiT-Tiny and "
+                "DeiT-Small at the paper's settings (--quick: onion_micro)"
+            )
     try:
         latency_report.print_report(
-            quick=args.quick, as_json=args.json,
+            quick=args.quick,
+            as_json=args.json,
             attn_keep=latency_report.DEFAULT_ATTN_KEEP if "attn_keep" not in explicit else args.attn_keep,
-            example_keep=latency_report.DEFAULT_EXAMPLE_KEEP if "example_keep" not in explicit else args.example_keep)
-    except latency_report.MissingCounterError as exc:   # a backend without the contract's counters
+            example_keep=latency_report.DEFAULT_EXAMPLE_KEEP if "example_keep" not in explicit else args.example_keep,
+        )
+    except latency_report.MissingCounterError as exc:  # a backend without the contract's counters
         raise ValueError(str(exc)) from None
     return 0
 
@@ -448,6 +579,7 @@ def main(argv=None) -> int:
 
     def resume_hint():
         return state.get("resume") if state.get("checkpointed") else None
+
     return run_cli(body, resume_hint)
 
 

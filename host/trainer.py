@@ -6,6 +6,7 @@ weight gradients of a step's `batch` samples itself (int32 accumulators, one rea
 twin returns per-sample gradients summed here. AdamW updates the fp32 master weights from the sum, and
 the re-quantised weights are written back to the model after every step.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,16 +19,16 @@ import numpy as np
 from host import schedules
 from host.atomic_io import atomic_savez, atomic_write_text
 from host.example_selector import ExampleSelector, scaled_interval
-from host.validation import check_fraction, check_keep_ratio, check_non_negative, check_positive
 from host.loss import cross_entropy
 from host.optim import AdamW
 from host.ta_selector import Selection
+from host.validation import check_fraction, check_keep_ratio, check_non_negative, check_positive
 
 
 @dataclass
 class TrainSettings:
     epochs: int = 6
-    batch: int = 16                      # samples per optimizer step (gradient accumulation)
+    batch: int = 16  # samples per optimizer step (gradient accumulation)
     lr: float = 1e-3
     min_lr: float = 1e-5
     warmup_lr: float = 1e-6
@@ -43,8 +44,8 @@ class TrainSettings:
     example_interval: int | None = None  # epochs; default: the paper's 30 of 300, scaled
     example_swap: int | None = None
     seed: int = 0
-    masks: str = "online"                # online | recorded
-    max_samples_per_epoch: int | None = None   # cut epochs short (tests)
+    masks: str = "online"  # online | recorded
+    max_samples_per_epoch: int | None = None  # cut epochs short (tests)
     eval_samples: int | None = None
 
     def validate(self) -> None:
@@ -57,8 +58,9 @@ class TrainSettings:
         for name in ("smoothing", "keep_warmup_start", "keep_warmup_end"):
             check_fraction(name, getattr(self, name))
         if self.keep_warmup_start > self.keep_warmup_end:
-            raise ValueError(f"keep_warmup_start={self.keep_warmup_start:g} is after "
-                             f"keep_warmup_end={self.keep_warmup_end:g}")
+            raise ValueError(
+                f"keep_warmup_start={self.keep_warmup_start:g} is after keep_warmup_end={self.keep_warmup_end:g}"
+            )
         for name in ("example_interval", "example_swap", "max_samples_per_epoch", "eval_samples"):
             value = getattr(self, name)
             if value is not None and value < (0 if name == "eval_samples" else 1):
@@ -75,27 +77,39 @@ class TrainSettings:
 class Trainer:
     """Runs epochs of batch-1 forward/backward on `model` with fp32 master weights."""
 
-    def __init__(self, model, config: dict, weights: dict, data, settings: TrainSettings,
-                 run_dir: Path | None = None, recorded_masks: dict | None = None,
-                 latency=None, progress: bool = True, log=print, run_meta: dict | None = None):
+    def __init__(
+        self,
+        model,
+        config: dict,
+        weights: dict,
+        data,
+        settings: TrainSettings,
+        run_dir: Path | None = None,
+        recorded_masks: dict | None = None,
+        latency=None,
+        progress: bool = True,
+        log=print,
+        run_meta: dict | None = None,
+    ):
         settings.validate()
         self.model, self.config, self.s = model, config, settings
         self.x_train, self.y_train, self.x_test, self.y_test = data
         self.master = {k: np.array(v, dtype=np.float32) for k, v in weights.items()}
         self.opt = AdamW(self.master, lr=settings.lr, weight_decay=settings.weight_decay)
-        self.selector = ExampleSelector(len(self.y_train), settings.example_keep, settings.interval(),
-                                        settings.example_swap, seed=settings.seed)
+        self.selector = ExampleSelector(
+            len(self.y_train), settings.example_keep, settings.interval(), settings.example_swap, seed=settings.seed
+        )
         self.run_dir = Path(run_dir) if run_dir else None
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self.recorded = recorded_masks
-        self.latency = latency     # callable(epoch_counters) -> dict, or None
+        self.latency = latency  # callable(epoch_counters) -> dict, or None
         self.progress = progress
         self.log = log
-        self.epoch = 0             # epochs completed
+        self.epoch = 0  # epochs completed
         self.history: list[dict] = []
-        self.run_meta = dict(run_meta or {})   # the CLI's settings, stored in every checkpoint
-        self._bar = None                       # one progress bar over the whole run (fit)
+        self.run_meta = dict(run_meta or {})  # the CLI's settings, stored in every checkpoint
+        self._bar = None  # one progress bar over the whole run (fit)
         if settings.masks == "recorded":
             self._check_recorded()
         self.model.load_weights(self.master)
@@ -108,8 +122,10 @@ class Trainer:
         # checked before training starts: any training example may enter the subset
         missing = sorted(set(range(len(self.y_train))) - set(self._recorded_row))
         if missing:
-            raise ValueError(f"masks=recorded: no recorded masks for {len(missing)} training examples "
-                             f"(e.g. {missing[:5]}); record every training example or use --masks online")
+            raise ValueError(
+                f"masks=recorded: no recorded masks for {len(missing)} training examples "
+                f"(e.g. {missing[:5]}); record every training example or use --masks online"
+            )
         for k in range(len(self.s.selector_blocks)):
             if f"tokens_s{k}" not in self.recorded:
                 raise ValueError(f"masks=recorded: the bundle has no tokens_s{k} for selector stage {k}")
@@ -161,17 +177,20 @@ class Trainer:
             res = self.model.forward(self.x_train[index], self._selection(index, keep_t, keep_a))
             label = int(self.y_train[index])
             loss, dlogits = cross_entropy(res.logits, label, s.smoothing)
-            if not np.isfinite(loss):   # stop before a NaN step reaches the weights or a checkpoint
-                raise FloatingPointError(f"training loss is {loss} at epoch {epoch + 1}, sample {j + 1} "
-                                         f"(example {int(index)}); no checkpoint was written for this epoch "
-                                         f"(lower --lr?)")
+            if not np.isfinite(loss):  # stop before a NaN step reaches the weights or a checkpoint
+                raise FloatingPointError(
+                    f"training loss is {loss} at epoch {epoch + 1}, sample {j + 1} "
+                    f"(example {int(index)}); no checkpoint was written for this epoch "
+                    f"(lower --lr?)"
+                )
             # an engine model sums the step's weight gradients itself (int32 accumulators): one read
             # per step; other models (the float twin) return per-sample gradients summed here
             on_engine = hasattr(self.model, "begin_grad_step")
             if on_engine and in_batch == 0:
                 self.model.begin_grad_step(min(s.batch, len(order) - j))
-            grads = self.model.backward(res, dlogits, accumulate=True) if on_engine else \
-                self.model.backward(res, dlogits)
+            grads = (
+                self.model.backward(res, dlogits, accumulate=True) if on_engine else self.model.backward(res, dlogits)
+            )
             macs += res.macs
             sats += res.saturations
             loss_sum += loss
@@ -194,19 +213,33 @@ class Trainer:
             if bar is not None:
                 bar.update()
                 if j % 50 == 0:
-                    bar.set_postfix(epoch=f"{epoch + 1}/{s.epochs}", loss=f"{loss_sum / (j + 1):.3f}",
-                                    acc=f"{correct / (j + 1):.3f}")
+                    bar.set_postfix(
+                        epoch=f"{epoch + 1}/{s.epochs}",
+                        loss=f"{loss_sum / (j + 1):.3f}",
+                        acc=f"{correct / (j + 1):.3f}",
+                    )
         self.selector.record(rec_idx, rec_ok, rec_var)
         swapped = self.selector.end_epoch(epoch + 1)
         train_time = time.perf_counter() - start
         fabric = self.latency(self.model, len(order)) if self.latency is not None else {}  # training only
         test_acc = self.evaluate()
         self.epoch += 1
-        entry = dict(epoch=self.epoch, loss=loss_sum / len(order), train_acc=correct / len(order),
-                     test_acc=test_acc, examples_used=len(order), subset_size=int(self.selector.subset.size),
-                     example_swap=bool(swapped), token_keep=keep_t, attn_keep=keep_a,
-                     lr=self._lr((done_before + len(order)) / total), macs=int(macs), saturations=int(sats),
-                     wall_s=train_time, **fabric)
+        entry = dict(
+            epoch=self.epoch,
+            loss=loss_sum / len(order),
+            train_acc=correct / len(order),
+            test_acc=test_acc,
+            examples_used=len(order),
+            subset_size=int(self.selector.subset.size),
+            example_swap=bool(swapped),
+            token_keep=keep_t,
+            attn_keep=keep_a,
+            lr=self._lr((done_before + len(order)) / total),
+            macs=int(macs),
+            saturations=int(sats),
+            wall_s=train_time,
+            **fabric,
+        )
         self.history.append(entry)
         return entry
 
@@ -225,8 +258,9 @@ class Trainer:
             return float("nan")
         correct = 0
         for i in range(n):
-            res = self.model.forward(self.x_test[i], self._selection(None, self.s.token_keep, self.s.attn_keep),
-                                     train=False)
+            res = self.model.forward(
+                self.x_test[i], self._selection(None, self.s.token_keep, self.s.attn_keep), train=False
+            )
             correct += int(np.argmax(res.logits)) == int(self.y_test[i])
         return correct / n
 
@@ -234,10 +268,12 @@ class Trainer:
     def checkpoint(self) -> None:
         if self.run_dir is None:
             return
-        arrays = {"epoch": np.int64(self.epoch),
-                  "run_meta": np.frombuffer(json.dumps(self.run_meta).encode(), dtype=np.uint8),
-                  "history": np.frombuffer(json.dumps(self.history).encode(), dtype=np.uint8),
-                  "settings": np.frombuffer(json.dumps(asdict(self.s)).encode(), dtype=np.uint8)}
+        arrays = {
+            "epoch": np.int64(self.epoch),
+            "run_meta": np.frombuffer(json.dumps(self.run_meta).encode(), dtype=np.uint8),
+            "history": np.frombuffer(json.dumps(self.history).encode(), dtype=np.uint8),
+            "settings": np.frombuffer(json.dumps(asdict(self.s)).encode(), dtype=np.uint8),
+        }
         arrays.update({"w:" + k: v for k, v in self.master.items()})
         arrays.update({"opt:" + k: v for k, v in self.opt.state_dict().items()})
         arrays.update({"sel:" + k: np.asarray(v) for k, v in self.selector.state_dict().items()})
@@ -250,8 +286,10 @@ class Trainer:
             state = {k: z[k] for k in z.files}
         saved = json.loads(state["settings"].tobytes().decode())
         if saved["epochs"] != self.s.epochs or saved["seed"] != self.s.seed:
-            raise ValueError(f"resume: checkpoint was for epochs={saved['epochs']} seed={saved['seed']}, "
-                             f"this run has epochs={self.s.epochs} seed={self.s.seed}")
+            raise ValueError(
+                f"resume: checkpoint was for epochs={saved['epochs']} seed={saved['seed']}, "
+                f"this run has epochs={self.s.epochs} seed={self.s.seed}"
+            )
         for k in self.master:
             self.master[k][...] = state["w:" + k]
         self.opt.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("opt:")})
@@ -287,10 +325,12 @@ class Trainer:
 
 
 def format_entry(e: dict) -> str:
-    text = (f"epoch {e['epoch']:3d}  loss {e['loss']:.4f}  train {100 * e['train_acc']:5.1f}%  "
-            f"test {100 * e['test_acc']:5.1f}%  examples {e['examples_used']}  "
-            f"R_T {e['token_keep']:.3f} R_A {e['attn_keep']:.3f}  MACs {e['macs'] / 1e6:.1f}M  "
-            f"sat {e['saturations']}  wall {e['wall_s']:.1f}s")
+    text = (
+        f"epoch {e['epoch']:3d}  loss {e['loss']:.4f}  train {100 * e['train_acc']:5.1f}%  "
+        f"test {100 * e['test_acc']:5.1f}%  examples {e['examples_used']}  "
+        f"R_T {e['token_keep']:.3f} R_A {e['attn_keep']:.3f}  MACs {e['macs'] / 1e6:.1f}M  "
+        f"sat {e['saturations']}  wall {e['wall_s']:.1f}s"
+    )
     if "fabric_s" in e:
         text += f"  fabric {e['fabric_s'] * 1e3:.1f} ms ({e['fabric_label']})"
     return text

@@ -1,5 +1,6 @@
 """Checks of user-given settings shared by both trainers (numpy-free, torch-free): one function per
 rule, each raising ValueError with a one-line message that names the field."""
+
 from __future__ import annotations
 
 import math
@@ -50,8 +51,10 @@ def check_selector_blocks(blocks, depth: int, name: str = "selector_blocks") -> 
     blocks = [int(b) for b in blocks]
     for b in blocks:
         if not 0 <= b < depth:
-            raise ValueError(f"{name}={','.join(map(str, blocks))}: block {b} is outside 0..{depth - 1} "
-                             f"(the model has {depth} blocks)")
+            raise ValueError(
+                f"{name}={','.join(map(str, blocks))}: block {b} is outside 0..{depth - 1} "
+                f"(the model has {depth} blocks)"
+            )
     if any(b >= c for b, c in zip(blocks, blocks[1:])):
         raise ValueError(f"{name}={','.join(map(str, blocks))}: blocks must be strictly ascending")
     return blocks

@@ -5,6 +5,7 @@ same interface. It is the float side of the fixed-point accuracy comparison and 
 without an engine. Layer math follows timm's VisionTransformer (pre-norm blocks, exact-erf GELU,
 LayerNorm eps 1e-6, [CLS] pooling).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,8 +14,8 @@ from math import sqrt
 import numpy as np
 
 from host import ta_selector
-from host.ta_selector import Selection
 from host.model_configs import num_tokens
+from host.ta_selector import Selection
 
 LN_EPS = 1e-6
 
@@ -72,7 +73,7 @@ def softmax_masked(s, mask):
 class SampleResult:
     logits: np.ndarray
     cls_attn_var: float
-    stages: list = field(default_factory=list)   # per stage: (original token ids kept, keys)
+    stages: list = field(default_factory=list)  # per stage: (original token ids kept, keys)
     macs: int = 0
     saturations: int = 0
     cache: object = None
@@ -95,8 +96,8 @@ class FloatViT:
         dh = d // nh
         n = h.shape[0]
         qkv = h @ w[p + "attn.qkv.weight"].T + w[p + "attn.qkv.bias"]
-        q, k, v = (qkv[:, i * d:(i + 1) * d].reshape(n, nh, dh).transpose(1, 0, 2) for i in range(3))
-        scale = dh ** -0.5
+        q, k, v = (qkv[:, i * d : (i + 1) * d].reshape(n, nh, dh).transpose(1, 0, 2) for i in range(3))
+        scale = dh**-0.5
         probs = softmax_masked(q @ k.transpose(0, 2, 1) * scale, mask)
         o = (probs @ v).transpose(1, 0, 2).reshape(n, d)
         a = o @ w[p + "attn.proj.weight"].T + w[p + "attn.proj.bias"]
@@ -139,8 +140,9 @@ class FloatViT:
         logits = (hf @ w["head.weight"].T + w["head.bias"])[0]
         macs += self.dim * cfg["num_classes"]
         var = ta_selector.cls_attention_variance(attn_avg)
-        return SampleResult(logits=logits, cls_attn_var=var, stages=stages, macs=macs,
-                            cache=(patches, caches, hf, lnf, x.shape[0]))
+        return SampleResult(
+            logits=logits, cls_attn_var=var, stages=stages, macs=macs, cache=(patches, caches, hf, lnf, x.shape[0])
+        )
 
     # ---------------------------------------------------------------------------------------
     def backward(self, result: SampleResult, dlogits: np.ndarray) -> dict[str, np.ndarray]:
@@ -164,7 +166,8 @@ class FloatViT:
             grads[p + "mlp.fc1.weight"] = du.T @ h2
             grads[p + "mlp.fc1.bias"] = du.sum(0)
             dln2, grads[p + "norm2.weight"], grads[p + "norm2.bias"] = layernorm_backward(
-                du @ w[p + "mlp.fc1.weight"], w[p + "norm2.weight"], ln2)
+                du @ w[p + "mlp.fc1.weight"], w[p + "norm2.weight"], ln2
+            )
             dx2 = dx + dln2
             if gather is not None:  # tokens dropped after this attention get no gradient from later
                 keep, n_before = gather
@@ -177,14 +180,15 @@ class FloatViT:
             do = (dx2 @ w[p + "attn.proj.weight"]).reshape(n, nh, dh).transpose(1, 0, 2)
             dp = do @ v.transpose(0, 2, 1)
             dv = probs.transpose(0, 2, 1) @ do
-            ds = probs * (dp - (dp * probs).sum(-1, keepdims=True)) * dh ** -0.5
+            ds = probs * (dp - (dp * probs).sum(-1, keepdims=True)) * dh**-0.5
             dq = ds @ k
             dk = ds.transpose(0, 2, 1) @ q
             dqkv = np.concatenate([t.transpose(1, 0, 2).reshape(n, d) for t in (dq, dk, dv)], 1)
             grads[p + "attn.qkv.weight"] = dqkv.T @ h1
             grads[p + "attn.qkv.bias"] = dqkv.sum(0)
             dln1, grads[p + "norm1.weight"], grads[p + "norm1.bias"] = layernorm_backward(
-                dqkv @ w[p + "attn.qkv.weight"], w[p + "norm1.weight"], ln1)
+                dqkv @ w[p + "attn.qkv.weight"], w[p + "norm1.weight"], ln1
+            )
             dx = dx2 + dln1
         grads["pos_embed"] = dx[None].copy()
         grads["cls_token"] = dx[None, :1].copy()

@@ -14,6 +14,7 @@ Rules (see docs/model_reference.md):
   next selector included, attend over those lists. Lists that would cover every key are dropped
   (dense attention).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,19 +25,27 @@ from model.ta_selector import kept_count
 @dataclass(frozen=True)
 class BlockPlan:
     index: int
-    tokens_in: int                 # tokens the attention sees, [CLS] included
-    tokens_out: int                # tokens the MLP sees (fewer after a pruning selector)
-    keys: int | None               # keys per patch query ([CLS] key included); None = dense
+    tokens_in: int  # tokens the attention sees, [CLS] included
+    tokens_out: int  # tokens the MLP sees (fewer after a pruning selector)
+    keys: int | None  # keys per patch query ([CLS] key included); None = dense
     selector: bool = False
-    prune: bool = False            # the selector gathers tokens away
-    next_keys: int | None = None   # keys per patch query this selector chooses for later blocks
-    cls_row: bool = False          # the separate q_cls . K^T softmax is computed
-    kept_map: bool = False         # the kept queries' attention rows are computed to rank the next keys
+    prune: bool = False  # the selector gathers tokens away
+    next_keys: int | None = None  # keys per patch query this selector chooses for later blocks
+    cls_row: bool = False  # the separate q_cls . K^T softmax is computed
+    kept_map: bool = False  # the kept queries' attention rows are computed to rank the next keys
 
 
-def plan_blocks(depth: int, n_patch: int, selector_blocks, token_keep: float, attn_keep: float,
-                *, last_cls_row: bool, record: bool = False,
-                dense_selectors: bool = False) -> list[BlockPlan]:
+def plan_blocks(
+    depth: int,
+    n_patch: int,
+    selector_blocks,
+    token_keep: float,
+    attn_keep: float,
+    *,
+    last_cls_row: bool,
+    record: bool = False,
+    dense_selectors: bool = False,
+) -> list[BlockPlan]:
     """One BlockPlan per block. `last_cls_row`: the last block's [CLS] row is wanted (training);
     `record`: selectors produce their [CLS] row and lists even when they keep everything;
     `dense_selectors`: selector blocks ignore the previous selector's key lists."""
@@ -58,8 +67,18 @@ def plan_blocks(depth: int, n_patch: int, selector_blocks, token_keep: float, at
         next_keys = chosen + 1 if chosen < kept else None
         kept_map = next_keys is not None
         wants_row = prune or record or kept_map or (is_last and last_cls_row)
-        plans.append(BlockPlan(index, tokens, kept + 1, None if dense_selectors else keys,
-                               selector=True, prune=prune,
-                               next_keys=next_keys, cls_row=wants_row, kept_map=kept_map))
+        plans.append(
+            BlockPlan(
+                index,
+                tokens,
+                kept + 1,
+                None if dense_selectors else keys,
+                selector=True,
+                prune=prune,
+                next_keys=next_keys,
+                cls_row=wants_row,
+                kept_map=kept_map,
+            )
+        )
         tokens, keys = kept + 1, next_keys
     return plans

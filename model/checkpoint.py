@@ -4,6 +4,7 @@ A checkpoint is a dict of plain values and tensors. numpy arrays (the example se
 RNG state) are stored as tensors tagged ``{"__ndarray__": tensor}`` so torch's safe loader accepts the
 file and the reader gets numpy back.
 """
+
 from __future__ import annotations
 
 import os

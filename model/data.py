@@ -4,6 +4,7 @@ Every training set here yields ``(image, target, index)``: the example-level sel
 which data-set example each prediction belongs to. Which examples are loaded at all is decided by the
 sampler (``model.example_level.SubsetSampler``); a dataset never sees an index outside the subset.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from torch.utils.data import Dataset
 from model.torchvision_compat import ensure_torchvision_importable
 
 ensure_torchvision_importable()  # before timm/torchvision: PyPI torchvision on a CPU-only torch build
-
 
 
 @dataclass
@@ -69,12 +69,14 @@ def digits_train_transform(translate: float, rotate: float, scale: float, backgr
 
     if translate == 0 and rotate == 0 and scale == 0:
         return None
-    return v2.RandomAffine(degrees=rotate, translate=(translate, translate), scale=(1 - scale, 1 + scale),
-                          fill=background)
+    return v2.RandomAffine(
+        degrees=rotate, translate=(translate, translate), scale=(1 - scale, 1 + scale), fill=background
+    )
 
 
-def build_digits(img_size: int, in_chans: int, translate: float = 0.1, rotate: float = 10.0,
-                 scale: float = 0.1) -> DataBundle:
+def build_digits(
+    img_size: int, in_chans: int, translate: float = 0.1, rotate: float = 10.0, scale: float = 0.1
+) -> DataBundle:
     """scikit-learn's digits with the board host's preprocessing (``host.digits``: upscaling, the fixed
     stratified split, normalisation), so both sides train on identical inputs."""
     from host.digits import load_digits_split
@@ -82,20 +84,37 @@ def build_digits(img_size: int, in_chans: int, translate: float = 0.1, rotate: f
     if in_chans != 1:
         raise ValueError(f"in_chans={in_chans}: the digits data are grey-scale, the model needs in_chans=1")
     x_train, y_train, x_test, y_test = load_digits_split(img_size)
-    train = TensorImages(torch.from_numpy(x_train), torch.from_numpy(y_train),
-                         digits_train_transform(translate, rotate, scale, float(x_train.min())))
+    train = TensorImages(
+        torch.from_numpy(x_train),
+        torch.from_numpy(y_train),
+        digits_train_transform(translate, rotate, scale, float(x_train.min())),
+    )
     test = TensorImages(torch.from_numpy(x_test), torch.from_numpy(y_test))
     return DataBundle(IndexedDataset(train), IndexedDataset(test), 10, 1, img_size)
 
 
-def deit_train_transform(img_size: int, auto_augment: str | None, re_prob: float, color_jitter: float,
-                         interpolation: str = "bicubic", **stats):
+def deit_train_transform(
+    img_size: int,
+    auto_augment: str | None,
+    re_prob: float,
+    color_jitter: float,
+    interpolation: str = "bicubic",
+    **stats,
+):
     """The DeiT ImageNet training pipeline, built by timm's own factory (``stats``: mean/std)."""
     from timm.data import create_transform
 
-    transform = create_transform(img_size, is_training=True, auto_augment=auto_augment or None,
-                                 re_prob=re_prob, re_mode="pixel", re_count=1, color_jitter=color_jitter,
-                                 interpolation=interpolation, **stats)
+    transform = create_transform(
+        img_size,
+        is_training=True,
+        auto_augment=auto_augment or None,
+        re_prob=re_prob,
+        re_mode="pixel",
+        re_count=1,
+        color_jitter=color_jitter,
+        interpolation=interpolation,
+        **stats,
+    )
     return _posterize_keeps_one_bit(transform)
 
 
@@ -119,14 +138,15 @@ def deit_eval_transform(img_size: int, interpolation: str = "bicubic", **stats):
     return create_transform(img_size, is_training=False, interpolation=interpolation, crop_pct=0.875, **stats)
 
 
-def build_image_folder(data_dir: str | Path, img_size: int, auto_augment: str | None, re_prob: float,
-                       color_jitter: float) -> DataBundle:
+def build_image_folder(
+    data_dir: str | Path, img_size: int, auto_augment: str | None, re_prob: float, color_jitter: float
+) -> DataBundle:
     from torchvision.datasets import ImageFolder
 
     from host.image_folder import scan
 
     root = Path(data_dir).expanduser()
-    scan(root)   # the host's rules (the same as ImageFolder's); opens every image once, so a broken file is named now
+    scan(root)  # the host's rules (the same as ImageFolder's); opens every image once, so a broken file is named now
     train = ImageFolder(root / "train", deit_train_transform(img_size, auto_augment, re_prob, color_jitter))
     test = ImageFolder(root / "val", deit_eval_transform(img_size))
     if train.classes != test.classes:
@@ -138,8 +158,7 @@ class SyntheticImages(Dataset):
     """ImageFolder-shaped synthetic data: a deterministic random picture per index, as a PIL image,
     pushed through the same transform as a real ImageFolder (so loading costs what it would)."""
 
-    def __init__(self, length: int, img_size: int, num_classes: int, transform=None, seed: int = 0,
-                 in_chans: int = 3):
+    def __init__(self, length: int, img_size: int, num_classes: int, transform=None, seed: int = 0, in_chans: int = 3):
         if in_chans not in (1, 3):
             raise ValueError(f"in_chans={in_chans}: synthetic images are grey (1) or RGB (3)")
         self.length = length
@@ -163,15 +182,32 @@ class SyntheticImages(Dataset):
         return image, index % self.num_classes
 
 
-def build_synthetic(img_size: int, in_chans: int, num_classes: int, length: int, auto_augment: str | None,
-                    re_prob: float, color_jitter: float) -> DataBundle:
+def build_synthetic(
+    img_size: int,
+    in_chans: int,
+    num_classes: int,
+    length: int,
+    auto_augment: str | None,
+    re_prob: float,
+    color_jitter: float,
+) -> DataBundle:
     # timm's ImageNet statistics, first channel only for grey images
     from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
     stats = dict(mean=IMAGENET_DEFAULT_MEAN[:in_chans], std=IMAGENET_DEFAULT_STD[:in_chans])
-    train = SyntheticImages(length, img_size, num_classes,
-                            deit_train_transform(img_size, auto_augment, re_prob, color_jitter, **stats),
-                            in_chans=in_chans)
-    test = SyntheticImages(max(length // 10, num_classes), img_size, num_classes,
-                           deit_eval_transform(img_size, **stats), seed=1, in_chans=in_chans)
+    train = SyntheticImages(
+        length,
+        img_size,
+        num_classes,
+        deit_train_transform(img_size, auto_augment, re_prob, color_jitter, **stats),
+        in_chans=in_chans,
+    )
+    test = SyntheticImages(
+        max(length // 10, num_classes),
+        img_size,
+        num_classes,
+        deit_eval_transform(img_size, **stats),
+        seed=1,
+        in_chans=in_chans,
+    )
     return DataBundle(IndexedDataset(train), IndexedDataset(test), num_classes, in_chans, img_size)

@@ -9,6 +9,7 @@ DDP: every rank records its own presentations; at the end of an epoch the (index
 triples of all ranks are all-gathered in rank order, and every rank feeds the identical full list to
 its own selector, so all ranks derive the same subset. The sampler then shards that subset.
 """
+
 from __future__ import annotations
 
 import math
@@ -132,8 +133,16 @@ class FullData:
 EXAMPLE_POLICIES = ("forgetting", "random-swap", "random", "two-phase")
 
 
-def build_policy(policy: str, num_examples: int, keep_ratio: float, epochs: int, seed: int,
-                 swap: int | None = None, rounds: int | None = None, interval: int | None = None):
+def build_policy(
+    policy: str,
+    num_examples: int,
+    keep_ratio: float,
+    epochs: int,
+    seed: int,
+    swap: int | None = None,
+    rounds: int | None = None,
+    interval: int | None = None,
+):
     """The subset policy. ``interval`` (epochs between swaps; the two-phase policy's counting phase)
     defaults to the paper's 30 of 300 epochs scaled to ``epochs``; ``rounds`` to the paper's rule."""
     if policy not in EXAMPLE_POLICIES:
@@ -145,15 +154,24 @@ def build_policy(policy: str, num_examples: int, keep_ratio: float, epochs: int,
         return StaticRandomSubset(num_examples, keep_ratio, seed)
     if policy == "two-phase":
         return TwoPhaseForgetting(num_examples, keep_ratio, phase_epochs=interval, seed=seed)
-    return ExampleSelector(num_examples, keep_ratio=keep_ratio, interval=interval, swap=swap, seed=seed,
-                           rounds=rounds, ranking="random" if policy == "random-swap" else "forgetting")
+    return ExampleSelector(
+        num_examples,
+        keep_ratio=keep_ratio,
+        interval=interval,
+        swap=swap,
+        seed=seed,
+        rounds=rounds,
+        ranking="random" if policy == "random-swap" else "forgetting",
+    )
 
 
 def predictions_correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Per example: does the arg-max prediction hit the example's own (integer) label?"""
     if labels.ndim != 1:
-        raise ValueError(f"labels: expected the examples' own integer labels [B], got shape "
-                         f"{tuple(labels.shape)} (pass the labels from before Mixup/CutMix)")
+        raise ValueError(
+            f"labels: expected the examples' own integer labels [B], got shape "
+            f"{tuple(labels.shape)} (pass the labels from before Mixup/CutMix)"
+        )
     return logits.argmax(dim=1) == labels
 
 
@@ -188,8 +206,9 @@ class ExampleLevel:
     def keep_ratio(self) -> float:
         return self.sampler.subset.size / self.policy.num_examples
 
-    def observe(self, indices: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor,
-                cls_attention: torch.Tensor | None) -> torch.Tensor:
+    def observe(
+        self, indices: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, cls_attention: torch.Tensor | None
+    ) -> torch.Tensor:
         """Records one batch (``labels``: the examples' own labels, from before Mixup/CutMix);
         returns the per-example correctness (for the train accuracy)."""
         correct = predictions_correct(logits.detach(), labels)
@@ -197,8 +216,13 @@ class ExampleLevel:
             variance = torch.full((len(indices),), float("nan"))
         else:
             variance = cls_attention_variance(cls_attention)
-        self._pending.append((indices.detach().cpu().numpy().astype(np.int64),
-                              correct.cpu().numpy(), variance.detach().cpu().numpy().astype(np.float64)))
+        self._pending.append(
+            (
+                indices.detach().cpu().numpy().astype(np.int64),
+                correct.cpu().numpy(),
+                variance.detach().cpu().numpy().astype(np.float64),
+            )
+        )
         return correct
 
     def end_epoch(self, epoch: int) -> bool:
@@ -221,8 +245,9 @@ class ExampleLevel:
 
     def load_state_dict(self, state: dict) -> None:
         if state["policy"] != type(self.policy).__name__:
-            raise ValueError(f"checkpoint's example policy {state['policy']} != this run's "
-                             f"{type(self.policy).__name__}")
+            raise ValueError(
+                f"checkpoint's example policy {state['policy']} != this run's {type(self.policy).__name__}"
+            )
         self.policy.load_state_dict(state["state"])
         self.sampler.set_subset(self.policy.subset)
 

@@ -9,6 +9,7 @@ recorded per-sample token/key lists), OUT/model.onnx (eval-mode graph with the t
 TopK + Gather, attention lists as masks or gathers) and OUT/export_report.json, which carries the
 largest |onnxruntime - PyTorch| logit difference on a check batch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,8 @@ import torch
 from tqdm import tqdm
 
 from host.atomic_io import atomic_write_text
-from host.cli_support import DefaultsHelpFormatter
 from host.bundle import write_bundle
+from host.cli_support import DefaultsHelpFormatter
 from model.factory import build_model
 from model.tri_level import ATTN_IMPLS, TriLevelConfig
 
@@ -35,10 +36,17 @@ def bundle_config(net, name: str) -> dict:
     """The bundle's model config, read off the network itself."""
     pe = net.patch_embed
     hidden = net.blocks[0].mlp.fc1.out_features
-    return dict(model=name, img_size=int(pe.img_size[0]), patch_size=int(pe.patch_size[0]),
-                in_chans=int(pe.proj.in_channels), embed_dim=int(net.embed_dim), depth=len(net.blocks),
-                num_heads=int(net.blocks[0].attn.num_heads), mlp_ratio=hidden / net.embed_dim,
-                num_classes=int(net.num_classes))
+    return dict(
+        model=name,
+        img_size=int(pe.img_size[0]),
+        patch_size=int(pe.patch_size[0]),
+        in_chans=int(pe.proj.in_channels),
+        embed_dim=int(net.embed_dim),
+        depth=len(net.blocks),
+        num_heads=int(net.blocks[0].attn.num_heads),
+        mlp_ratio=hidden / net.embed_dim,
+        num_classes=int(net.num_classes),
+    )
 
 
 def load_from_checkpoint(path: str | Path, use_ema: bool = False):
@@ -68,8 +76,11 @@ def load_from_checkpoint(path: str | Path, use_ema: bool = False):
     # timm's ModelEmaV3 (and DDP) prefix names with "module."
     weights = {k.removeprefix("module."): torch.as_tensor(v) for k, v in weights.items()}
     if args.get("tri_level", True):
-        fields = {k: args[k] for k in ("selector_blocks", "token_keep", "attn_keep", "attn_impl",
-                                       "dense_selectors") if k in args}
+        fields = {
+            k: args[k]
+            for k in ("selector_blocks", "token_keep", "attn_keep", "attn_impl", "dense_selectors")
+            if k in args
+        }
         fields["selector_blocks"] = tuple(fields.get("selector_blocks", (3, 6, 9)))
     else:
         fields = dict(selector_blocks=(), token_keep=1.0, attn_keep=1.0)
@@ -81,8 +92,10 @@ def load_from_checkpoint(path: str | Path, use_ema: bool = False):
     try:
         net.load_state_dict(weights)
     except RuntimeError as exc:
-        raise ValueError(f"checkpoint {path}: its weights do not fit model={args['model']} "
-                         f"({str(exc).strip().splitlines()[0][:120]})") from None
+        raise ValueError(
+            f"checkpoint {path}: its weights do not fit model={args['model']} "
+            f"({str(exc).strip().splitlines()[0][:120]})"
+        ) from None
     return net.eval(), args["model"]
 
 
@@ -109,7 +122,7 @@ def record_selections(net, images: np.ndarray, batch_size: int = 64) -> dict[str
     stages: dict[str, list[np.ndarray]] = {}
     try:
         for start in tqdm(range(0, len(images), batch_size), desc="record selections", leave=False):
-            net(torch.from_numpy(images[start:start + batch_size]))
+            net(torch.from_numpy(images[start : start + batch_size]))
             for k, stage in enumerate(ctl.last_selection):
                 stages.setdefault(f"tokens_s{k}", []).append(stage["tokens"].numpy())
                 if stage["keys"] is not None:
@@ -124,9 +137,11 @@ def sparsity_of(net) -> dict:
     ctl = net.tri_level
     plans = ctl.plan(training=False)
     selectors = [p for p in plans if p.selector]
-    return dict(ctl.config.to_dict(),
-                tokens_per_stage=[p.tokens_out for p in selectors],
-                keys_per_stage=[p.next_keys for p in selectors])
+    return dict(
+        ctl.config.to_dict(),
+        tokens_per_stage=[p.tokens_out for p in selectors],
+        keys_per_stage=[p.next_keys for p in selectors],
+    )
 
 
 # ------------------------------------------------------------------------------------ ONNX
@@ -146,12 +161,19 @@ def export_onnx(net, path: Path, example: torch.Tensor, opset: int = 17) -> None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with warnings.catch_warnings():   # the tracer warns that static shapes stay static: intended
+        with warnings.catch_warnings():  # the tracer warns that static shapes stay static: intended
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(_InferenceGraph(net), (example,), str(tmp), dynamo=False, opset_version=opset,
-                              input_names=["image"], output_names=["logits"],
-                              dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+            torch.onnx.export(
+                _InferenceGraph(net),
+                (example,),
+                str(tmp),
+                dynamo=False,
+                opset_version=opset,
+                input_names=["image"],
+                output_names=["logits"],
+                dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+            )
         tmp.replace(path)
     finally:
         if tmp.exists():
@@ -176,7 +198,7 @@ def onnx_op_types(path: Path) -> list[str]:
 
 # ------------------------------------------------------------------------------------ CLI
 class Parser(argparse.ArgumentParser):
-    def error(self, message):   # one line and exit 2, not argparse's usage block
+    def error(self, message):  # one line and exit 2, not argparse's usage block
         self.exit(2, f"error: {message} (see python -m model.export --help)\n")
 
 
@@ -184,8 +206,9 @@ OUTPUTS = ("bundle.npz", "model.onnx", "export_report.json")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="python -m model.export", description=__doc__.split("\n\n")[0],
-               formatter_class=DefaultsHelpFormatter)
+    p = Parser(
+        prog="python -m model.export", description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="a checkpoint written by model/train.py")
     src.add_argument("--random", action="store_true", help="a freshly initialised model instead")
@@ -196,8 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attn-keep", type=float, default=1.0)
     p.add_argument("--attn-impl", choices=ATTN_IMPLS, default="mask")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", "--out-dir", dest="out_dir", required=True, help="folder for bundle.npz, model.onnx, "
-                   "export_report.json")
+    p.add_argument(
+        "--output",
+        "--out-dir",
+        dest="out_dir",
+        required=True,
+        help="folder for bundle.npz, model.onnx, export_report.json",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a previous export in that folder")
     p.add_argument("--record", choices=RECORD_SPLITS, help="record per-sample selections on this split")
     p.add_argument("--record-count", type=int, default=None, help="first N samples only")
@@ -232,8 +260,12 @@ def export(args: argparse.Namespace) -> dict:
     if args.checkpoint:
         net, name = load_from_checkpoint(args.checkpoint, args.ema)
     else:
-        cfg = TriLevelConfig(selector_blocks=tuple(args.selector_blocks), token_keep=args.token_keep,
-                             attn_keep=args.attn_keep, attn_impl=args.attn_impl)
+        cfg = TriLevelConfig(
+            selector_blocks=tuple(args.selector_blocks),
+            token_keep=args.token_keep,
+            attn_keep=args.attn_keep,
+            attn_impl=args.attn_impl,
+        )
         net, name = build_model(args.model, tri_level=cfg).eval(), args.model
     out = Path(args.out_dir)
     config = bundle_config(net, name)
@@ -244,17 +276,35 @@ def export(args: argparse.Namespace) -> dict:
     weights = {k: v.detach().float().cpu().numpy() for k, v in net.state_dict().items()}
     source = str(args.checkpoint) if args.checkpoint else f"random(seed={args.seed})"
     bundle_path = out / "bundle.npz"
-    write_bundle(bundle_path, config=config, weights=weights, sparsity=sparsity_of(net), masks=masks,
-                 meta=dict(source=source, record=args.record or None, exporter="model.export"))
-    report = dict(bundle=str(bundle_path), config=config, sparsity=sparsity_of(net),
-                  recorded_samples=0 if masks is None else int(len(masks["sample_index"])))
+    write_bundle(
+        bundle_path,
+        config=config,
+        weights=weights,
+        sparsity=sparsity_of(net),
+        masks=masks,
+        meta=dict(source=source, record=args.record or None, exporter="model.export"),
+    )
+    report = dict(
+        bundle=str(bundle_path),
+        config=config,
+        sparsity=sparsity_of(net),
+        recorded_samples=0 if masks is None else int(len(masks["sample_index"])),
+    )
     if not args.no_onnx:
-        example = torch.randn(args.check_batch, config["in_chans"], config["img_size"], config["img_size"],
-                              generator=torch.Generator().manual_seed(args.seed + 1))
+        example = torch.randn(
+            args.check_batch,
+            config["in_chans"],
+            config["img_size"],
+            config["img_size"],
+            generator=torch.Generator().manual_seed(args.seed + 1),
+        )
         onnx_path = out / "model.onnx"
         export_onnx(net, onnx_path, example[:1])
-        report.update(onnx=str(onnx_path), onnx_ops=onnx_op_types(onnx_path),
-                      onnx_max_abs_diff=onnx_max_abs_diff(net, onnx_path, example))
+        report.update(
+            onnx=str(onnx_path),
+            onnx_ops=onnx_op_types(onnx_path),
+            onnx_max_abs_diff=onnx_max_abs_diff(net, onnx_path, example),
+        )
     atomic_write_text(out / "export_report.json", json.dumps(report, indent=2) + "\n")
     return report
 

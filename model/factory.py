@@ -1,4 +1,5 @@
 """Builds the named models of host/model_configs.py (or any timm ViT) with the TA-Selector."""
+
 from __future__ import annotations
 
 from model.torchvision_compat import ensure_torchvision_importable
@@ -8,7 +9,7 @@ import timm  # noqa: E402
 
 from host.model_configs import CONFIGS, SHAPE_KEYS  # noqa: E402
 
-_BASE_ARCH = "vit_tiny_patch16_224"   # a plain timm ViT (class token, qkv bias) to re-shape
+_BASE_ARCH = "vit_tiny_patch16_224"  # a plain timm ViT (class token, qkv bias) to re-shape
 
 
 def create_timm_model(name: str, **overrides):
@@ -21,8 +22,9 @@ def create_timm_model(name: str, **overrides):
         arch = name if name in timm.list_models(name) else _BASE_ARCH
         return timm.create_model(arch, pretrained=False, **{**shape, **overrides})
     if not timm.list_models(name):
-        raise ValueError(f"model: unknown name {name!r}; known configs: {', '.join(sorted(CONFIGS))} "
-                         "or any timm ViT name")
+        raise ValueError(
+            f"model: unknown name {name!r}; known configs: {', '.join(sorted(CONFIGS))} or any timm ViT name"
+        )
     return timm.create_model(name, pretrained=False, **overrides)
 
 

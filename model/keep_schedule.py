@@ -5,6 +5,7 @@ here start and end are fractions of the total iterations, so any run length scal
 The rule and its defaults live with the board host (host/schedules.py, numpy-free) so the
 PyTorch reference and the host follow one schedule; this is the reference's object view of it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -13,6 +13,7 @@ Backward = 2 x forward for every GEMM (one product for the input gradient, one f
 gradient; for QK^T and AV: dQ and dK, dA and dV), except the patch embedding (no input gradient:
 the image needs none, 1 x) and the selector's [CLS] row and ranking rows (no gradient, 0 x).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,11 +24,11 @@ from model.block_plan import BlockPlan
 @dataclass(frozen=True)
 class VitDims:
     n_patch: int
-    patch_dim: int      # in_chans * patch_size**2
+    patch_dim: int  # in_chans * patch_size**2
     embed_dim: int
-    attn_dim: int       # heads * head_dim
+    attn_dim: int  # heads * head_dim
     mlp_hidden: int
-    num_classes: int    # 0 without a classifier
+    num_classes: int  # 0 without a classifier
     gated: bool = False
 
 
@@ -59,13 +60,12 @@ def _block_macs(dims: VitDims, plan: BlockPlan, dense_attention: bool) -> tuple[
     attention = _attention_macs(dims, n_in, plan.keys, dense_attention)
     mlp = 2 * n_out * c * dims.mlp_hidden
     selector_only = n_in * a if plan.cls_row else 0
-    if plan.kept_map:   # the kept queries' score rows that rank the next key lists (no gradient)
+    if plan.kept_map:  # the kept queries' score rows that rank the next key lists (no gradient)
         selector_only += n_out * n_in * a
     return linear + attention + mlp, selector_only
 
 
-def count_macs(dims: VitDims, plans: list[BlockPlan], batch_size: int, *,
-               mask_impl: bool = False) -> dict[str, int]:
+def count_macs(dims: VitDims, plans: list[BlockPlan], batch_size: int, *, mask_impl: bool = False) -> dict[str, int]:
     """forward/backward MACs for `batch_size` examples (attention counted by kept keys), plus
     forward_executed/backward_executed (= the same unless the `mask` implementation runs)."""
     if batch_size < 0:

@@ -7,6 +7,7 @@
 in the style of the paper's Figure 1. ``overlay``: the patches each TA-Selector kept, drawn over the
 input images (from ``--record-selection N`` runs of model.train).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-COST_AXES = {"macs": ("cum_macs", "training cost (executed MACs, forward + backward)"),
-             "time": ("cum_time_s", "training wall time (s)")}
+COST_AXES = {
+    "macs": ("cum_macs", "training cost (executed MACs, forward + backward)"),
+    "time": ("cum_time_s", "training wall time (s)"),
+}
 
 
 def load_history(run_dir: str | Path) -> list[dict]:
@@ -31,8 +34,9 @@ def load_history(run_dir: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def plot_accuracy_vs_cost(runs: dict[str, list[dict]], out: str | Path, x: str = "macs",
-                          title: str | None = None) -> Path:
+def plot_accuracy_vs_cost(
+    runs: dict[str, list[dict]], out: str | Path, x: str = "macs", title: str | None = None
+) -> Path:
     """``runs``: label -> history (log.jsonl records). Only evaluated epochs are drawn."""
     if x not in COST_AXES:
         raise ValueError(f"x={x!r}; choose one of {sorted(COST_AXES)}")
@@ -78,12 +82,13 @@ def plot_selection_overlay(selections: str | Path, out: str | Path, images: int 
     data = np.load(selections)
     pictures = data["images"][:images]
     n_patch = int(data["n_patch"])
-    blocks = sorted(int(name[len("block"):-len("_tokens")]) for name in data.files if name.endswith("_tokens"))
+    blocks = sorted(int(name[len("block") : -len("_tokens")]) for name in data.files if name.endswith("_tokens"))
     if not blocks:
         raise ValueError(f"{str(selections)!r} holds no selections (was the run's tri_level on?)")
     side = math.isqrt(n_patch)
-    fig, axes = plt.subplots(len(pictures), 1 + len(blocks), squeeze=False,
-                             figsize=(1.8 * (1 + len(blocks)), 1.8 * len(pictures)))
+    fig, axes = plt.subplots(
+        len(pictures), 1 + len(blocks), squeeze=False, figsize=(1.8 * (1 + len(blocks)), 1.8 * len(pictures))
+    )
     for row, picture in enumerate(pictures):
         shown = picture.mean(axis=0) if picture.shape[0] != 3 else np.moveaxis(picture, 0, -1)
         shown = (shown - shown.min()) / max(float(np.ptp(shown)), 1e-12)
@@ -91,7 +96,7 @@ def plot_selection_overlay(selections: str | Path, out: str | Path, images: int 
         axes[row, 0].imshow(shown, cmap=cmap)
         axes[row, 0].set_title("input" if row == 0 else "", fontsize=8)
         for col, block in enumerate(blocks, start=1):
-            kept = kept_patch_mask(data[f"block{block}_tokens"][row:row + 1], n_patch)[0].reshape(side, side)
+            kept = kept_patch_mask(data[f"block{block}_tokens"][row : row + 1], n_patch)[0].reshape(side, side)
             scale = shown.shape[0] // side
             removed = np.kron(~kept, np.ones((scale, scale), dtype=bool))
             rgb = np.repeat(shown[..., None], 3, axis=-1) if shown.ndim == 2 else shown.copy()
@@ -123,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         labels = args.labels.split(",") if args.labels else [Path(r).name for r in args.runs]
         if len(labels) != len(args.runs):
             raise ValueError(f"--labels: {len(labels)} labels for {len(args.runs)} runs")
-        print(plot_accuracy_vs_cost({l: load_history(r) for l, r in zip(labels, args.runs)}, args.out, args.x))
+        print(plot_accuracy_vs_cost({label: load_history(r) for label, r in zip(labels, args.runs)}, args.out, args.x))
     else:
         print(plot_selection_overlay(args.selections, args.out, args.images))
     return 0

@@ -14,6 +14,7 @@ and detached: they only rank tokens and keys, they never carry gradients.
 A selector block that attends over key lists ranks the next ones from its masked map: masked-out
 entries are exactly 0.
 """
+
 from __future__ import annotations
 
 import torch
@@ -64,11 +65,11 @@ def kept_map(attn, qk, keep: torch.Tensor, bias: torch.Tensor | None = None) -> 
     q, k = qk
     batch, heads, n_tokens, head_dim = q.shape
     rows = keep[:, None, :, None]
-    q_kept = q.gather(2, rows.expand(-1, heads, -1, head_dim))             # [B, H, n, d]
-    scores = (q_kept * attn.scale) @ k.transpose(-2, -1)                  # [B, H, n, N]
+    q_kept = q.gather(2, rows.expand(-1, heads, -1, head_dim))  # [B, H, n, d]
+    scores = (q_kept * attn.scale) @ k.transpose(-2, -1)  # [B, H, n, N]
     if bias is not None:
         scores = scores + bias.gather(2, rows.expand(-1, 1, -1, n_tokens))
-    probs = scores.softmax(dim=-1).mean(dim=1)                            # [B, n, N]
+    probs = scores.softmax(dim=-1).mean(dim=1)  # [B, n, N]
     return probs.gather(2, keep[:, None, :].expand(-1, keep.shape[1], -1))
 
 
@@ -89,34 +90,46 @@ def keys_to_bias(keys: torch.Tensor, n_tokens: int, dtype: torch.dtype) -> torch
     return bias.masked_fill_(~keys_to_mask(keys, n_tokens), float("-inf"))
 
 
-def masked(attn, x: torch.Tensor, keys: torch.Tensor, want_cls_row: bool = False,
-           want_qk: bool = False, bias: torch.Tensor | None = None):
+def masked(
+    attn,
+    x: torch.Tensor,
+    keys: torch.Tensor,
+    want_cls_row: bool = False,
+    want_qk: bool = False,
+    bias: torch.Tensor | None = None,
+):
     """Sparse attention as fused SDPA with an additive mask; `bias` from keys_to_bias (else built here)."""
     q, k, v, gate = _qkv(attn, x)
     if bias is None:
         bias = keys_to_bias(keys, x.shape[1], q.dtype)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=_dropout_p(attn),
-                                         scale=attn.scale)
+    out = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=bias.to(q.dtype), dropout_p=_dropout_p(attn), scale=attn.scale
+    )
     cls_row = _cls_row(attn, q, k) if want_cls_row else None
     return _project(attn, out, gate), cls_row, (q.detach(), k.detach()) if want_qk else None
 
 
-def gathered(attn, x: torch.Tensor, keys: torch.Tensor, want_cls_row: bool = False,
-             want_qk: bool = False, bias: torch.Tensor | None = None):
+def gathered(
+    attn,
+    x: torch.Tensor,
+    keys: torch.Tensor,
+    want_cls_row: bool = False,
+    want_qk: bool = False,
+    bias: torch.Tensor | None = None,
+):
     """Sparse attention that touches only the listed keys: [B, H, N-1, k] scores, not [N, N]."""
     q, k, v, gate = _qkv(attn, x)
     batch, heads, n_tokens, head_dim = q.shape
     n_queries, n_keys = keys.shape[1], keys.shape[2]
     # [CLS] query: dense over every token (fused kernel).
-    out_cls = F.scaled_dot_product_attention(q[:, :, :1], k, v, dropout_p=_dropout_p(attn),
-                                             scale=attn.scale)
+    out_cls = F.scaled_dot_product_attention(q[:, :, :1], k, v, dropout_p=_dropout_p(attn), scale=attn.scale)
     # Patch queries: gather each query's keys/values, [B, H, n_q, k, d].
     index = keys.reshape(batch, 1, n_queries * n_keys, 1).expand(batch, heads, -1, head_dim)
     k_sel = k.gather(2, index).reshape(batch, heads, n_queries, n_keys, head_dim)
     v_sel = v.gather(2, index).reshape(batch, heads, n_queries, n_keys, head_dim)
-    q_patch = q[:, :, 1:].unsqueeze(-2) * attn.scale                      # [B, H, n_q, 1, d]
-    probs = (q_patch @ k_sel.transpose(-2, -1)).softmax(dim=-1)         # [B, H, n_q, 1, k]
-    out_patch = (attn.attn_drop(probs) @ v_sel).squeeze(-2)             # [B, H, n_q, d]
+    q_patch = q[:, :, 1:].unsqueeze(-2) * attn.scale  # [B, H, n_q, 1, d]
+    probs = (q_patch @ k_sel.transpose(-2, -1)).softmax(dim=-1)  # [B, H, n_q, 1, k]
+    out_patch = (attn.attn_drop(probs) @ v_sel).squeeze(-2)  # [B, H, n_q, d]
     out = torch.cat([out_cls, out_patch], dim=2)
     cls_row = _cls_row(attn, q, k) if want_cls_row else None
     return _project(attn, out, gate), cls_row, (q.detach(), k.detach()) if want_qk else None

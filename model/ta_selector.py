@@ -5,6 +5,7 @@ tests all use one definition. Index lists are always sorted ascending (the hardw
 tokens and keys in their original order) and ties in a ranking go to the lower position, as on
 the host (host/ta_selector.py).
 """
+
 from __future__ import annotations
 
 import torch

@@ -6,6 +6,7 @@ defined, and torchvision's import dies where it registers fake kernels for them.
 two schemas (no kernels: calling nms still fails loudly) before anything imports torchvision or
 timm. When torchvision's extension loads normally (GPU machines, the board), this does nothing.
 """
+
 from __future__ import annotations
 
 import importlib.util

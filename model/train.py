@@ -9,6 +9,7 @@ With no arguments it trains ``onion_tiny`` on the embedded digits data with Tri-
 (configs/digits_tiny.yaml). Flags override the YAML file; the YAML file overrides the paper defaults
 below. Runs under torchrun (DDP) unchanged. See docs/trainer.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,11 +31,17 @@ import yaml
 from host.atomic_io import atomic_write_text
 from host.cli_support import DefaultsHelpFormatter, check_against_checkpoint, explicit_dests, run_cli, shell_join
 from host.run_dir import DEFAULT_OUTPUT, check_fresh, check_writable, clear_outputs, run_dir_in
-from host.validation import (check_fraction, check_keep_ratio, check_non_negative, check_positive,
-                             check_selector_blocks, parse_int_list)
+from host.validation import (
+    check_fraction,
+    check_keep_ratio,
+    check_non_negative,
+    check_positive,
+    check_selector_blocks,
+    parse_int_list,
+)
 from model.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from model.data import build_digits, build_image_folder, build_synthetic
-from model.example_level import (EXAMPLE_POLICIES, ExampleLevel, ShardSampler, SubsetSampler, build_policy)
+from model.example_level import EXAMPLE_POLICIES, ExampleLevel, ShardSampler, SubsetSampler, build_policy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "digits_tiny.yaml"
@@ -85,16 +92,19 @@ class Switch(argparse.Action):
 
 
 class Parser(argparse.ArgumentParser):
-    def error(self, message):   # one line and exit 2, not argparse's usage block
+    def error(self, message):  # one line and exit 2, not argparse's usage block
         self.exit(2, f"error: {message} (see python -m model.train --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The paper's recipe as defaults (DeiT-Tiny on ImageNet, 300 epochs, Tri-Level/0.7)."""
-    p = Parser(prog="python -m model.train", description=__doc__.split("\n")[0],
-               formatter_class=DefaultsHelpFormatter)
-    p.add_argument("--config", default=None, help=f"YAML file of defaults (default: configs/{DEFAULT_CONFIG.name}, "
-                   "whose values the defaults below show; 'none': the paper's DeiT recipe)")
+    p = Parser(prog="python -m model.train", description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter)
+    p.add_argument(
+        "--config",
+        default=None,
+        help=f"YAML file of defaults (default: configs/{DEFAULT_CONFIG.name}, "
+        "whose values the defaults below show; 'none': the paper's DeiT recipe)",
+    )
     g = p.add_argument_group("model")
     g.add_argument("--model", default="deit_tiny_patch16_224", help="a name from host/model_configs.py")
     g.add_argument("--drop-path", type=float, default=0.1)
@@ -103,21 +113,41 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--token-keep", type=float, default=0.7, help="R_T")
     g.add_argument("--attn-keep", type=float, default=0.3, help="R_A")
     g.add_argument("--attn-impl", default="mask", help="how sparse attention is computed (see model/tri_level.py)")
-    g.add_argument("--dense-selectors", type=_bool, default=False,
-                   help="selector blocks attend densely instead of over the previous selector's key lists")
-    g.add_argument("--keep-warmup-start", type=_optional_float, default=None,
-                   help="fraction of the run where R_T/R_A start shrinking (model default when unset)")
-    g.add_argument("--keep-warmup-end", type=_optional_float, default=None,
-                   help="fraction of the run where R_T/R_A reach their targets (model default when unset)")
+    g.add_argument(
+        "--dense-selectors",
+        type=_bool,
+        default=False,
+        help="selector blocks attend densely instead of over the previous selector's key lists",
+    )
+    g.add_argument(
+        "--keep-warmup-start",
+        type=_optional_float,
+        default=None,
+        help="fraction of the run where R_T/R_A start shrinking (model default when unset)",
+    )
+    g.add_argument(
+        "--keep-warmup-end",
+        type=_optional_float,
+        default=None,
+        help="fraction of the run where R_T/R_A reach their targets (model default when unset)",
+    )
     g = p.add_argument_group("example level")
     g.add_argument("--example-keep", type=float, default=0.8, help="r_e; 1 trains on all examples")
-    g.add_argument("--example-policy", default="forgetting", choices=EXAMPLE_POLICIES,
-                   help="forgetting: the paper's selector; random-swap: the paper's Random baseline (same "
-                        "swaps, random removal); random: a static random subset; two-phase: Toneva et al.'s "
-                        "count on all examples for one interval, then remove once")
+    g.add_argument(
+        "--example-policy",
+        default="forgetting",
+        choices=EXAMPLE_POLICIES,
+        help="forgetting: the paper's selector; random-swap: the paper's Random baseline (same "
+        "swaps, random removal); random: a static random subset; two-phase: Toneva et al.'s "
+        "count on all examples for one interval, then remove once",
+    )
     g.add_argument("--example-swap", type=int, default=None, help="examples swapped per interval (default 5%%)")
-    g.add_argument("--example-rounds", type=int, default=None,
-                   help="swap rounds (default: the paper's rule, 3 for r_e 0.9, 5 for 0.8, 7 for 0.7)")
+    g.add_argument(
+        "--example-rounds",
+        type=int,
+        default=None,
+        help="swap rounds (default: the paper's rule, 3 for r_e 0.9, 5 for 0.8, 7 for 0.7)",
+    )
     g = p.add_argument_group("data")
     g.add_argument("--data", default="imagefolder", choices=("digits", "imagefolder", "synthetic"))
     g.add_argument("--data-dir", default=None, help="ImageFolder root with train/ and val/")
@@ -135,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-b", "--batch-size", type=int, default=128, help="per process")
     g.add_argument("--eval-batch-size", type=int, default=None, help="per process (default: 2 x batch size)")
     g.add_argument("--opt", default="adamw")
-    g.add_argument("--lr", type=_optional_float, default=None, help="absolute lr (default: lr-base x global batch / 512)")
+    g.add_argument(
+        "--lr", type=_optional_float, default=None, help="absolute lr (default: lr-base x global batch / 512)"
+    )
     g.add_argument("--lr-base", type=float, default=5e-4)
     g.add_argument("--weight-decay", type=float, default=0.05)
     g.add_argument("--sched", default="cosine")
@@ -153,28 +185,63 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("run")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    g.add_argument("--amp", default="auto", choices=("auto", "none", "bf16", "fp16"),
-                   help="autocast on CUDA (auto: bf16 where supported); CPU runs in fp32")
+    g.add_argument(
+        "--amp",
+        default="auto",
+        choices=("auto", "none", "bf16", "fp16"),
+        help="autocast on CUDA (auto: bf16 where supported); CPU runs in fp32",
+    )
     g.add_argument("--compile", action=Switch, default=False, help="torch.compile the model")
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    g.add_argument("--output", "--output-dir", dest="output", default=str(DEFAULT_OUTPUT),
-                   help="output root; the run goes to <output>/<experiment>")
-    g.add_argument("--experiment", "--run-name", dest="experiment", default=None,
-                   help="run folder name (default: <config name>_s<seed>)")
-    g.add_argument("--resume", nargs="?", const="auto", default=None, metavar="RUN_DIR_OR_CHECKPOINT",
-                   help="continue a run with its stored settings (bare or 'auto': <output>/<experiment>/last.pt, "
-                        "or <output>/last.pt when --output is itself a run folder)")
+    g.add_argument(
+        "--output",
+        "--output-dir",
+        dest="output",
+        default=str(DEFAULT_OUTPUT),
+        help="output root; the run goes to <output>/<experiment>",
+    )
+    g.add_argument(
+        "--experiment",
+        "--run-name",
+        dest="experiment",
+        default=None,
+        help="run folder name (default: <config name>_s<seed>)",
+    )
+    g.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="RUN_DIR_OR_CHECKPOINT",
+        help="continue a run with its stored settings (bare or 'auto': <output>/<experiment>/last.pt, "
+        "or <output>/last.pt when --output is itself a run folder)",
+    )
     g.add_argument("--overwrite", action="store_true", help="replace the outputs of a previous run in that folder")
-    g.add_argument("--initial-checkpoint", default=None,
-                   help="start from the model weights of a checkpoint (last.pt of another run); optimiser and "
-                        "schedule start fresh")
+    g.add_argument(
+        "--initial-checkpoint",
+        default=None,
+        help="start from the model weights of a checkpoint (last.pt of another run); optimiser and "
+        "schedule start fresh",
+    )
     g.add_argument("--max-steps-per-epoch", type=int, default=None, help="cut epochs short (smoke tests)")
-    g.add_argument("--stop-after", type=int, default=None,
-                   help="stop once this many epochs are done, as if interrupted (resume continues the schedule)")
-    g.add_argument("--eval-every", type=int, default=1,
-                   help="evaluate every N epochs and after the last (0: never, for timing runs)")
-    g.add_argument("--record-selection", type=int, default=0,
-                   help="after training, record the TA-Selector's choices on N test images (selections.npz)")
+    g.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        help="stop once this many epochs are done, as if interrupted (resume continues the schedule)",
+    )
+    g.add_argument(
+        "--eval-every",
+        type=int,
+        default=1,
+        help="evaluate every N epochs and after the last (0: never, for timing runs)",
+    )
+    g.add_argument(
+        "--record-selection",
+        type=int,
+        default=0,
+        help="after training, record the TA-Selector's choices on N test images (selections.npz)",
+    )
     g.add_argument("--progress", action=Switch, default=True, help="a progress bar for the run")
     for action in p._actions:
         if not action.help:
@@ -190,8 +257,15 @@ def _yaml_defaults(parser: argparse.ArgumentParser, path: Path) -> dict:
     if not isinstance(values, dict):
         raise ValueError(f"config {str(path)!r}: expected a mapping of option: value")
     known = {a.dest: a for a in parser._actions if a.dest not in ("help", "config")}
-    known.update({o[2:].replace("-", "_"): a for a in parser._actions if a.dest not in ("help", "config")
-                  for o in a.option_strings if o.startswith("--") and not o.startswith("--no-")})  # old names too
+    known.update(
+        {
+            o[2:].replace("-", "_"): a
+            for a in parser._actions
+            if a.dest not in ("help", "config")
+            for o in a.option_strings
+            if o.startswith("--") and not o.startswith("--no-")
+        }
+    )  # old names too
     defaults = {}
     for key, value in values.items():
         dest = str(key).replace("-", "_")
@@ -216,7 +290,7 @@ def _yaml_defaults(parser: argparse.ArgumentParser, path: Path) -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    pre_parser = argparse.ArgumentParser(add_help=False)   # --config first, so --help shows its values
+    pre_parser = argparse.ArgumentParser(add_help=False)  # --config first, so --help shows its values
     pre_parser.add_argument("--config", default=None)
     pre, _ = pre_parser.parse_known_args(argv)
     if pre.config in (None, ""):
@@ -246,8 +320,20 @@ def _validate(args: argparse.Namespace) -> None:
         check_positive(name, getattr(args, name))
     if args.lr is not None:
         check_positive("lr", args.lr)
-    for name in ("weight_decay", "warmup_epochs", "warmup_lr", "min_lr", "mixup", "cutmix", "reprob",
-                 "color_jitter", "digits_translate", "digits_rotate", "digits_scale", "model_ema_decay"):
+    for name in (
+        "weight_decay",
+        "warmup_epochs",
+        "warmup_lr",
+        "min_lr",
+        "mixup",
+        "cutmix",
+        "reprob",
+        "color_jitter",
+        "digits_translate",
+        "digits_rotate",
+        "digits_scale",
+        "model_ema_decay",
+    ):
         check_non_negative(name, getattr(args, name))
     for name in ("drop_path", "smoothing", "mixup_prob", "mixup_switch_prob", "reprob"):
         check_fraction(name, getattr(args, name))
@@ -265,12 +351,13 @@ def _validate(args: argparse.Namespace) -> None:
     if (args.mixup > 0 or args.cutmix > 0) and args.batch_size % 2:
         raise ValueError(f"batch_size={args.batch_size}: Mixup/CutMix pair examples, the batch size must be even")
     if args.data_dir and args.data == "digits" and "data" not in getattr(args, "_explicit", ()):
-        args.data = "imagefolder"      # --data-dir alone means an ImageFolder tree
+        args.data = "imagefolder"  # --data-dir alone means an ImageFolder tree
     if args.data == "imagefolder" and not args.data_dir:
         raise ValueError("data=imagefolder needs --data-dir (a folder with train/ and val/)")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={args.device}: this machine has no CUDA device (torch {torch.__version__}); "
-                         "use --device cpu")
+        raise ValueError(
+            f"device={args.device}: this machine has no CUDA device (torch {torch.__version__}); use --device cpu"
+        )
     if args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
         raise ValueError(f"device={args.device!r}: expected auto, cpu, cuda or cuda:N")
 
@@ -281,8 +368,22 @@ def settings_of(args: argparse.Namespace) -> dict:
 
 
 # Flags that say where and how to run, not what to train: not compared on --resume.
-RUN_CONTROL = ("resume", "overwrite", "output", "experiment", "progress", "threads", "device", "amp", "compile",
-               "workers", "stop_after", "record_selection", "eval_every", "eval_batch_size")
+RUN_CONTROL = (
+    "resume",
+    "overwrite",
+    "output",
+    "experiment",
+    "progress",
+    "threads",
+    "device",
+    "amp",
+    "compile",
+    "workers",
+    "stop_after",
+    "record_selection",
+    "eval_every",
+    "eval_batch_size",
+)
 OUTPUTS = ("config.yaml", CHECKPOINT_NAME, "log.csv", "log.jsonl", "selections.npz")
 
 
@@ -316,8 +417,18 @@ def read_checkpoint(path: Path) -> dict:
         raise ValueError(f"checkpoint {str(path)!r}: not a checkpoint of python -m model.train")
     if state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint {str(path)!r}: format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
-    for key in ("epoch", "model", "optimizer", "scheduler", "example_level", "rng", "history", "config",
-                "steps_per_epoch", "world_size"):
+    for key in (
+        "epoch",
+        "model",
+        "optimizer",
+        "scheduler",
+        "example_level",
+        "rng",
+        "history",
+        "config",
+        "steps_per_epoch",
+        "world_size",
+    ):
         if key not in state:
             raise ValueError(f"checkpoint {str(path)!r}: field {key!r} is missing")
     return state
@@ -341,7 +452,7 @@ def apply_resume(args: argparse.Namespace) -> tuple[Path, dict]:
 
 def prepare_run_dir(args: argparse.Namespace, resuming: bool, checkpoint: Path | None) -> Path:
     run_dir = checkpoint.parent if checkpoint is not None else run_dir_for(args)
-    if not resuming and int(os.environ.get("RANK", "0")) == 0:   # other ranks would see rank 0's files
+    if not resuming and int(os.environ.get("RANK", "0")) == 0:  # other ranks would see rank 0's files
         check_fresh(run_dir, args.overwrite, resume_hint=f"--resume {run_dir}")
     check_writable(run_dir, "output")
     return run_dir
@@ -397,14 +508,22 @@ def seed_everything(seed: int) -> None:
 
 def build_data(args: argparse.Namespace, model_cfg: dict):
     if args.data == "digits":
-        return build_digits(model_cfg["img_size"], model_cfg["in_chans"], args.digits_translate,
-                            args.digits_rotate, args.digits_scale)
+        return build_digits(
+            model_cfg["img_size"], model_cfg["in_chans"], args.digits_translate, args.digits_rotate, args.digits_scale
+        )
     if args.data == "imagefolder":
         if model_cfg["in_chans"] != 3 and not args.model.startswith("onion_"):
             raise ValueError(f"model={args.model!r} takes {model_cfg['in_chans']} channel(s); ImageFolder data are RGB")
         return build_image_folder(args.data_dir, model_cfg["img_size"], args.aa, args.reprob, args.color_jitter)
-    return build_synthetic(model_cfg["img_size"], model_cfg["in_chans"], args.num_classes or model_cfg["num_classes"],
-                           args.synthetic_size, args.aa, args.reprob, args.color_jitter)
+    return build_synthetic(
+        model_cfg["img_size"],
+        model_cfg["in_chans"],
+        args.num_classes or model_cfg["num_classes"],
+        args.synthetic_size,
+        args.aa,
+        args.reprob,
+        args.color_jitter,
+    )
 
 
 def build_network(args: argparse.Namespace, num_classes: int, in_chans: int | None = None):
@@ -412,17 +531,23 @@ def build_network(args: argparse.Namespace, num_classes: int, in_chans: int | No
     from model.tri_level import TriLevelConfig
 
     if args.tri_level:
-        fields = dict(selector_blocks=tuple(args.selector_blocks), token_keep=args.token_keep,
-                      attn_keep=args.attn_keep, attn_impl=args.attn_impl, dense_selectors=args.dense_selectors)
+        fields = dict(
+            selector_blocks=tuple(args.selector_blocks),
+            token_keep=args.token_keep,
+            attn_keep=args.attn_keep,
+            attn_impl=args.attn_impl,
+            dense_selectors=args.dense_selectors,
+        )
     else:  # dense: no selector; the model still reports MACs and the last [CLS] attention row
         fields = dict(selector_blocks=(), token_keep=1.0, attn_keep=1.0, attn_impl=args.attn_impl)
     if args.keep_warmup_start is not None:
         fields["warmup_start"] = args.keep_warmup_start
     if args.keep_warmup_end is not None:
         fields["warmup_end"] = args.keep_warmup_end
-    extra = {"in_chans": in_chans} if in_chans is not None else {}   # the onion_* models follow the data (RGB)
-    return build_model(args.model, tri_level=TriLevelConfig(**fields), drop_path_rate=args.drop_path,
-                       num_classes=num_classes, **extra)
+    extra = {"in_chans": in_chans} if in_chans is not None else {}  # the onion_* models follow the data (RGB)
+    return build_model(
+        args.model, tri_level=TriLevelConfig(**fields), drop_path_rate=args.drop_path, num_classes=num_classes, **extra
+    )
 
 
 def autocast_dtype(args: argparse.Namespace, device: torch.device):
@@ -482,9 +607,12 @@ def step_macs(net, batch_size: int) -> dict[str, int]:
     if counter is None:
         return dict.fromkeys(MAC_KEYS, 0)
     macs = counter.macs(batch_size)
-    return {"forward": int(macs.get("forward_executed", macs["forward"])),
-            "backward": int(macs.get("backward_executed", macs["backward"])),
-            "forward_sparse": int(macs["forward"]), "backward_sparse": int(macs["backward"])}
+    return {
+        "forward": int(macs.get("forward_executed", macs["forward"])),
+        "backward": int(macs.get("backward_executed", macs["backward"])),
+        "forward_sparse": int(macs["forward"]),
+        "backward_sparse": int(macs["backward"]),
+    }
 
 
 MAC_KEYS = ("forward", "backward", "forward_sparse", "backward_sparse")
@@ -519,9 +647,15 @@ def _autocast(device: torch.device, amp_dtype):
 
 def _loader(dataset, sampler, batch_size, args, device, drop_last=False):
     workers = args.workers if args.data != "digits" else 0  # in-memory tensors: workers only add overhead
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                                       pin_memory=device.type == "cuda", drop_last=drop_last,
-                                       persistent_workers=False)
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        drop_last=drop_last,
+        persistent_workers=False,
+    )
 
 
 def record_selections(net, dataset, count: int, device, path: Path) -> None:
@@ -575,12 +709,13 @@ class Training:
     """One run: data, network, optimiser, schedule, example level; ``run`` trains epoch by epoch."""
 
     def __init__(self, args, dist_info: Distributed, run_dir: Path, resume_state: dict | None, state: dict):
-        from host.model_configs import get_config
         from timm.data import Mixup
         from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
         from timm.optim import create_optimizer_v2
         from timm.scheduler import create_scheduler_v2
         from timm.utils import ModelEmaV3
+
+        from host.model_configs import get_config
 
         self.args, self.dist, self.run_dir, self.state = args, dist_info, run_dir, state
         self.device = device = dist_info.device
@@ -594,41 +729,70 @@ class Training:
             try:
                 net.load_state_dict(initial["model"])
             except RuntimeError as exc:
-                raise ValueError(f"initial_checkpoint {args.initial_checkpoint!r}: does not fit model={args.model} "
-                                 f"({str(exc).splitlines()[0][:120]})") from None
+                raise ValueError(
+                    f"initial_checkpoint {args.initial_checkpoint!r}: does not fit model={args.model} "
+                    f"({str(exc).splitlines()[0][:120]})"
+                ) from None
         self.amp_dtype = autocast_dtype(args, device)
 
         # Example level: the subset policy is identical on every rank (same seed), the sampler shards it.
         mixup_active = args.mixup > 0 or args.cutmix > 0
-        policy = build_policy(args.example_policy, len(data.train), args.example_keep, args.epochs, args.seed,
-                              args.example_swap, rounds=args.example_rounds)
-        self.sampler = SubsetSampler(policy.subset, seed=args.seed, num_replicas=dist_info.world_size,
-                                     rank=dist_info.rank)
+        policy = build_policy(
+            args.example_policy,
+            len(data.train),
+            args.example_keep,
+            args.epochs,
+            args.seed,
+            args.example_swap,
+            rounds=args.example_rounds,
+        )
+        self.sampler = SubsetSampler(
+            policy.subset, seed=args.seed, num_replicas=dist_info.world_size, rank=dist_info.rank
+        )
         self.examples = ExampleLevel(policy, self.sampler)
         self.train_loader = _loader(data.train, self.sampler, args.batch_size, args, device, drop_last=mixup_active)
-        self.test_loader = _loader(data.test, ShardSampler(len(data.test), dist_info.world_size, dist_info.rank),
-                                   args.eval_batch_size or 2 * args.batch_size, args, device)
+        self.test_loader = _loader(
+            data.test,
+            ShardSampler(len(data.test), dist_info.world_size, dist_info.rank),
+            args.eval_batch_size or 2 * args.batch_size,
+            args,
+            device,
+        )
         steps = len(self.train_loader)
         self.steps = steps if args.max_steps_per_epoch is None else min(steps, args.max_steps_per_epoch)
         if self.steps == 0:
-            raise ValueError(f"batch_size={args.batch_size}: larger than the {len(self.sampler)} examples per rank "
-                             f"(drop_last is on with Mixup/CutMix)")
+            raise ValueError(
+                f"batch_size={args.batch_size}: larger than the {len(self.sampler)} examples per rank "
+                f"(drop_last is on with Mixup/CutMix)"
+            )
         self.total_steps = self.steps * args.epochs
 
         global_batch = args.batch_size * dist_info.world_size
         lr = args.lr if args.lr is not None else args.lr_base * global_batch / 512
         self.optimizer = create_optimizer_v2(net, opt=args.opt, lr=lr, weight_decay=args.weight_decay)
-        self.scheduler, _ = create_scheduler_v2(self.optimizer, sched=args.sched, num_epochs=args.epochs,
-                                                warmup_epochs=args.warmup_epochs, warmup_lr=args.warmup_lr,
-                                                min_lr=args.min_lr, step_on_epochs=False, updates_per_epoch=self.steps)
+        self.scheduler, _ = create_scheduler_v2(
+            self.optimizer,
+            sched=args.sched,
+            num_epochs=args.epochs,
+            warmup_epochs=args.warmup_epochs,
+            warmup_lr=args.warmup_lr,
+            min_lr=args.min_lr,
+            step_on_epochs=False,
+            updates_per_epoch=self.steps,
+        )
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.ema = ModelEmaV3(net, decay=args.model_ema_decay) if args.model_ema else None
 
         self.mixup = None
         if mixup_active:
-            self.mixup = Mixup(mixup_alpha=args.mixup, cutmix_alpha=args.cutmix, prob=args.mixup_prob,
-                               switch_prob=args.mixup_switch_prob, label_smoothing=args.smoothing,
-                               num_classes=data.num_classes)
+            self.mixup = Mixup(
+                mixup_alpha=args.mixup,
+                cutmix_alpha=args.cutmix,
+                prob=args.mixup_prob,
+                switch_prob=args.mixup_switch_prob,
+                label_smoothing=args.smoothing,
+                num_classes=data.num_classes,
+            )
             self.criterion = SoftTargetCrossEntropy()
         elif args.smoothing > 0:
             self.criterion = LabelSmoothingCrossEntropy(smoothing=args.smoothing)
@@ -642,7 +806,8 @@ class Training:
         self.train_net = net
         if dist_info.enabled:
             self.train_net = torch.nn.parallel.DistributedDataParallel(
-                net, device_ids=[device.index] if device.type == "cuda" else None)
+                net, device_ids=[device.index] if device.type == "cuda" else None
+            )
         if args.compile:
             self.train_net = torch.compile(self.train_net)
         self.show = args.progress and dist_info.is_main
@@ -651,11 +816,14 @@ class Training:
     def _load(self, state: dict) -> None:
         where = f"checkpoint {str(self.args.resume)!r}"
         if state["world_size"] != self.dist.world_size:
-            raise ValueError(f"{where} was written by {state['world_size']} processes, this run has "
-                             f"{self.dist.world_size}")
+            raise ValueError(
+                f"{where} was written by {state['world_size']} processes, this run has {self.dist.world_size}"
+            )
         if state["steps_per_epoch"] != self.steps:
-            raise ValueError(f"{where}: {state['steps_per_epoch']} steps per epoch, this run has {self.steps} "
-                             f"(batch size or data changed)")
+            raise ValueError(
+                f"{where}: {state['steps_per_epoch']} steps per epoch, this run has {self.steps} "
+                f"(batch size or data changed)"
+            )
         try:
             self.net.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -697,9 +865,11 @@ class Training:
                 logits = self.train_net(images)
                 loss = self.criterion(logits, targets)
             loss_value = loss.item()
-            if not math.isfinite(loss_value):   # before the step: no NaN reaches weights or a checkpoint
-                raise FloatingPointError(f"training loss is {loss_value} at epoch {epoch + 1}, step {step + 1}; "
-                                         "no checkpoint was written for this epoch (lower --lr?)")
+            if not math.isfinite(loss_value):  # before the step: no NaN reaches weights or a checkpoint
+                raise FloatingPointError(
+                    f"training loss is {loss_value} at epoch {epoch + 1}, step {step + 1}; "
+                    "no checkpoint was written for this epoch (lower --lr?)"
+                )
             self._step(loss, iteration)
             cls_attention = getattr(_tri_level(net), "last_cls_attention", None)
             correct = self.examples.observe(indices, logits, labels, cls_attention)
@@ -709,16 +879,25 @@ class Training:
             correct_sum += int(correct.sum())
             seen += len(images)
             if self.bar is not None:
-                self.bar.set_postfix(epoch=f"{epoch + 1}/{args.epochs}", loss=f"{loss_value:.3f}",
-                                     lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
+                self.bar.set_postfix(
+                    epoch=f"{epoch + 1}/{args.epochs}",
+                    loss=f"{loss_value:.3f}",
+                    lr=f"{self.optimizer.param_groups[0]['lr']:.2e}",
+                )
                 self.bar.update()
             tick = time.perf_counter()
         loss_sum, correct_sum, seen, data_time, *mac_sums = self.dist.all_sum(
-            [loss_sum, correct_sum, seen, data_time, *(macs[k] for k in MAC_KEYS)])
-        return dict(loss_sum=loss_sum, correct_sum=correct_sum, seen=seen, data_time=data_time,
-                    macs={k: int(v) for k, v in zip(MAC_KEYS, mac_sums)},
-                    time=time.perf_counter() - epoch_start,        # training only, not evaluation
-                    cpu=time.process_time() - epoch_cpu_start)     # this process, all threads
+            [loss_sum, correct_sum, seen, data_time, *(macs[k] for k in MAC_KEYS)]
+        )
+        return dict(
+            loss_sum=loss_sum,
+            correct_sum=correct_sum,
+            seen=seen,
+            data_time=data_time,
+            macs={k: int(v) for k, v in zip(MAC_KEYS, mac_sums)},
+            time=time.perf_counter() - epoch_start,  # training only, not evaluation
+            cpu=time.process_time() - epoch_cpu_start,
+        )  # this process, all threads
 
     def _step(self, loss, iteration: int) -> None:
         args, optimizer = self.args, self.optimizer
@@ -750,16 +929,22 @@ class Training:
     def banner(self) -> None:
         args, data = self.args, self.data
         resumed = f"  (resumed after epoch {self.start_epoch} of {args.epochs})" if self.start_epoch else ""
-        levels = (f"r_e {args.example_keep:g}, R_T {args.token_keep:g}, R_A {args.attn_keep:g}, selectors at blocks "
-                  f"{','.join(map(str, args.selector_blocks))}" if args.tri_level else f"r_e {args.example_keep:g}, "
-                  "dense model (--no-tri-level)")
-        print(f"model.train: {args.model} on {self.device} ({self.dist.world_size} process(es))\n"
-              f"  data    {args.data}{' ' + str(args.data_dir) if args.data_dir else ''}: {len(data.train)} train / "
-              f"{len(data.test)} test images, {data.num_classes} classes\n"
-              f"  levels  {levels}\n"
-              f"  run     {args.epochs} epochs x {self.steps} steps of {args.batch_size}"
-              f" (config {args.config or 'none'})\n"
-              f"  output  {self.run_dir}{resumed}", flush=True)
+        levels = (
+            f"r_e {args.example_keep:g}, R_T {args.token_keep:g}, R_A {args.attn_keep:g}, selectors at blocks "
+            f"{','.join(map(str, args.selector_blocks))}"
+            if args.tri_level
+            else f"r_e {args.example_keep:g}, dense model (--no-tri-level)"
+        )
+        print(
+            f"model.train: {args.model} on {self.device} ({self.dist.world_size} process(es))\n"
+            f"  data    {args.data}{' ' + str(args.data_dir) if args.data_dir else ''}: {len(data.train)} train / "
+            f"{len(data.test)} test images, {data.num_classes} classes\n"
+            f"  levels  {levels}\n"
+            f"  run     {args.epochs} epochs x {self.steps} steps of {args.batch_size}"
+            f" (config {args.config or 'none'})\n"
+            f"  output  {self.run_dir}{resumed}",
+            flush=True,
+        )
 
     def run(self) -> dict:
         from tqdm import tqdm
@@ -779,8 +964,13 @@ class Training:
         test_loss = test_top1 = test_top1_ema = None  # until the first evaluation
         last_epoch = args.epochs if args.stop_after is None else min(args.epochs, args.stop_after)
         if self.show and self.start_epoch < last_epoch:
-            self.bar = tqdm(total=self.steps * last_epoch, initial=self.steps * self.start_epoch, desc="training",
-                            unit="step", dynamic_ncols=True)
+            self.bar = tqdm(
+                total=self.steps * last_epoch,
+                initial=self.steps * self.start_epoch,
+                desc="training",
+                unit="step",
+                dynamic_ncols=True,
+            )
         start = time.perf_counter()
         try:
             for epoch in range(self.start_epoch, last_epoch):
@@ -794,27 +984,42 @@ class Training:
                 cum_macs += macs["forward"] + macs["backward"]
                 cum_macs_sparse += macs["forward_sparse"] + macs["backward_sparse"]
                 cum_time += sums["time"]
-                record = dict(epoch=epoch + 1, iteration=(epoch + 1) * self.steps,
-                              train_loss=sums["loss_sum"] / max(seen, 1), train_top1=sums["correct_sum"] / max(seen, 1),
-                              test_loss=test_loss, test_top1=test_top1, test_top1_ema=test_top1_ema,
-                              lr=self.optimizer.param_groups[0]["lr"], epoch_time_s=sums["time"],
-                              epoch_cpu_s=sums["cpu"], data_time_s=sums["data_time"] / dist_info.world_size,
-                              examples_used=int(seen), example_keep=examples_keep, token_keep=r_t, attn_keep=r_a,
-                              subset_changed=subset_changed, **{f"macs_{k}": v for k, v in macs.items()},
-                              cum_macs=cum_macs, cum_macs_sparse=cum_macs_sparse, cum_time_s=cum_time)
+                record = dict(
+                    epoch=epoch + 1,
+                    iteration=(epoch + 1) * self.steps,
+                    train_loss=sums["loss_sum"] / max(seen, 1),
+                    train_top1=sums["correct_sum"] / max(seen, 1),
+                    test_loss=test_loss,
+                    test_top1=test_top1,
+                    test_top1_ema=test_top1_ema,
+                    lr=self.optimizer.param_groups[0]["lr"],
+                    epoch_time_s=sums["time"],
+                    epoch_cpu_s=sums["cpu"],
+                    data_time_s=sums["data_time"] / dist_info.world_size,
+                    examples_used=int(seen),
+                    example_keep=examples_keep,
+                    token_keep=r_t,
+                    attn_keep=r_a,
+                    subset_changed=subset_changed,
+                    **{f"macs_{k}": v for k, v in macs.items()},
+                    cum_macs=cum_macs,
+                    cum_macs_sparse=cum_macs_sparse,
+                    cum_time_s=cum_time,
+                )
                 history.append(record)
                 self._save(epoch, log)
                 if self.show:
-                    self.bar.write(f"epoch {epoch + 1}/{args.epochs}  loss {record['train_loss']:.4f}  "
-                                   f"train {record['train_top1']:.2%}  test {_percent(test_top1)}  "
-                                   f"{sums['time']:.1f}s  examples {int(seen)}  keep e/t/a "
-                                   f"{examples_keep:.2f}/{r_t:.2f}/{r_a:.2f}")
+                    self.bar.write(
+                        f"epoch {epoch + 1}/{args.epochs}  loss {record['train_loss']:.4f}  "
+                        f"train {record['train_top1']:.2%}  test {_percent(test_top1)}  "
+                        f"{sums['time']:.1f}s  examples {int(seen)}  keep e/t/a "
+                        f"{examples_keep:.2f}/{r_t:.2f}/{r_a:.2f}"
+                    )
         finally:
             if self.bar is not None:
                 self.bar.close()
         if args.record_selection and dist_info.is_main:
-            record_selections(self.net, self.data.test, args.record_selection, self.device,
-                              run_dir / "selections.npz")
+            record_selections(self.net, self.data.test, args.record_selection, self.device, run_dir / "selections.npz")
         final = dict(history[-1]) if history else {}
         final["run_dir"] = str(run_dir)
         final["example_subset"] = self.examples.subset.tolist()
@@ -827,14 +1032,25 @@ class Training:
         if not self.dist.is_main:
             return
         log.write(self.history)
-        save_checkpoint(self.run_dir / CHECKPOINT_NAME, dict(
-            format=CHECKPOINT_FORMAT, epoch=epoch + 1, iteration=(epoch + 1) * self.steps,
-            steps_per_epoch=self.steps, world_size=self.dist.world_size, model=self.net.state_dict(),
-            optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
-            scaler=self.scaler.state_dict() if self.scaler is not None else None,
-            ema=self.ema.state_dict() if self.ema is not None else None,
-            example_level=self.examples.state_dict(), rng=rng_states, history=self.history,
-            config=settings_of(self.args)))
+        save_checkpoint(
+            self.run_dir / CHECKPOINT_NAME,
+            dict(
+                format=CHECKPOINT_FORMAT,
+                epoch=epoch + 1,
+                iteration=(epoch + 1) * self.steps,
+                steps_per_epoch=self.steps,
+                world_size=self.dist.world_size,
+                model=self.net.state_dict(),
+                optimizer=self.optimizer.state_dict(),
+                scheduler=self.scheduler.state_dict(),
+                scaler=self.scaler.state_dict() if self.scaler is not None else None,
+                ema=self.ema.state_dict() if self.ema is not None else None,
+                example_level=self.examples.state_dict(),
+                rng=rng_states,
+                history=self.history,
+                config=settings_of(self.args),
+            ),
+        )
         self.state["checkpointed"] = True
 
     def summary(self, wall: float) -> None:
@@ -845,12 +1061,15 @@ class Training:
         last = history[-1]
         dense = self.dense_macs_per_epoch() * len(history)
         files = sorted(p.name for p in self.run_dir.iterdir() if p.name in OUTPUTS)
-        print(f"done: final test top-1 {_percent(tests[-1] if tests else None)}, best "
-              f"{_percent(max(tests) if tests else None)} ({len(history)} epochs)\n"
-              f"  executed MACs {last['cum_macs'] / 1e9:.2f} G = {last['cum_macs'] / max(dense, 1):.2f} x a dense "
-              f"run's {dense / 1e9:.2f} G (dense: all examples and tokens, the model's own MAC counter)\n"
-              f"  training time {last['cum_time_s']:.0f} s (this session {wall:.0f} s, evaluation included)\n"
-              f"  wrote {self.run_dir}/: {', '.join(files)}", flush=True)
+        print(
+            f"done: final test top-1 {_percent(tests[-1] if tests else None)}, best "
+            f"{_percent(max(tests) if tests else None)} ({len(history)} epochs)\n"
+            f"  executed MACs {last['cum_macs'] / 1e9:.2f} G = {last['cum_macs'] / max(dense, 1):.2f} x a dense "
+            f"run's {dense / 1e9:.2f} G (dense: all examples and tokens, the model's own MAC counter)\n"
+            f"  training time {last['cum_time_s']:.0f} s (this session {wall:.0f} s, evaluation included)\n"
+            f"  wrote {self.run_dir}/: {', '.join(files)}",
+            flush=True,
+        )
 
     def dense_macs_per_epoch(self) -> int:
         """What the same number of steps would execute on all examples with every token kept."""
@@ -860,9 +1079,11 @@ class Training:
         from model.factory import build_model
         from model.tri_level import TriLevelConfig
 
-        dense = build_model(self.args.model, tri_level=TriLevelConfig(selector_blocks=(), token_keep=1.0,
-                                                                      attn_keep=1.0),
-                            num_classes=self.data.num_classes).tri_level
+        dense = build_model(
+            self.args.model,
+            tri_level=TriLevelConfig(selector_blocks=(), token_keep=1.0, attn_keep=1.0),
+            num_classes=self.data.num_classes,
+        ).tri_level
         macs = dense.macs(self.args.batch_size)
         per_step = macs.get("forward_executed", macs["forward"]) + macs.get("backward_executed", macs["backward"])
         full_steps = len(self.data.train) // (self.args.batch_size * self.dist.world_size)
@@ -874,8 +1095,9 @@ class Training:
 def cli(argv: list[str] | None = None) -> int:
     """``python -m model.train``: one-line errors (exit 2), Ctrl-C says how to resume."""
     state: dict = {}
-    return run_cli(lambda: (main(argv, state), 0)[1],
-                   lambda: state.get("resume") if state.get("checkpointed") else None)
+    return run_cli(
+        lambda: (main(argv, state), 0)[1], lambda: state.get("resume") if state.get("checkpointed") else None
+    )
 
 
 if __name__ == "__main__":

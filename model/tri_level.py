@@ -8,6 +8,7 @@
 Patching swaps the model's class for a subclass whose forward_features runs the blocks through
 `TriLevel.run_blocks`; parameters, state_dict names and the blocks' own modules stay timm's.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,11 +16,11 @@ from dataclasses import dataclass
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
+from host.validation import check_keep_ratio
 from model import sparse_attention
 from model.block_plan import BlockPlan, plan_blocks
 from model.keep_schedule import DEFAULT_WARMUP_END, DEFAULT_WARMUP_START, KeepSchedule
 from model.macs import count_macs, dims_of
-from host.validation import check_keep_ratio
 from model.ta_selector import gather_tokens, kept_count, select_keys, select_tokens
 
 ATTN_IMPLS = tuple(sparse_attention.SPARSE_IMPLS)
@@ -31,8 +32,8 @@ class TriLevelConfig:
     token_keep: float = 0.7
     attn_keep: float = 1.0
     attn_impl: str = "mask"
-    dense_selectors: bool = False   # True: selector blocks ignore the previous selector's key lists
-    warmup_start: float = DEFAULT_WARMUP_START   # fractions of the total iterations
+    dense_selectors: bool = False  # True: selector blocks ignore the previous selector's key lists
+    warmup_start: float = DEFAULT_WARMUP_START  # fractions of the total iterations
     warmup_end: float = DEFAULT_WARMUP_END
 
     def __post_init__(self) -> None:
@@ -49,12 +50,18 @@ class TriLevelConfig:
         KeepSchedule(self.token_keep, self.warmup_start, self.warmup_end)  # validates start/end
 
     def to_dict(self) -> dict:
-        return dict(selector_blocks=list(self.selector_blocks), token_keep=self.token_keep,
-                    attn_keep=self.attn_keep, attn_impl=self.attn_impl,
-                    dense_selectors=self.dense_selectors, warmup_start=self.warmup_start, warmup_end=self.warmup_end)
+        return dict(
+            selector_blocks=list(self.selector_blocks),
+            token_keep=self.token_keep,
+            attn_keep=self.attn_keep,
+            attn_impl=self.attn_impl,
+            dense_selectors=self.dense_selectors,
+            warmup_start=self.warmup_start,
+            warmup_end=self.warmup_end,
+        )
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TriLevelConfig":
+    def from_dict(cls, d: dict) -> TriLevelConfig:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -64,14 +71,13 @@ class TriLevel:
 
     def __init__(self, config: TriLevelConfig, depth: int, n_patch: int) -> None:
         if any(b >= depth for b in config.selector_blocks):
-            raise ValueError(f"selector_blocks: {config.selector_blocks} out of range for a "
-                             f"{depth}-block model")
+            raise ValueError(f"selector_blocks: {config.selector_blocks} out of range for a {depth}-block model")
         self.config = config
         self.depth = depth
         self.n_patch = n_patch
         self._token_schedule = KeepSchedule(config.token_keep, config.warmup_start, config.warmup_end)
         self._attn_schedule = KeepSchedule(config.attn_keep, config.warmup_start, config.warmup_end)
-        self.progress: float | None = None   # None: no schedule set, the final ratios apply
+        self.progress: float | None = None  # None: no schedule set, the final ratios apply
         self.record_selection = False
         self.last_selection: list[dict] | None = None
         self.last_cls_attention: torch.Tensor | None = None
@@ -97,16 +103,21 @@ class TriLevel:
 
     def plan(self, training: bool, keep: tuple[float, float] | None = None) -> list[BlockPlan]:
         token_keep, attn_keep = keep if keep is not None else self.keep_for(training)
-        return plan_blocks(self.depth, self.n_patch, self.config.selector_blocks, token_keep,
-                           attn_keep, last_cls_row=training or self.record_selection,
-                           record=self.record_selection, dense_selectors=self.config.dense_selectors)
+        return plan_blocks(
+            self.depth,
+            self.n_patch,
+            self.config.selector_blocks,
+            token_keep,
+            attn_keep,
+            last_cls_row=training or self.record_selection,
+            record=self.record_selection,
+            dense_selectors=self.config.dense_selectors,
+        )
 
     # -- MACs ---------------------------------------------------------------------------------
-    def macs(self, batch_size: int, training: bool = True,
-             keep: tuple[float, float] | None = None) -> dict[str, int]:
+    def macs(self, batch_size: int, training: bool = True, keep: tuple[float, float] | None = None) -> dict[str, int]:
         """MACs of one forward/backward over `batch_size` examples at the current ratios."""
-        return count_macs(self._dims, self.plan(training, keep), batch_size,
-                          mask_impl=self.config.attn_impl == "mask")
+        return count_macs(self._dims, self.plan(training, keep), batch_size, mask_impl=self.config.attn_impl == "mask")
 
     # -- forward ------------------------------------------------------------------------------
     def run_blocks(self, blocks, x: torch.Tensor, training: bool) -> torch.Tensor:
@@ -123,11 +134,13 @@ class TriLevel:
         for block, plan in zip(blocks, plans):
             h = block.norm1(x)
             if plan.keys is None:
-                out, cls_row, qk = sparse_attention.dense(block.attn, h, want_cls_row=plan.cls_row,
-                                                          want_qk=plan.kept_map)
+                out, cls_row, qk = sparse_attention.dense(
+                    block.attn, h, want_cls_row=plan.cls_row, want_qk=plan.kept_map
+                )
             else:
-                out, cls_row, qk = sparse(block.attn, h, keys, want_cls_row=plan.cls_row,
-                                          want_qk=plan.kept_map, bias=bias)
+                out, cls_row, qk = sparse(
+                    block.attn, h, keys, want_cls_row=plan.cls_row, want_qk=plan.kept_map, bias=bias
+                )
             x = x + block.drop_path1(block.ls1(out))
             if plan.index == self.depth - 1:
                 last_row = cls_row
@@ -137,16 +150,16 @@ class TriLevel:
                     x = gather_tokens(x, keep)
                 next_keys = next_bias = None
                 if plan.next_keys is not None:
-                    ranked = sparse_attention.kept_map(block.attn, qk, keep,
-                                                       bias if plan.keys is not None else None)
+                    ranked = sparse_attention.kept_map(block.attn, qk, keep, bias if plan.keys is not None else None)
                     next_keys = select_keys(ranked, plan.next_keys - 1)
                     next_bias = sparse_attention.keys_to_bias(next_keys, x.shape[1], x.dtype)  # once per selector
                 keys, bias = next_keys, next_bias
                 if record:
                     if plan.prune:
                         original = original.gather(1, keep)
-                    selection.append(dict(block=plan.index, tokens=original.clone(),
-                                          keys=None if keys is None else keys.clone()))
+                    selection.append(
+                        dict(block=plan.index, tokens=original.clone(), keys=None if keys is None else keys.clone())
+                    )
             x = x + block.drop_path2(block.ls2(block.mlp(block.norm2(x))))
         if training or record:
             self.last_cls_attention = last_row
@@ -176,15 +189,16 @@ def _patched_class(cls: type) -> type:
     if issubclass(cls, TriLevelVisionTransformer):
         return cls
     if cls not in _PATCHED_CLASSES:
-        _PATCHED_CLASSES[cls] = type(f"TriLevel{cls.__name__}", (cls,),
-                                     {"forward_features": TriLevelVisionTransformer.forward_features,
-                                      "__module__": __name__})
+        _PATCHED_CLASSES[cls] = type(
+            f"TriLevel{cls.__name__}",
+            (cls,),
+            {"forward_features": TriLevelVisionTransformer.forward_features, "__module__": __name__},
+        )
     return _PATCHED_CLASSES[cls]
 
 
 _BLOCK_PARTS = ("norm1", "attn", "ls1", "drop_path1", "norm2", "mlp", "ls2", "drop_path2")
-_ATTN_PARTS = ("qkv", "q_norm", "k_norm", "norm", "proj", "attn_drop", "proj_drop", "num_heads",
-               "head_dim", "scale")
+_ATTN_PARTS = ("qkv", "q_norm", "k_norm", "norm", "proj", "attn_drop", "proj_drop", "num_heads", "head_dim", "scale")
 
 
 def check_patchable(net) -> None:
@@ -192,19 +206,22 @@ def check_patchable(net) -> None:
     if not isinstance(net, VisionTransformer):
         raise ValueError(f"model: expected a timm VisionTransformer, got {type(net).__name__}")
     if getattr(net, "cls_token", None) is None:
-        raise ValueError("model: has no class token (class_token=False); the TA-Selector ranks "
-                         "tokens by the [CLS] attention row")
+        raise ValueError(
+            "model: has no class token (class_token=False); the TA-Selector ranks tokens by the [CLS] attention row"
+        )
     if net.num_prefix_tokens != 1:
-        raise ValueError(f"model: {net.num_prefix_tokens - 1} register token(s); only the [CLS] "
-                         "prefix token is supported")
+        raise ValueError(
+            f"model: {net.num_prefix_tokens - 1} register token(s); only the [CLS] prefix token is supported"
+        )
     if not isinstance(net.patch_drop, torch.nn.Identity):
         raise ValueError("model: patch_drop_rate > 0 reorders tokens; not supported with the TA-Selector")
     for i, block in enumerate(net.blocks):
         missing = [p for p in _BLOCK_PARTS if not hasattr(block, p)]
         missing += [f"attn.{p}" for p in _ATTN_PARTS if not hasattr(getattr(block, "attn", None), p)]
         if missing:
-            raise ValueError(f"blocks[{i}]: {type(block).__name__} is not a pre-norm timm Block "
-                             f"(missing {', '.join(missing)})")
+            raise ValueError(
+                f"blocks[{i}]: {type(block).__name__} is not a pre-norm timm Block (missing {', '.join(missing)})"
+            )
 
 
 def patch_model(net, config: TriLevelConfig | None = None):
@@ -218,5 +235,4 @@ def patch_model(net, config: TriLevelConfig | None = None):
     return net
 
 
-__all__ = ["TriLevelConfig", "TriLevel", "patch_model", "check_patchable",
-           "kept_count", "ATTN_IMPLS"]
+__all__ = ["TriLevelConfig", "TriLevel", "patch_model", "check_patchable", "kept_count", "ATTN_IMPLS"]

@@ -3,6 +3,7 @@
 Outputs are cached under build/cxx/ by a hash of the sources, flags and headers, so repeated test
 runs do not recompile.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -14,7 +15,7 @@ from host.cxx_build import build_hash, gxx
 from .toolchain import BUILD, REPO, ap_types_include, require_program
 
 HW_INCLUDE = REPO / "hw" / "include"
-SIM_INCLUDE = REPO / "sim" / "include"   # Vitis-API hls_stream.h for open-source builds (before ap_types)
+SIM_INCLUDE = REPO / "sim" / "include"  # Vitis-API hls_stream.h for open-source builds (before ap_types)
 BOUNDED_INCLUDE = REPO / "sim" / "bounded"  # bounded-FIFO dataflow simulation (SystemC), docs/bounded_sim.md
 BOUNDED_FLAGS = ("-DONION_BOUNDED_SIM", "-I", str(BOUNDED_INCLUDE))
 SYSTEMC_LIBS = ("-lsystemc", "-lpthread")
@@ -37,12 +38,20 @@ def _digest(paths: list[Path], extra: list[str]) -> str:
 
 def require_systemc() -> None:
     if not Path("/usr/include/systemc.h").exists() and not Path("/usr/local/include/systemc.h").exists():
-        raise RuntimeError("SystemC headers not found; install Debian's 'libsystemc-dev' (make setup does this as root)")
+        raise RuntimeError(
+            "SystemC headers not found; install Debian's 'libsystemc-dev' (make setup does this as root)"
+        )
 
 
-def compile_cxx(sources: list[Path | str], name: str, shared: bool = False,
-                extra_flags: list[str] | None = None, bounded: bool = False, synth_check: bool = False,
-                csim_sources: list[Path | str] | None = None) -> Path:
+def compile_cxx(
+    sources: list[Path | str],
+    name: str,
+    shared: bool = False,
+    extra_flags: list[str] | None = None,
+    bounded: bool = False,
+    synth_check: bool = False,
+    csim_sources: list[Path | str] | None = None,
+) -> Path:
     """Compiles sources into build/cxx/<name>-<hash>[.so]; returns the output path.
     bounded: the bounded-FIFO dataflow simulation build (ONION_BOUNDED_SIM, SystemC).
     synth_check: the synthesis branch (-D__SYNTHESIS__ through sim/synth_check's ap_types shim).
@@ -67,13 +76,29 @@ def compile_cxx(sources: list[Path | str], name: str, shared: bool = False,
         flags += list(SYNTH_CHECK_FLAGS)
     if shared:
         flags += list(SHARED_FLAGS)
-    return gxx(sources, BUILD / "cxx", name, flags, include_dirs=[SIM_INCLUDE, HW_INCLUDE],
-               system_dirs=[ap_types_include()], libs=SYSTEMC_LIBS if bounded else (),
-               suffix=".so" if shared else "", hashed_dirs=HASHED_DIRS, what=name)
+    return gxx(
+        sources,
+        BUILD / "cxx",
+        name,
+        flags,
+        include_dirs=[SIM_INCLUDE, HW_INCLUDE],
+        system_dirs=[ap_types_include()],
+        libs=SYSTEMC_LIBS if bounded else (),
+        suffix=".so" if shared else "",
+        hashed_dirs=HASHED_DIRS,
+        what=name,
+    )
 
 
-def build_verilated(sources: list[Path | str], top: str, params: dict, cxx_main: Path | str, name: str,
-                    cxx_flags: list[str] | None = None, bounded: bool = True) -> Path:
+def build_verilated(
+    sources: list[Path | str],
+    top: str,
+    params: dict,
+    cxx_main: Path | str,
+    name: str,
+    cxx_flags: list[str] | None = None,
+    bounded: bool = True,
+) -> Path:
     """`verilator --cc --exe --build`: the RTL in `sources` (top module `top`, parameters `params`)
     linked with the C++ program `cxx_main`, compiled with the engine's include paths (and the
     bounded-FIFO simulation when `bounded`). Cached under build/verilated/<name>-<hash>/."""
@@ -94,10 +119,32 @@ def build_verilated(sources: list[Path | str], top: str, params: dict, cxx_main:
     if exe.exists():
         return exe
     out_dir.mkdir(parents=True, exist_ok=True)
-    cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "-Wno-fatal", "-O2", "--top-module", top,
-           *gparams, "--Mdir", str(out_dir), "-o", name, *map(str, sources), str(cxx_main),
-           "-CFLAGS", " ".join(cflags), "-LDFLAGS", " ".join(SYSTEMC_LIBS if bounded else ())]
+    cmd = [
+        "verilator",
+        "--cc",
+        "--exe",
+        "--build",
+        "-j",
+        "2",
+        "-Wno-fatal",
+        "-O2",
+        "--top-module",
+        top,
+        *gparams,
+        "--Mdir",
+        str(out_dir),
+        "-o",
+        name,
+        *map(str, sources),
+        str(cxx_main),
+        "-CFLAGS",
+        " ".join(cflags),
+        "-LDFLAGS",
+        " ".join(SYSTEMC_LIBS if bounded else ()),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0 or not exe.exists():
-        raise RuntimeError(f"verilator build failed for {name}:\n{' '.join(cmd)}\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        raise RuntimeError(
+            f"verilator build failed for {name}:\n{' '.join(cmd)}\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+        )
     return exe

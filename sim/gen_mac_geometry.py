@@ -5,6 +5,7 @@ between the `BEGIN/END generated geometry` markers.
     python -m sim.gen_mac_geometry           # rewrite the blocks
     python -m sim.gen_mac_geometry --check   # exit 1 if a block differs from the header
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ def render(text: str, constants: dict[str, int], path: Path) -> str:
         body, n = re.subn(rf"(parameter\s+integer\s+{param}\s*=\s*)\d+", rf"\g<1>{constants[const]}", body)
         if n != 1:
             raise ValueError(f"{path}: parameter {param} not found once in the generated block")
-    return text[:match.start(2)] + body + text[match.end(2):]
+    return text[: match.start(2)] + body + text[match.end(2) :]
 
 
 def main(argv=None) -> int:

@@ -5,6 +5,7 @@ Outputs structs and region layouts) and the generated interface block of hw/src/
 (the top function's signature and its `#pragma HLS INTERFACE ... offset=0x..` lines). Both are
 committed; tests/hw/test_spec.py fails when either is stale. `--check` exits 1 when stale.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,7 +43,6 @@ def _extent_cxx(expr: str) -> str:
         if not (factor.isdigit() or factor in LAYOUT_SYMBOLS):
             raise ValueError(f"layout extent {expr!r}: unknown symbol {factor!r} (known: {LAYOUT_SYMBOLS})")
     return "*".join(f"d.{f.strip()}" if not f.strip().isdigit() else f.strip() for f in expr.split("*"))
-
 
 
 def _size_cxx(size: str, layouts: dict) -> str:
@@ -108,9 +108,17 @@ def pool_words(spec: dict) -> dict[str, int]:
     for name in _public(spec["ops"]):
         n = lim["max_tokens"]
         patch, head, linear = name.startswith("PATCH"), name.startswith("HEAD"), name.startswith("LINEAR")
-        dims = {"N": n, "P": n - 1, "K": n, "D": lim["max_dim"], "H": lim["max_heads"], "M": lim["max_mlp"],
-                "I": lim["max_patch_dim"] if patch else lim["max_in_dim"],
-                "O": lim["max_classes"] if head else lim["max_out_dim"], "Z": n * lim["max_keys"]}
+        dims = {
+            "N": n,
+            "P": n - 1,
+            "K": n,
+            "D": lim["max_dim"],
+            "H": lim["max_heads"],
+            "M": lim["max_mlp"],
+            "I": lim["max_patch_dim"] if patch else lim["max_in_dim"],
+            "O": lim["max_classes"] if head else lim["max_out_dim"],
+            "Z": n * lim["max_keys"],
+        }
         if linear:
             dims["D"] = 0
         used = {p: 0 for p in ports}
@@ -132,53 +140,80 @@ def render_dma(spec: dict) -> list[str]:
     dma = spec["dma"]
     regs = sorted({reg for name in _public(spec["ops"]) for reg, *_ in _op_region_list(spec, name)})
     pools = pool_words(spec)
-    lines = ["", "// ---- memory system: ports, bursts, the regions each op moves (section dma) ----",
-             "enum Port { " + " ".join(f"PORT_{p.upper()} = {i}," for i, p in enumerate(ports)) +
-             f" PORT_COUNT = {len(ports)} }};"]
+    lines = [
+        "",
+        "// ---- memory system: ports, bursts, the regions each op moves (section dma) ----",
+        "enum Port { "
+        + " ".join(f"PORT_{p.upper()} = {i}," for i, p in enumerate(ports))
+        + f" PORT_COUNT = {len(ports)} }};",
+    ]
     for p, d in ports.items():
         lines.append(f"const int AXI_BITS_{p.upper()} = {int(d['axi_bits'])};  // data width of the {p} port")
-    lines.append(f"const int EW_LANES = {int(spec['compute']['elementwise_lanes'])};  "
-                 "// words per cycle of every laned element-wise loop (compute.elementwise_lanes)")
-    lines += [f"const int AXI_MAX_BURST_BEATS = {int(dma['max_burst_beats'])};",
-              f"const int AXI_BOUNDARY_BYTES = {int(dma['burst_boundary_bytes'])};",
-              "inline int axi_beat_bytes(int port) {",
-              "    switch (port) {"]
+    lines.append(
+        f"const int EW_LANES = {int(spec['compute']['elementwise_lanes'])};  "
+        "// words per cycle of every laned element-wise loop (compute.elementwise_lanes)"
+    )
+    lines += [
+        f"const int AXI_MAX_BURST_BEATS = {int(dma['max_burst_beats'])};",
+        f"const int AXI_BOUNDARY_BYTES = {int(dma['burst_boundary_bytes'])};",
+        "inline int axi_beat_bytes(int port) {",
+        "    switch (port) {",
+    ]
     lines += [f"    case PORT_{p.upper()}: return AXI_BITS_{p.upper()} / 8;" for p in ports]
-    lines += ["    default: return 16;", "    }", "}", "",
-              "// the on-chip copy of a call's regions, in words: one pool for the 16-bit ports (the most one",
-              "// call moves at the limits, whole beats per region) and one for aux"]
+    lines += [
+        "    default: return 16;",
+        "    }",
+        "}",
+        "",
+        "// the on-chip copy of a call's regions, in words: one pool for the 16-bit ports (the most one",
+        "// call moves at the limits, whole beats per region) and one for aux",
+    ]
     lines.append(f"const long POOL_WORDS = {pools['words']};")
     lines.append(f"const long POOL_WORDS_AUX = {pools['aux']};")
-    lines += ["", "// the offset registers that address regions",
-              "enum RegionReg { " + " ".join(f"RG_{r.upper()}," for r in regs) + " RG_COUNT };",
-              "",
-              "struct Region {",
-              "    int reg;         // RegionReg",
-              "    int port;        // Port",
-              "    bool write;      // the op writes it (else reads it)",
-              "    uint32_t off;    // word offset in the port (the register's value)",
-              "    long words;",
-              "};",
-              f"const int MAX_REGIONS = {max(len(_op_region_list(spec, n)) for n in _public(spec['ops']))};",
-              "",
-              "// The regions one call moves (ops.<op>.regions, plus fracs/stats); Z = key-list entries.",
-              "inline int op_regions(const Args &a, long Z, Region *r) {",
-              "    const long N = a.n_tokens;",
-              "    const long K = (a.flags & FLAG_GATHER) ? (long)a.n_keep : N;",
-              "    const Dims d = {N, K, (long)a.dim, (long)a.heads, (long)a.mlp_dim, (long)a.in_dim, (long)a.out_dim, Z};",
-              "    int c = 0;",
-              "    switch (a.opcode) {"]
+    lines += [
+        "",
+        "// the offset registers that address regions",
+        "enum RegionReg { " + " ".join(f"RG_{r.upper()}," for r in regs) + " RG_COUNT };",
+        "",
+        "struct Region {",
+        "    int reg;         // RegionReg",
+        "    int port;        // Port",
+        "    bool write;      // the op writes it (else reads it)",
+        "    uint32_t off;    // word offset in the port (the register's value)",
+        "    long words;",
+        "};",
+        f"const int MAX_REGIONS = {max(len(_op_region_list(spec, n)) for n in _public(spec['ops']))};",
+        "",
+        "// The regions one call moves (ops.<op>.regions, plus fracs/stats); Z = key-list entries.",
+        "inline int op_regions(const Args &a, long Z, Region *r) {",
+        "    const long N = a.n_tokens;",
+        "    const long K = (a.flags & FLAG_GATHER) ? (long)a.n_keep : N;",
+        "    const Dims d = {N, K, (long)a.dim, (long)a.heads, (long)a.mlp_dim, (long)a.in_dim, (long)a.out_dim, Z};",
+        "    int c = 0;",
+        "    switch (a.opcode) {",
+    ]
     layouts = _public(spec["layouts"])
     for name in _public(spec["ops"]):
         lines.append(f"    case OP_{name}:")
         for reg, port, size, write, cond in _op_region_list(spec, name):
-            body = (f"r[c].reg = RG_{reg.upper()}; r[c].port = PORT_{port.upper()}; r[c].write = "
-                    f"{'true' if write else 'false'}; r[c].off = a.{reg}; r[c].words = {_size_cxx(size, layouts)}; ++c;")
+            body = (
+                f"r[c].reg = RG_{reg.upper()}; r[c].port = PORT_{port.upper()}; r[c].write = "
+                f"{'true' if write else 'false'}; r[c].off = a.{reg}; r[c].words = {_size_cxx(size, layouts)}; ++c;"
+            )
             lines.append(f"        if ({cond}) {{ {body} }}" if cond else f"        {{ {body} }}")
         lines.append("        break;")
-    lines += ["    default:", "        break;", "    }", "    (void)d;", "    return c;", "}", "",
-              "// points an offset register at a new word offset (the region's place in the on-chip copy)",
-              "inline void set_region_offset(Args &a, int reg, uint32_t off) {", "    switch (reg) {"]
+    lines += [
+        "    default:",
+        "        break;",
+        "    }",
+        "    (void)d;",
+        "    return c;",
+        "}",
+        "",
+        "// points an offset register at a new word offset (the region's place in the on-chip copy)",
+        "inline void set_region_offset(Args &a, int reg, uint32_t off) {",
+        "    switch (reg) {",
+    ]
     lines += [f"    case RG_{r.upper()}: a.{r} = off; break;" for r in regs]
     lines += ["    default: break;", "    }", "}"]
     return lines
@@ -205,8 +240,10 @@ def trip_counts(spec: dict) -> dict[str, int]:
                 raise ValueError(f"trip count {name}: unknown name {t!r} (known: {sorted(names)})")
             if not re.match(r"[A-Za-z_]\w*$|\d+$|[+*/()-]$", t):
                 raise ValueError(f"trip count {name}: unexpected {t!r} in {expr!r}")
-        value = eval(" ".join(str(names.get(t, "//" if t == "/" else t)) for t in tokens),  # checked tokens only
-                     {"__builtins__": {}})
+        value = eval(
+            " ".join(str(names.get(t, "//" if t == "/" else t)) for t in tokens),  # checked tokens only
+            {"__builtins__": {}},
+        )
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"trip count {name} = {expr!r} is not a positive integer")
         out[name] = value
@@ -215,32 +252,38 @@ def trip_counts(spec: dict) -> dict[str, int]:
 
 def _mac_array_lines(spec: dict) -> list[str]:
     mac = _public(spec["mac_array"])
-    return ["// RTL MAC-array geometry and clock (mac_array_timing.h and host/cycle_model.py use these)",
-            f"const int MAC_ROWS = {int(mac['rows'])};",
-            f"const int MAC_COLS = {int(mac['cols'])};",
-            f"const int MAC_MAX_M = {int(mac['max_m'])};",
-            f"const int MAC_CLOCK_MHZ = {int(spec['clock_mhz'])};",
-            f"const int MAC_DSPS = {int(mac['dsps'])};",
-            f"const int MAC_SWAP_CYCLES = {int(mac['swap_cycles'])};",
-            f"const int MAC_TAIL_CYCLES = {int(mac['tail_cycles'])};"]
+    return [
+        "// RTL MAC-array geometry and clock (mac_array_timing.h and host/cycle_model.py use these)",
+        f"const int MAC_ROWS = {int(mac['rows'])};",
+        f"const int MAC_COLS = {int(mac['cols'])};",
+        f"const int MAC_MAX_M = {int(mac['max_m'])};",
+        f"const int MAC_CLOCK_MHZ = {int(spec['clock_mhz'])};",
+        f"const int MAC_DSPS = {int(mac['dsps'])};",
+        f"const int MAC_SWAP_CYCLES = {int(mac['swap_cycles'])};",
+        f"const int MAC_TAIL_CYCLES = {int(mac['tail_cycles'])};",
+    ]
 
 
 def _param_grad_lines(spec: dict) -> list[str]:
     """param_grad_slices(op, dims, out): where each parameter-gradient tensor of a backward op lies in
     its params layout (the gw_off block and the gacc_off accumulators share that layout)."""
-    lines = ["// weight-gradient accumulation (grad_accumulation): per backward op with parameters, the",
-             "// parameter-gradient tensors (index into the op's frac/stats tables) and their place in the",
-             "// params layout",
-             f"const int GACC_FRAC_MIN = {int(spec['grad_accumulation']['frac_min'])};",
-             f"const int GACC_FRAC_MAX = {int(spec['grad_accumulation']['frac_max'])};",
-             "struct ParamGradSlice { int tensor; long offset; long size; };"]
+    lines = [
+        "// weight-gradient accumulation (grad_accumulation): per backward op with parameters, the",
+        "// parameter-gradient tensors (index into the op's frac/stats tables) and their place in the",
+        "// params layout",
+        f"const int GACC_FRAC_MIN = {int(spec['grad_accumulation']['frac_min'])};",
+        f"const int GACC_FRAC_MAX = {int(spec['grad_accumulation']['frac_max'])};",
+        "struct ParamGradSlice { int tensor; long offset; long size; };",
+    ]
     ops = {k: o for k, o in _public(spec["ops"]).items() if k.endswith("_BWD") and o.get("params")}
     most = max(len(spec["layouts"][o["params"]]) for o in ops.values())
-    lines += [f"const int MAX_PARAM_SLICES = {most};",
-              f"const int OP_TENSORS_MAX = {max(len(o['tensors']) for o in _public(spec['ops']).values())};"
-              "  // longest per-op tensor list (frac / stats tables)",
-              "inline int param_grad_slices(uint32_t op, const Dims &d, ParamGradSlice *out) {",
-              "    switch (op) {"]
+    lines += [
+        f"const int MAX_PARAM_SLICES = {most};",
+        f"const int OP_TENSORS_MAX = {max(len(o['tensors']) for o in _public(spec['ops']).values())};"
+        "  // longest per-op tensor list (frac / stats tables)",
+        "inline int param_grad_slices(uint32_t op, const Dims &d, ParamGradSlice *out) {",
+        "    switch (op) {",
+    ]
     for name, o in ops.items():
         lay = o["params"]
         lines.append(f"    case OP_{name}: {{")
@@ -250,8 +293,10 @@ def _param_grad_lines(spec: dict) -> list[str]:
             if t not in o["tensors"]:
                 raise ValueError(f"op {name}: params tensor {tensor!r} has no gradient {t!r} in its tensor list")
             size = " * ".join(f"({_extent_cxx(e)})" for e in shape)
-            lines.append(f"        out[{i}].tensor = {o['tensors'].index(t)}; out[{i}].offset = l.{tensor}; "
-                         f"out[{i}].size = {size};")
+            lines.append(
+                f"        out[{i}].tensor = {o['tensors'].index(t)}; out[{i}].offset = l.{tensor}; "
+                f"out[{i}].size = {size};"
+            )
         lines += [f"        return {len(spec['layouts'][lay])};", "    }"]
     lines += ["    default:", "        return 0;", "    }", "}", ""]
     return lines
@@ -268,7 +313,7 @@ def render_header(spec: dict) -> str:
         "",
         "#include <stdint.h>",
         "",
-        "#include \"onion/fixed.h\"",
+        '#include "onion/fixed.h"',
         "",
         "// LOOP_TRIPCOUNT max values (macros: Vitis HLS expands them inside pragmas)",
         *[f"#define ONION_TRIP_{k.upper()} {v}  // {spec['trip_counts'][k]}" for k, v in trip_counts(spec).items()],
@@ -285,9 +330,12 @@ def render_header(spec: dict) -> str:
     for kind, f in fmt.items():
         lines.append(f"const int FRAC_{kind.upper()} = {int(f['frac'])};")
     grad = fmt["gradient"]
-    lines += [f"const int GRAD_FRAC_MIN = {int(grad['frac_min'])};",
-              f"const int GRAD_FRAC_MAX = {int(grad['frac_max'])};", "",
-              "// op-internal precisions"]
+    lines += [
+        f"const int GRAD_FRAC_MIN = {int(grad['frac_min'])};",
+        f"const int GRAD_FRAC_MAX = {int(grad['frac_max'])};",
+        "",
+        "// op-internal precisions",
+    ]
     for key, value in _public(spec["internal"]).items():
         if isinstance(value, int):
             lines.append(f"const int {key.upper()} = {value};")
@@ -304,30 +352,45 @@ def render_header(spec: dict) -> str:
     lines += [f"    FLAG_{name} = {int(bit)}," for name, bit in spec["flags"].items()]
     lines += ["};", "", "// s_axilite register byte offsets"]
     for reg in spec["registers"]:
-        lines.append(f"const uint32_t REG_{reg['name'].upper()} = {reg['offset']};  // {reg['width']} bit, {reg['dir']}")
+        lines.append(
+            f"const uint32_t REG_{reg['name'].upper()} = {reg['offset']};  // {reg['width']} bit, {reg['dir']}"
+        )
     lines += ["", "// per-op tensor lists: index into the stats (and, for backward ops, frac) tables"]
     for name, o in ops.items():
-        lines.append(f"namespace {name.lower()} {{ enum {{ " +
-                     " ".join(f"{t.upper()} = {i}," for i, t in enumerate(o["tensors"])) +
-                     f" COUNT = {len(o['tensors'])} }}; }}")
+        lines.append(
+            f"namespace {name.lower()} {{ enum {{ "
+            + " ".join(f"{t.upper()} = {i}," for i, t in enumerate(o["tensors"]))
+            + f" COUNT = {len(o['tensors'])} }}; }}"
+        )
     lines += ["", "// the call's arguments (input registers) and results (output registers)", "struct Args {"]
     lines += [f"    uint32_t {r['name']};" for r in _scalar_regs(spec, "in")]
     lines += ["};", "", "struct Outputs {"]
     lines += [f"    uint32_t {r['name']};" for r in _scalar_regs(spec, "out")]
-    lines += ["};", "",
-              "// register image (uint32 words indexed by byte offset / 4) <-> Args / Outputs (C-sim entry)",
-              "inline Args args_from_image(const uint32_t *img) {", "    Args a;"]
+    lines += [
+        "};",
+        "",
+        "// register image (uint32 words indexed by byte offset / 4) <-> Args / Outputs (C-sim entry)",
+        "inline Args args_from_image(const uint32_t *img) {",
+        "    Args a;",
+    ]
     lines += [f"    a.{r['name']} = img[{r['offset']} / 4];" for r in _scalar_regs(spec, "in")]
     lines += ["    return a;", "}", "", "inline void outputs_to_image(const Outputs &o, uint32_t *img) {"]
     lines += [f"    img[{r['offset']} / 4] = o.{r['name']};" for r in _scalar_regs(spec, "out")]
-    lines += ["}", "",
-              "// calls the top function with an Args / Outputs pair (C-sim entry and test bench)",
-              "#define ONION_ENGINE_CALL(a, o, wts, act, grd, aux) \\",
-              "    onion_engine(wts, act, grd, aux, " +
-              ", ".join(f"(a).{r['name']}" for r in _scalar_regs(spec, "in")) + ", " +
-              ", ".join(f"(o).{r['name']}" for r in _scalar_regs(spec, "out")) + ")",
-              "", "// region layouts: word offsets of each tensor from the region start",
-              "struct Dims { long " + ", ".join(LAYOUT_SYMBOLS) + "; };", ""]
+    lines += [
+        "}",
+        "",
+        "// calls the top function with an Args / Outputs pair (C-sim entry and test bench)",
+        "#define ONION_ENGINE_CALL(a, o, wts, act, grd, aux) \\",
+        "    onion_engine(wts, act, grd, aux, "
+        + ", ".join(f"(a).{r['name']}" for r in _scalar_regs(spec, "in"))
+        + ", "
+        + ", ".join(f"(o).{r['name']}" for r in _scalar_regs(spec, "out"))
+        + ")",
+        "",
+        "// region layouts: word offsets of each tensor from the region start",
+        "struct Dims { long " + ", ".join(LAYOUT_SYMBOLS) + "; };",
+        "",
+    ]
     for lname, entries in _public(spec["layouts"]).items():
         sname = _camel(lname) + "Layout"
         lines.append(f"struct {sname} {{ long " + ", ".join(t for t, _ in entries) + ", size; };")
@@ -339,17 +402,27 @@ def render_header(spec: dict) -> str:
         lines += ["    l.size = at;", "    (void)d;", "    return l;", "}", ""]
     lines += _param_grad_lines(spec)
     lines += render_dma(spec)
-    lines += ["", "}  // namespace spec", "}  // namespace onion", "",
-              "// the HLS top function (hw/src/onion_engine.cpp), for the test bench and the C-sim entry",
-              "void onion_engine(" + ", ".join(_top_params(spec, qualified=True)) + ");", "", "#endif", ""]
+    lines += [
+        "",
+        "}  // namespace spec",
+        "}  // namespace onion",
+        "",
+        "// the HLS top function (hw/src/onion_engine.cpp), for the test bench and the C-sim entry",
+        "void onion_engine(" + ", ".join(_top_params(spec, qualified=True)) + ");",
+        "",
+        "#endif",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def _top_params(spec: dict, qualified: bool = False) -> list[str]:
     ports = _public(spec["ports"])
     prefix = "onion::" if qualified else ""
-    params = [f"{prefix if PORT_C_TYPE[p['word']] == 'word_t' else ''}{PORT_C_TYPE[p['word']]} *{name}"
-              for name, p in ports.items()]
+    params = [
+        f"{prefix if PORT_C_TYPE[p['word']] == 'word_t' else ''}{PORT_C_TYPE[p['word']]} *{name}"
+        for name, p in ports.items()
+    ]
     params += [f"uint32_t {r['name']}" for r in _scalar_regs(spec, "in")]
     params += [f"uint32_t &{r['name']}" for r in _scalar_regs(spec, "out")]
     return params
@@ -361,10 +434,14 @@ def render_top_block(spec: dict) -> str:
     params = _top_params(spec)
     lines = [BEGIN, "void onion_engine(" + ",\n                  ".join(params) + ") {"]
     for name, p in ports.items():
-        lines.append(f"#pragma HLS INTERFACE m_axi port={name} offset=slave bundle={p['bundle']} depth={MAXI_DEPTH} "
-                     f"max_widen_bitwidth={int(p['axi_bits'])} max_read_burst_length={int(spec['dma']['max_burst_beats'])} "
-                     f"max_write_burst_length={int(spec['dma']['max_burst_beats'])}")
-        lines.append(f"#pragma HLS INTERFACE s_axilite port={name} offset={regs[name + '_addr']['offset']} bundle=control")
+        lines.append(
+            f"#pragma HLS INTERFACE m_axi port={name} offset=slave bundle={p['bundle']} depth={MAXI_DEPTH} "
+            f"max_widen_bitwidth={int(p['axi_bits'])} max_read_burst_length={int(spec['dma']['max_burst_beats'])} "
+            f"max_write_burst_length={int(spec['dma']['max_burst_beats'])}"
+        )
+        lines.append(
+            f"#pragma HLS INTERFACE s_axilite port={name} offset={regs[name + '_addr']['offset']} bundle=control"
+        )
     for r in _scalar_regs(spec, "in") + _scalar_regs(spec, "out"):
         lines.append(f"#pragma HLS INTERFACE s_axilite port={r['name']} offset={r['offset']} bundle=control")
     lines.append("#pragma HLS INTERFACE s_axilite port=return bundle=control")

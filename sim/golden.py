@@ -12,6 +12,7 @@ Tests build the same cases in memory and run them through host.backends.csim.
 Gradient exponents: the reference's gradient magnitudes choose each tensor's frac (what the
 host's adaptive exponents converge to, host.engine_spec.next_grad_frac), one spare top bit.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from model.torchvision_compat import ensure_torchvision_importable  # noqa: E402
+
 ensure_torchvision_importable()  # the CPU torchvision shim, before timm is imported
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -53,12 +55,13 @@ def q(values, frac: int) -> np.ndarray:
 
 
 def dq(words, frac: int) -> np.ndarray:
-    return np.asarray(words, dtype=np.float64) * 2.0 ** -frac
+    return np.asarray(words, dtype=np.float64) * 2.0**-frac
 
 
 @dataclass
 class Compare:
     """A region the engine writes, with the float reference it should approximate."""
+
     name: str
     port: str
     offset: int
@@ -90,7 +93,7 @@ class Case:
     def image(self, port: str) -> np.ndarray:
         img = np.zeros(max(self.sizes[port], 1), dtype=PORT_DTYPES[port])
         for off, arr in self.words[port]:
-            img[off:off + arr.size] = arr
+            img[off : off + arr.size] = arr
         return img
 
     def compare(self, name, port, offset, frac, ref, direction):
@@ -112,7 +115,7 @@ def _params_from_layout(case, layout_name, dims, tensors: dict):
     words = {}
     for name, (off, shape) in entries.items():
         w = q(tensors[name].detach().numpy().reshape(shape), W)
-        block[off:off + w.size] = w.reshape(-1)
+        block[off : off + w.size] = w.reshape(-1)
         words[name] = w
     return case.put("wts", block), words
 
@@ -123,6 +126,7 @@ def _grad_compares(case, layout_name, dims, gw_off, grads: dict, fracs: dict, pr
 
 
 # ---------------------------------------------------------------- per-op cases
+
 
 def linear_case(n=17, i=48, o=40, seed=0) -> Case:
     rng = np.random.default_rng(seed)
@@ -138,8 +142,12 @@ def linear_case(n=17, i=48, o=40, seed=0) -> Case:
     g_out = pick_frac(np.abs(dy_f).max())
     dy = q(dy_f, g_out)
     y.backward(_t(dy, g_out))
-    fr = {"d_out": g_out, "d_in": pick_frac(xt.grad.abs().max()), "d_w": pick_frac(wq.grad.abs().max()),
-          "d_b": pick_frac(bq.grad.abs().max())}
+    fr = {
+        "d_out": g_out,
+        "d_in": pick_frac(xt.grad.abs().max()),
+        "d_w": pick_frac(wq.grad.abs().max()),
+        "d_b": pick_frac(bq.grad.abs().max()),
+    }
     x_off = case.put("act", x)
     y_off = case.reserve("act", n * o)
     gy_off = case.put("grd", dy)
@@ -148,12 +156,28 @@ def linear_case(n=17, i=48, o=40, seed=0) -> Case:
     fr_off = case.put("aux", [fr[t] for t in es.op_tensors("LINEAR_BWD")])
     dims = dict(n_tokens=n, in_dim=i, out_dim=o, x_off=x_off, w_off=w_off)
     case.calls.append(dict(op="LINEAR_FWD", y_off=y_off, stats_off=case.stats_region("LINEAR_FWD"), **dims))
-    case.calls.append(dict(op="LINEAR_BWD", gy_off=gy_off, gx_off=gx_off, gw_off=gw_off, fracs_off=fr_off,
-                           stats_off=case.stats_region("LINEAR_BWD"), **dims))
+    case.calls.append(
+        dict(
+            op="LINEAR_BWD",
+            gy_off=gy_off,
+            gx_off=gx_off,
+            gw_off=gw_off,
+            fracs_off=fr_off,
+            stats_off=case.stats_region("LINEAR_BWD"),
+            **dims,
+        )
+    )
     case.compare("y", "act", y_off, A, y.detach().numpy(), "fwd")
     case.compare("dx", "grd", gx_off, fr["d_in"], xt.grad.numpy(), "bwd")
-    _grad_compares(case, "linear_params", dict(I=i, O=o), gw_off, {"w": wq.grad.numpy(), "b": bq.grad.numpy()},
-                   {"w": fr["d_w"], "b": fr["d_b"]}, "")
+    _grad_compares(
+        case,
+        "linear_params",
+        dict(I=i, O=o),
+        gw_off,
+        {"w": wq.grad.numpy(), "b": bq.grad.numpy()},
+        {"w": fr["d_w"], "b": fr["d_b"]},
+        "",
+    )
     return case
 
 
@@ -161,8 +185,12 @@ def layernorm_case(n=13, d=64, seed=1) -> Case:
     rng = np.random.default_rng(seed)
     case = Case(f"layernorm_{n}x{d}")
     x = q(rng.normal(0.3, 1.5, (n, d)), A)
-    w_off, w = _params_from_layout(case, "ln_params", dict(D=d),
-                                   {"w": torch.tensor(rng.normal(1, 0.2, d)), "b": torch.tensor(rng.normal(0, 0.2, d))})
+    w_off, w = _params_from_layout(
+        case,
+        "ln_params",
+        dict(D=d),
+        {"w": torch.tensor(rng.normal(1, 0.2, d)), "b": torch.tensor(rng.normal(0, 0.2, d))},
+    )
     xt = _t(x, A).requires_grad_()
     gq, bq = _t(w["w"], W).requires_grad_(), _t(w["b"], W).requires_grad_()
     y = F.layer_norm(xt, (d,), gq, bq, eps=1e-6)
@@ -172,8 +200,12 @@ def layernorm_case(n=13, d=64, seed=1) -> Case:
     g_out = pick_frac(np.abs(dy_f).max())
     dy = q(dy_f, g_out)
     y.backward(_t(dy, g_out))
-    fr = {"d_out": g_out, "d_in": pick_frac(xt.grad.abs().max()), "d_w": pick_frac(gq.grad.abs().max()),
-          "d_b": pick_frac(bq.grad.abs().max())}
+    fr = {
+        "d_out": g_out,
+        "d_in": pick_frac(xt.grad.abs().max()),
+        "d_w": pick_frac(gq.grad.abs().max()),
+        "d_b": pick_frac(bq.grad.abs().max()),
+    }
     x_off = case.put("act", x)
     y_off = case.reserve("act", n * d)
     gy_off = case.put("grd", dy)
@@ -182,12 +214,28 @@ def layernorm_case(n=13, d=64, seed=1) -> Case:
     fr_off = case.put("aux", [fr[t] for t in es.op_tensors("LAYERNORM_BWD")])
     dims = dict(n_tokens=n, dim=d, x_off=x_off, w_off=w_off)
     case.calls.append(dict(op="LAYERNORM_FWD", y_off=y_off, stats_off=case.stats_region("LAYERNORM_FWD"), **dims))
-    case.calls.append(dict(op="LAYERNORM_BWD", gy_off=gy_off, gx_off=gx_off, gw_off=gw_off, fracs_off=fr_off,
-                           stats_off=case.stats_region("LAYERNORM_BWD"), **dims))
+    case.calls.append(
+        dict(
+            op="LAYERNORM_BWD",
+            gy_off=gy_off,
+            gx_off=gx_off,
+            gw_off=gw_off,
+            fracs_off=fr_off,
+            stats_off=case.stats_region("LAYERNORM_BWD"),
+            **dims,
+        )
+    )
     case.compare("y", "act", y_off, A, y.detach().numpy(), "fwd")
     case.compare("dx", "grd", gx_off, fr["d_in"], xt.grad.numpy(), "bwd")
-    _grad_compares(case, "ln_params", dict(D=d), gw_off, {"w": gq.grad.numpy(), "b": bq.grad.numpy()},
-                   {"w": fr["d_w"], "b": fr["d_b"]}, "")
+    _grad_compares(
+        case,
+        "ln_params",
+        dict(D=d),
+        gw_off,
+        {"w": gq.grad.numpy(), "b": bq.grad.numpy()},
+        {"w": fr["d_w"], "b": fr["d_b"]},
+        "",
+    )
     return case
 
 
@@ -209,8 +257,16 @@ def gelu_case(n=16, d=96, seed=2) -> Case:
     fr_off = case.put("aux", [fr[t] for t in es.op_tensors("GELU_BWD")])
     dims = dict(n_tokens=n, dim=d, x_off=x_off)
     case.calls.append(dict(op="GELU_FWD", y_off=y_off, stats_off=case.stats_region("GELU_FWD"), **dims))
-    case.calls.append(dict(op="GELU_BWD", gy_off=gy_off, gx_off=gx_off, fracs_off=fr_off,
-                           stats_off=case.stats_region("GELU_BWD"), **dims))
+    case.calls.append(
+        dict(
+            op="GELU_BWD",
+            gy_off=gy_off,
+            gx_off=gx_off,
+            fracs_off=fr_off,
+            stats_off=case.stats_region("GELU_BWD"),
+            **dims,
+        )
+    )
     case.compare("y", "act", y_off, A, y.detach().numpy(), "fwd")
     case.compare("dx", "grd", gx_off, fr["d_in"], xt.grad.numpy(), "bwd")
     return case
@@ -223,8 +279,12 @@ def patch_case(cfg_name="onion_tiny", seed=3) -> Case:
     i = patch_dim(cfg)
     case = Case(f"patch_embed_{cfg_name}")
     patches = q(rng.normal(0, 1, (n - 1, i)), A)
-    tensors = {"w": torch.tensor(rng.normal(0, 1 / math.sqrt(i), (d, i))), "b": torch.tensor(rng.normal(0, 0.1, d)),
-               "cls": torch.tensor(rng.normal(0, 0.02, d)), "pos": torch.tensor(rng.normal(0, 0.02, (n, d)))}
+    tensors = {
+        "w": torch.tensor(rng.normal(0, 1 / math.sqrt(i), (d, i))),
+        "b": torch.tensor(rng.normal(0, 0.1, d)),
+        "cls": torch.tensor(rng.normal(0, 0.02, d)),
+        "pos": torch.tensor(rng.normal(0, 0.02, (n, d))),
+    }
     dims = dict(N=n, D=d, I=i)
     w_off, w = _params_from_layout(case, "patch_params", dims, tensors)
     pt = {k: _t(v, W).requires_grad_() for k, v in w.items()}
@@ -242,11 +302,26 @@ def patch_case(cfg_name="onion_tiny", seed=3) -> Case:
     fr_off = case.put("aux", [fr[t] for t in es.op_tensors("PATCH_EMBED_BWD")])
     regs = dict(n_tokens=n, dim=d, in_dim=i, x_off=x_off, w_off=w_off)
     case.calls.append(dict(op="PATCH_EMBED_FWD", y_off=y_off, stats_off=case.stats_region("PATCH_EMBED_FWD"), **regs))
-    case.calls.append(dict(op="PATCH_EMBED_BWD", gy_off=gy_off, gw_off=gw_off, fracs_off=fr_off,
-                           stats_off=case.stats_region("PATCH_EMBED_BWD"), **regs))
+    case.calls.append(
+        dict(
+            op="PATCH_EMBED_BWD",
+            gy_off=gy_off,
+            gw_off=gw_off,
+            fracs_off=fr_off,
+            stats_off=case.stats_region("PATCH_EMBED_BWD"),
+            **regs,
+        )
+    )
     case.compare("y", "act", y_off, A, y.detach().numpy(), "fwd")
-    _grad_compares(case, "patch_params", dims, gw_off, {k: v.grad.numpy() for k, v in pt.items()},
-                   {k: fr[f"d_{k}"] for k in pt}, "")
+    _grad_compares(
+        case,
+        "patch_params",
+        dims,
+        gw_off,
+        {k: v.grad.numpy() for k, v in pt.items()},
+        {k: fr[f"d_{k}"] for k in pt},
+        "",
+    )
     return case
 
 
@@ -256,8 +331,12 @@ def head_case(cfg_name="onion_tiny", seed=4) -> Case:
     n, d, c = num_tokens(cfg), cfg["embed_dim"], cfg["num_classes"]
     case = Case(f"head_{cfg_name}")
     x = q(rng.normal(0, 1.5, (n, d)), A)
-    tensors = {"ln_w": torch.tensor(rng.normal(1, 0.1, d)), "ln_b": torch.tensor(rng.normal(0, 0.1, d)),
-               "w": torch.tensor(rng.normal(0, 1 / math.sqrt(d), (c, d))), "b": torch.tensor(rng.normal(0, 0.1, c))}
+    tensors = {
+        "ln_w": torch.tensor(rng.normal(1, 0.1, d)),
+        "ln_b": torch.tensor(rng.normal(0, 0.1, d)),
+        "w": torch.tensor(rng.normal(0, 1 / math.sqrt(d), (c, d))),
+        "b": torch.tensor(rng.normal(0, 0.1, c)),
+    }
     dims = dict(D=d, O=c)
     w_off, w = _params_from_layout(case, "head_params", dims, tensors)
     pt = {k: _t(v, W).requires_grad_() for k, v in w.items()}
@@ -267,8 +346,12 @@ def head_case(cfg_name="onion_tiny", seed=4) -> Case:
     g_out = pick_frac(np.abs(dy_f).max())
     dy = q(dy_f, g_out)
     logits.backward(_t(dy, g_out))
-    fr = {"d_out": g_out, "d_in": pick_frac(xt.grad.abs().max()), "d_ln": pick_frac(np.abs(
-        dq(dy, g_out) @ dq(w["w"], W)).max()), **{f"d_{k}": pick_frac(v.grad.abs().max()) for k, v in pt.items()}}
+    fr = {
+        "d_out": g_out,
+        "d_in": pick_frac(xt.grad.abs().max()),
+        "d_ln": pick_frac(np.abs(dq(dy, g_out) @ dq(w["w"], W)).max()),
+        **{f"d_{k}": pick_frac(v.grad.abs().max()) for k, v in pt.items()},
+    }
     x_off = case.put("act", x)
     y_off = case.reserve("act", c)
     save_off = case.reserve("act", es.layout_size("head_save", **dims))
@@ -279,16 +362,28 @@ def head_case(cfg_name="onion_tiny", seed=4) -> Case:
     fr_off = case.put("aux", [fr[t] for t in es.op_tensors("HEAD_BWD")])
     regs = dict(n_tokens=n, dim=d, out_dim=c, x_off=x_off, w_off=w_off, save_off=save_off)
     case.calls.append(dict(op="HEAD_FWD", y_off=y_off, stats_off=case.stats_region("HEAD_FWD"), **regs))
-    case.calls.append(dict(op="HEAD_BWD", gy_off=gy_off, gx_off=gx_off, gw_off=gw_off, gs_off=gs_off,
-                           fracs_off=fr_off, stats_off=case.stats_region("HEAD_BWD"), **regs))
+    case.calls.append(
+        dict(
+            op="HEAD_BWD",
+            gy_off=gy_off,
+            gx_off=gx_off,
+            gw_off=gw_off,
+            gs_off=gs_off,
+            fracs_off=fr_off,
+            stats_off=case.stats_region("HEAD_BWD"),
+            **regs,
+        )
+    )
     case.compare("logits", "act", y_off, A, logits.detach().numpy(), "fwd")
     case.compare("dx", "grd", gx_off, fr["d_in"], xt.grad.numpy(), "bwd")
-    _grad_compares(case, "head_params", dims, gw_off, {k: v.grad.numpy() for k, v in pt.items()},
-                   {k: fr[f"d_{k}"] for k in pt}, "")
+    _grad_compares(
+        case, "head_params", dims, gw_off, {k: v.grad.numpy() for k, v in pt.items()}, {k: fr[f"d_{k}"] for k in pt}, ""
+    )
     return case
 
 
 # ---------------------------------------------------------------- a whole encoder layer
+
 
 def key_lists(n: int, r_a: float | None, rng) -> list[np.ndarray]:
     """Per-query key lists: dense when r_a is None; else [CLS] row dense and ceil(r_a (n-1)) random
@@ -333,7 +428,7 @@ def _block_reference(blk: Block, x: torch.Tensor, lists, keep, dz: torch.Tensor,
     ln1 = keep_grad("ln1", blk.norm1(x))
     qkv = keep_grad("qkv", blk.attn.qkv(ln1))
     qh, kh, vh = qkv.reshape(n, 3, heads, hd).permute(1, 2, 0, 3)
-    scores = keep_grad("scores", (qh @ kh.transpose(-1, -2)) * hd ** -0.5)
+    scores = keep_grad("scores", (qh @ kh.transpose(-1, -2)) * hd**-0.5)
     probs = keep_grad("probs", scores.masked_fill(~mask, float("-inf")).softmax(-1))
     ctx = keep_grad("ctx", (probs @ vh).transpose(0, 1).reshape(n, d))
     x1 = keep_grad("x1", x + blk.attn.proj(ctx))
@@ -350,8 +445,9 @@ def _block_reference(blk: Block, x: torch.Tensor, lists, keep, dz: torch.Tensor,
     return t, mask
 
 
-def block_case(cfg_name="onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True, seed=5, name=None,
-               n_tokens: int | None = None) -> Case:
+def block_case(
+    cfg_name="onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True, seed=5, name=None, n_tokens: int | None = None
+) -> Case:
     """One encoder block: ATTN_FWD, MLP_FWD (gathering ceil(keep_ratio (N-1)) + 1 tokens unless
     keep_ratio is None), MLP_BWD, ATTN_BWD; sparse: per-query key lists of ceil(r_a (N-1)) + 1 keys.
     n_tokens overrides the config's token count (a block after earlier pruning)."""
@@ -366,10 +462,22 @@ def block_case(cfg_name="onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True, seed
         for ln in (blk.norm1, blk.norm2):
             ln.weight.copy_(torch.tensor(rng.normal(1, 0.1, d)))
             ln.bias.copy_(torch.tensor(rng.normal(0, 0.05, d)))
-    attn_t = {"ln_w": blk.norm1.weight, "ln_b": blk.norm1.bias, "qkv_w": blk.attn.qkv.weight,
-              "qkv_b": blk.attn.qkv.bias, "proj_w": blk.attn.proj.weight, "proj_b": blk.attn.proj.bias}
-    mlp_t = {"ln_w": blk.norm2.weight, "ln_b": blk.norm2.bias, "fc1_w": blk.mlp.fc1.weight,
-             "fc1_b": blk.mlp.fc1.bias, "fc2_w": blk.mlp.fc2.weight, "fc2_b": blk.mlp.fc2.bias}
+    attn_t = {
+        "ln_w": blk.norm1.weight,
+        "ln_b": blk.norm1.bias,
+        "qkv_w": blk.attn.qkv.weight,
+        "qkv_b": blk.attn.qkv.bias,
+        "proj_w": blk.attn.proj.weight,
+        "proj_b": blk.attn.proj.bias,
+    }
+    mlp_t = {
+        "ln_w": blk.norm2.weight,
+        "ln_b": blk.norm2.bias,
+        "fc1_w": blk.mlp.fc1.weight,
+        "fc1_b": blk.mlp.fc1.bias,
+        "fc2_w": blk.mlp.fc2.weight,
+        "fc2_b": blk.mlp.fc2.bias,
+    }
     lists = key_lists(n, r_a if sparse else None, rng)
     row_ptr, keys = csr(lists)
     z_len = int(row_ptr[-1])
@@ -394,12 +502,22 @@ def block_case(cfg_name="onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True, seed
         g = t[name].grad.numpy()
         return float(np.abs(g[where] if where is not None else g).max())
 
-    fr_mlp = {"d_out": g_z, "d_in": pick_frac(gmax("x1")), "d_gelu": pick_frac(gmax("gelu")),
-              "d_fc1": pick_frac(gmax("fc1")), "d_ln": pick_frac(gmax("ln2"))}
-    fr_attn = {"d_out": fr_mlp["d_in"], "d_in": pick_frac(gmax("x")), "d_ctx": pick_frac(gmax("ctx")),
-               "d_probs": pick_frac(float(np.abs(t["probs"].grad.numpy()[:, mnp]).max())),
-               "d_scores": pick_frac(float(np.abs(t["scores"].grad.numpy()[:, mnp]).max())),
-               "d_qkv": pick_frac(gmax("qkv")), "d_ln": pick_frac(gmax("ln1"))}
+    fr_mlp = {
+        "d_out": g_z,
+        "d_in": pick_frac(gmax("x1")),
+        "d_gelu": pick_frac(gmax("gelu")),
+        "d_fc1": pick_frac(gmax("fc1")),
+        "d_ln": pick_frac(gmax("ln2")),
+    }
+    fr_attn = {
+        "d_out": fr_mlp["d_in"],
+        "d_in": pick_frac(gmax("x")),
+        "d_ctx": pick_frac(gmax("ctx")),
+        "d_probs": pick_frac(float(np.abs(t["probs"].grad.numpy()[:, mnp]).max())),
+        "d_scores": pick_frac(float(np.abs(t["scores"].grad.numpy()[:, mnp]).max())),
+        "d_qkv": pick_frac(gmax("qkv")),
+        "d_ln": pick_frac(gmax("ln1")),
+    }
     mlp_pg = {nm: p.grad.numpy() for nm, p in mlp_t.items()}
     attn_pg = {nm: p.grad.numpy() for nm, p in attn_t.items()}
     fr_mlp.update({f"d_{nm}": pick_frac(np.abs(g).max()) for nm, g in mlp_pg.items()})
@@ -421,48 +539,104 @@ def block_case(cfg_name="onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True, seed
     gs_off = case.reserve("grd", max(es.layout_size("attn_scratch", **dims), es.layout_size("mlp_scratch", **dims)))
     fa_off = case.put("aux", [fr_attn[tn] for tn in es.op_tensors("ATTN_BWD")])
     fm_off = case.put("aux", [fr_mlp[tn] for tn in es.op_tensors("MLP_BWD")])
-    attn_regs = dict(flags=es.flag("SPARSE") if sparse else 0, n_tokens=n, dim=d, heads=h, x_off=x_off,
-                     w_off=wa_off, save_off=sa_off, keys_off=keys_off)
+    attn_regs = dict(
+        flags=es.flag("SPARSE") if sparse else 0,
+        n_tokens=n,
+        dim=d,
+        heads=h,
+        x_off=x_off,
+        w_off=wa_off,
+        save_off=sa_off,
+        keys_off=keys_off,
+    )
     gather = keep_ratio is not None
-    mlp_regs = dict(flags=es.flag("GATHER") if gather else 0, n_tokens=n, n_keep=k, dim=d, mlp_dim=m,
-                    w_off=wm_off, save_off=sm_off, keep_off=keep_off)
+    mlp_regs = dict(
+        flags=es.flag("GATHER") if gather else 0,
+        n_tokens=n,
+        n_keep=k,
+        dim=d,
+        mlp_dim=m,
+        w_off=wm_off,
+        save_off=sm_off,
+        keep_off=keep_off,
+    )
     case.calls += [
         dict(op="ATTN_FWD", y_off=x1_off, attn_off=attn_off, stats_off=case.stats_region("ATTN_FWD"), **attn_regs),
         dict(op="MLP_FWD", x_off=x1_off, y_off=z_off, stats_off=case.stats_region("MLP_FWD"), **mlp_regs),
-        dict(op="MLP_BWD", gy_off=dz_off, gx_off=dx1_off, gw_off=gwm_off, gs_off=gs_off, fracs_off=fm_off,
-             stats_off=case.stats_region("MLP_BWD"), **mlp_regs),
-        dict(op="ATTN_BWD", gy_off=dx1_off, gx_off=dx_off, gw_off=gwa_off, gs_off=gs_off, fracs_off=fa_off,
-             stats_off=case.stats_region("ATTN_BWD"), **attn_regs),
+        dict(
+            op="MLP_BWD",
+            gy_off=dz_off,
+            gx_off=dx1_off,
+            gw_off=gwm_off,
+            gs_off=gs_off,
+            fracs_off=fm_off,
+            stats_off=case.stats_region("MLP_BWD"),
+            **mlp_regs,
+        ),
+        dict(
+            op="ATTN_BWD",
+            gy_off=dx1_off,
+            gx_off=dx_off,
+            gw_off=gwa_off,
+            gs_off=gs_off,
+            fracs_off=fa_off,
+            stats_off=case.stats_region("ATTN_BWD"),
+            **attn_regs,
+        ),
     ]
     probs = t["probs"].detach().numpy()
     rows = np.repeat(np.arange(n), np.diff(row_ptr))
     case.compare("attn.out", "act", x1_off, A, t["x1"].detach().numpy(), "fwd")
-    case.compare("attn.probs", "act", sa_off + es.layout("attn_save", **dims)["probs"][0], P,
-                 probs[:, rows, keys], "fwd")
+    case.compare(
+        "attn.probs", "act", sa_off + es.layout("attn_save", **dims)["probs"][0], P, probs[:, rows, keys], "fwd"
+    )
     case.compare("attn.attn_avg", "act", attn_off, P, probs.mean(0)[rows, keys], "fwd")
     case.compare("mlp.out", "act", z_off, A, t["z"].detach().numpy(), "fwd")
     case.compare("mlp.dx", "grd", dx1_off, fr_mlp["d_in"], t["x1"].grad.numpy(), "bwd")
     case.compare("attn.dx", "grd", dx_off, fr_attn["d_in"], t["x"].grad.numpy(), "bwd")
     _grad_compares(case, "mlp_params", dims, gwm_off, mlp_pg, {nm: fr_mlp[f"d_{nm}"] for nm in mlp_pg}, "mlp.")
     _grad_compares(case, "attn_params", dims, gwa_off, attn_pg, {nm: fr_attn[f"d_{nm}"] for nm in attn_pg}, "attn.")
-    case.meta = dict(config=cfg_name, n_tokens=n, n_keep=k, dim=d, heads=h, mlp=m, key_entries=z_len,
-                     sparse=sparse, keep_ratio=keep_ratio, r_a=r_a if sparse else None)
+    case.meta = dict(
+        config=cfg_name,
+        n_tokens=n,
+        n_keep=k,
+        dim=d,
+        heads=h,
+        mlp=m,
+        key_entries=z_len,
+        sparse=sparse,
+        keep_ratio=keep_ratio,
+        r_a=r_a if sparse else None,
+    )
     return case
 
 
 def default_cases(deit: bool = True) -> list[Case]:
-    cases = [linear_case(), layernorm_case(), gelu_case(), patch_case(), head_case(),
-             block_case("onion_tiny", keep_ratio=None, r_a=None, sparse=False, name="block_onion_tiny_dense"),
-             block_case("onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True, name="block_onion_tiny_pruned_sparse")]
+    cases = [
+        linear_case(),
+        layernorm_case(),
+        gelu_case(),
+        patch_case(),
+        head_case(),
+        block_case("onion_tiny", keep_ratio=None, r_a=None, sparse=False, name="block_onion_tiny_dense"),
+        block_case("onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True, name="block_onion_tiny_pruned_sparse"),
+    ]
     if deit:
-        cases.append(block_case("deit_tiny_patch16_224", keep_ratio=0.7, r_a=0.3, sparse=True,
-                                name="block_deit_tiny_pruned_sparse"))
-        cases.append(block_case("deit_small_patch16_224", keep_ratio=0.8, r_a=0.3, sparse=True,
-                                name="block_deit_small_pruned_sparse"))
+        cases.append(
+            block_case(
+                "deit_tiny_patch16_224", keep_ratio=0.7, r_a=0.3, sparse=True, name="block_deit_tiny_pruned_sparse"
+            )
+        )
+        cases.append(
+            block_case(
+                "deit_small_patch16_224", keep_ratio=0.8, r_a=0.3, sparse=True, name="block_deit_small_pruned_sparse"
+            )
+        )
     return cases
 
 
 # ---------------------------------------------------------------- running and scoring
+
 
 def register_image(call: dict) -> np.ndarray:
     regs = es.registers()
@@ -490,7 +664,7 @@ def run_case_csim(case: Case, backend=None) -> tuple[dict, list[dict]]:
         counters.append(dict(op=call["op"], **eng.read_counters()))
         if status != 0:
             raise RuntimeError(f"{case.name}: {call['op']} returned {es.status_name(status)}")
-    mems = {p: eng.mem[p][:max(case.sizes[p], 1)].copy() for p in PORTS}
+    mems = {p: eng.mem[p][: max(case.sizes[p], 1)].copy() for p in PORTS}
     return mems, counters
 
 
@@ -498,15 +672,25 @@ def score(case: Case, mems: dict) -> list[dict]:
     """Per compared region: max abs error, relative L2 error, cosine similarity vs the float reference."""
     rows = []
     for c in case.compares:
-        got = dq(mems[c.port][c.offset:c.offset + c.ref.size], c.frac).reshape(c.ref.shape)
+        got = dq(mems[c.port][c.offset : c.offset + c.ref.size], c.frac).reshape(c.ref.shape)
         err = got - c.ref
         ref_norm = float(np.linalg.norm(c.ref))
         rel = float(np.linalg.norm(err) / ref_norm) if ref_norm > 0 else float(np.linalg.norm(err))
         denom = float(np.linalg.norm(got) * ref_norm)
         cos = float(np.dot(got.reshape(-1), c.ref.reshape(-1)) / denom) if denom > 0 else 1.0
-        rows.append(dict(case=case.name, tensor=c.name, direction=c.direction, frac=c.frac,
-                         max_abs_err=float(np.abs(err).max()), ref_max=float(np.abs(c.ref).max()),
-                         rel_l2=rel, cosine=cos, lsb=2.0 ** -c.frac))
+        rows.append(
+            dict(
+                case=case.name,
+                tensor=c.name,
+                direction=c.direction,
+                frac=c.frac,
+                max_abs_err=float(np.abs(err).max()),
+                ref_max=float(np.abs(c.ref).max()),
+                rel_l2=rel,
+                cosine=cos,
+                lsb=2.0**-c.frac,
+            )
+        )
     return rows
 
 
@@ -520,13 +704,30 @@ def write_case(case: Case, root: Path = GOLDEN_DIR) -> dict:
     refs = []
     for i, c in enumerate(case.compares):
         c.ref.astype(np.float64).tofile(d / f"ref_{i}.bin")
-        refs.append(dict(name=c.name, port=c.port, offset=c.offset, frac=c.frac, shape=list(c.ref.shape),
-                         direction=c.direction, file=f"ref_{i}.bin"))
-    (d / "sizes.txt").write_text(" ".join(str(max(case.sizes[p], 1)) for p in PORTS) +
-                                 f" {len(case.calls)} {calls.shape[1]}\n")
-    return dict(name=case.name, dir=case.name, ports=list(PORTS), sizes={p: max(case.sizes[p], 1) for p in PORTS},
-                calls=[c["op"] for c in case.calls], regs_per_call=int(calls.shape[1]), compares=refs,
-                meta=case.meta)
+        refs.append(
+            dict(
+                name=c.name,
+                port=c.port,
+                offset=c.offset,
+                frac=c.frac,
+                shape=list(c.ref.shape),
+                direction=c.direction,
+                file=f"ref_{i}.bin",
+            )
+        )
+    (d / "sizes.txt").write_text(
+        " ".join(str(max(case.sizes[p], 1)) for p in PORTS) + f" {len(case.calls)} {calls.shape[1]}\n"
+    )
+    return dict(
+        name=case.name,
+        dir=case.name,
+        ports=list(PORTS),
+        sizes={p: max(case.sizes[p], 1) for p in PORTS},
+        calls=[c["op"] for c in case.calls],
+        regs_per_call=int(calls.shape[1]),
+        compares=refs,
+        meta=case.meta,
+    )
 
 
 def load_compares(entry: dict, root: Path = GOLDEN_DIR) -> Case:
@@ -545,7 +746,9 @@ def main(argv: list[str] | None = None) -> int:
     GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
     index = [write_case(c) for c in cases]
     (GOLDEN_DIR / "manifest.txt").write_text("".join(f"{e['dir']}\n" for e in index))
-    (GOLDEN_DIR / "index.json").write_text(json.dumps(dict(spec_version=es.load_spec()["version"], cases=index), indent=1))
+    (GOLDEN_DIR / "index.json").write_text(
+        json.dumps(dict(spec_version=es.load_spec()["version"], cases=index), indent=1)
+    )
     print(f"wrote {len(index)} golden cases to {GOLDEN_DIR.relative_to(REPO)}")
     return 0
 

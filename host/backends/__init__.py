@@ -11,6 +11,7 @@ that picks one: `csim` (host/backends/csim.py: the engine C++ on the CPU) and, o
 The backends import base; base imports no backend; this package's functions import the backends
 lazily (so a board without a compiler never builds the C-sim, and the C-sim never imports pynq).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

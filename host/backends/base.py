@@ -11,16 +11,18 @@
 host/backends/pynq_backend.py (the bitstream on the ZCU102). Picking one (open_backend) lives in
 host/backends/__init__.py, so this module imports no backend and no backend cycle exists.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from host import engine_spec
 
-PORT_DTYPES = engine_spec.WORD_DTYPES   # word type name (engine_spec.json ports.*.word) -> numpy dtype
+PORT_DTYPES = engine_spec.WORD_DTYPES  # word type name (engine_spec.json ports.*.word) -> numpy dtype
 
 
 class EngineError(RuntimeError):
@@ -28,13 +30,15 @@ class EngineError(RuntimeError):
 
     def __init__(self, op: str, status: int):
         self.op, self.status = op, status
-        super().__init__(f"engine {op} failed: {engine_spec.status_name(status)} ({status}): "
-                         f"{engine_spec.status_doc(status)}")
+        super().__init__(
+            f"engine {op} failed: {engine_spec.status_name(status)} ({status}): {engine_spec.status_doc(status)}"
+        )
 
 
 @dataclass
 class Region:
     """A block of words in one port's memory: `offset` goes into the registers, `array` is a view."""
+
     port: str
     offset: int
     array: np.ndarray
@@ -42,8 +46,7 @@ class Region:
 
 def input_registers() -> dict[str, dict]:
     """The input registers a call may set by name (the port base addresses are the backend's)."""
-    return {r["name"]: r for r in engine_spec.registers()
-            if r["dir"] == "in" and not r["name"].endswith("_addr")}
+    return {r["name"]: r for r in engine_spec.registers() if r["dir"] == "in" and not r["name"].endswith("_addr")}
 
 
 def read_counter_registers(read: Callable[[str], int]) -> dict:
@@ -61,8 +64,10 @@ def read_counter_registers(read: Callable[[str], int]) -> dict:
         if key.startswith("_") or key == "axi":
             continue
         out[key] = value(regs)
-    out["axi"] = {port: {field: value([r.format(port=port) for r in regs]) for field, regs in decl["axi"].items()}
-                  for port in engine_spec.ports()}
+    out["axi"] = {
+        port: {field: value([r.format(port=port) for r in regs]) for field, regs in decl["axi"].items()}
+        for port in engine_spec.ports()
+    }
     return out
 
 
@@ -97,7 +102,7 @@ class PortMemoryBackend:
         if n_words < 0 or start + n_words > self.mem[port].size:
             raise ValueError(f"port {port}: cannot allocate {n_words} words ({self.mem[port].size - start} free)")
         self._next[port] = start + n_words
-        view = self.mem[port][start:start + n_words]
+        view = self.mem[port][start : start + n_words]
         view[:] = 0
         return Region(port, start, view)
 
@@ -136,7 +141,7 @@ class PortMemoryBackend:
     def read_stats(self, op: str, stats: Region) -> dict[str, tuple[int, int]]:
         """Per-tensor (max |word|, saturations) an op wrote at stats_off."""
         names = engine_spec.op_tensors(op)
-        values = np.asarray(stats.array[:2 * len(names)]).reshape(-1, 2)
+        values = np.asarray(stats.array[: 2 * len(names)]).reshape(-1, 2)
         return {name: (int(v[0]), int(v[1])) for name, v in zip(names, values)}
 
 

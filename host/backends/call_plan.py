@@ -7,6 +7,7 @@ an op declares (ops.<op>.regs), the regions they address (ops.<op>.regions, size
 registers) and which of them the engine writes (dma.writes): regions it reads are flushed (cleaned
 to DDR) before ap_start, regions it writes are invalidated after ap_done.
 """
+
 from __future__ import annotations
 
 import functools
@@ -17,12 +18,13 @@ import numpy as np
 from host import engine_spec
 from host.backends.base import read_counter_registers
 
-CACHE_LINE_BYTES = 64     # Cortex-A53 L1/L2 line: maintenance by virtual address works per line
+CACHE_LINE_BYTES = 64  # Cortex-A53 L1/L2 line: maintenance by virtual address works per line
 
 
 @dataclass(frozen=True)
 class Span:
     """A region of one port's buffer that a call reads or writes."""
+
     port: str
     register: str
     word_offset: int
@@ -49,10 +51,10 @@ class Span:
 
 @dataclass(frozen=True)
 class CallPlan:
-    op: str | None                         # None: an opcode the spec does not declare
-    writes: tuple[tuple[str, int], ...]    # (register, value) in order, opcode first
-    flush: tuple[Span, ...]                # regions the engine reads
-    invalidate: tuple[Span, ...]           # regions the engine writes
+    op: str | None  # None: an opcode the spec does not declare
+    writes: tuple[tuple[str, int], ...]  # (register, value) in order, opcode first
+    flush: tuple[Span, ...]  # regions the engine reads
+    invalidate: tuple[Span, ...]  # regions the engine writes
 
     @property
     def maintained_bytes(self) -> int:
@@ -71,10 +73,18 @@ def call_dims(registers: dict, aux: np.ndarray | None, op: str) -> dict[str, int
         if not 0 <= at < aux.size:
             raise ValueError(f"{op}: keys_off={registers['keys_off']} puts row_ptr[{n}] outside the aux memory")
         z = int(aux[at])
-    return dict(N=n, P=max(n - 1, 0), K=int(registers.get("n_keep", 0)) or n, D=int(registers.get("dim", 0)),
-                H=int(registers.get("heads", 0)), M=int(registers.get("mlp_dim", 0)),
-                I=int(registers.get("in_dim", 0)), O=int(registers.get("out_dim", 0)), Z=z,
-                G=2 if int(registers.get("flags", 0)) & engine_spec.flag("GRAD_ACCUMULATE") else 1)
+    return dict(
+        N=n,
+        P=max(n - 1, 0),
+        K=int(registers.get("n_keep", 0)) or n,
+        D=int(registers.get("dim", 0)),
+        H=int(registers.get("heads", 0)),
+        M=int(registers.get("mlp_dim", 0)),
+        I=int(registers.get("in_dim", 0)),
+        O=int(registers.get("out_dim", 0)),
+        Z=z,
+        G=2 if int(registers.get("flags", 0)) & engine_spec.flag("GRAD_ACCUMULATE") else 1,
+    )
 
 
 def register_writes(op: str | int, registers: dict[str, int]) -> tuple[str | None, tuple[tuple[str, int], ...]]:
@@ -103,7 +113,7 @@ def plan_call(op: str | int, registers: dict[str, int], aux: np.ndarray | None =
     flush, invalidate = [], []
     for reg, port, size, written, needs in engine_spec.op_access(name):
         if needs and not flags & needs:
-            continue            # keys_off without SPARSE, keep_off without GATHER: not moved
+            continue  # keys_off without SPARSE, keep_off without GATHER: not moved
         span = Span(port, reg, int(registers.get(reg, 0)), engine_spec.region_words(size, **dims), _itemsize(port))
         (invalidate if written else flush).append(span)
     return CallPlan(name, writes, tuple(flush), tuple(invalidate))

@@ -7,6 +7,7 @@ Building: `build_library()` compiles hw/src/csim_entry.cpp with the flags of the
 "csim_build" section (the one list of flags; sim/ reads the same) into build/csim/, cached by a
 hash of sources, headers and flags. `CsimBackend(lib_path=...)` loads a given library instead.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -15,8 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from host import cxx_build, engine_spec
-from host.backends.base import (PORT_DTYPES, EngineError, PortMemoryBackend, Region,  # noqa: F401 (re-exported)
-                                read_counter_registers, zero_counters)
+from host.backends.base import (  # noqa: F401 (re-exported)
+    PORT_DTYPES,
+    EngineError,
+    PortMemoryBackend,
+    Region,
+    read_counter_registers,
+    zero_counters,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,9 +31,16 @@ REPO = Path(__file__).resolve().parents[2]
 def build_library(force: bool = False) -> Path:
     """Compiles the engine into a shared library (cached); returns its path."""
     build = engine_spec.load_spec()["csim_build"]
-    return cxx_build.gxx([REPO / s for s in build["sources"]], REPO / "build" / "csim", "libonion_engine",
-                         list(build["cxxflags"]), include_dirs=[REPO / d for d in build["include_dirs"]],
-                         suffix=".so", force=force, what="the C-sim engine")
+    return cxx_build.gxx(
+        [REPO / s for s in build["sources"]],
+        REPO / "build" / "csim",
+        "libonion_engine",
+        list(build["cxxflags"]),
+        include_dirs=[REPO / d for d in build["include_dirs"]],
+        suffix=".so",
+        force=force,
+        what="the C-sim engine",
+    )
 
 
 class CsimBackend(PortMemoryBackend):
@@ -84,8 +98,9 @@ class CsimBackend(PortMemoryBackend):
 
     def _fits(self, name: str, reg: str, port: str, offset: int, words: int) -> None:
         if offset + words > self.mem[port].size:
-            raise ValueError(f"{name}: {reg}={offset} + {words} words runs past the {port} memory "
-                             f"({self.mem[port].size} words)")
+            raise ValueError(
+                f"{name}: {reg}={offset} + {words} words runs past the {port} memory ({self.mem[port].size} words)"
+            )
 
     def _uses(self, name: str, reg: str, registers: dict) -> bool:
         flags = int(registers.get("flags", 0))
@@ -121,9 +136,17 @@ class CsimBackend(PortMemoryBackend):
         else:
             z = 0
         k = int(registers.get("n_keep", 0)) or n
-        dims = dict(N=n, P=max(n - 1, 0), K=k, D=int(registers.get("dim", 0)), H=int(registers.get("heads", 0)),
-                    M=int(registers.get("mlp_dim", 0)), I=int(registers.get("in_dim", 0)),
-                    O=int(registers.get("out_dim", 0)), Z=z)
+        dims = dict(
+            N=n,
+            P=max(n - 1, 0),
+            K=k,
+            D=int(registers.get("dim", 0)),
+            H=int(registers.get("heads", 0)),
+            M=int(registers.get("mlp_dim", 0)),
+            I=int(registers.get("in_dim", 0)),
+            O=int(registers.get("out_dim", 0)),
+            Z=z,
+        )
         key = (name, *dims.values())
         regions = self._regions.get(key)
         if regions is None:

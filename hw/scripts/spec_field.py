@@ -3,6 +3,7 @@
 One value per line, in the order asked (make reads them with $(word n,...)), so values must not
 contain white space. Plain python3 with no project imports: the Xilinx flow needs only the tools.
 """
+
 import json
 import sys
 

@@ -1,4 +1,5 @@
 """Runs the real command-line tools as subprocesses, the way a user does."""
+
 from __future__ import annotations
 
 import os
@@ -14,14 +15,24 @@ BENCH = [sys.executable, "-m", "bench"]
 # a few steps of the default digits run, one thread
 TRAIN_TINY = ["-b", "8", "--eval-batch-size", "180", "--max-steps-per-epoch", "2", "--threads", "1", "--no-progress"]
 # onion_micro (16x16, 4 blocks) on a handful of samples through the C-sim
-HOST_TINY = ["--model", "onion_micro", "--max-samples-per-epoch", "8", "--eval-samples", "8", "--no-progress",
-             "--backend", "csim"]
+HOST_TINY = [
+    "--model",
+    "onion_micro",
+    "--max-samples-per-epoch",
+    "8",
+    "--eval-samples",
+    "8",
+    "--no-progress",
+    "--backend",
+    "csim",
+]
 
 
 def run(cmd: list[str], *args, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    return subprocess.run([*cmd, *map(str, args)], capture_output=True, text=True, cwd=REPO, env=env,
-                          timeout=timeout, **kwargs)
+    return subprocess.run(
+        [*cmd, *map(str, args)], capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout, **kwargs
+    )
 
 
 def assert_user_error(proc: subprocess.CompletedProcess, *words: str) -> str:
@@ -43,8 +54,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def make_image_folder(root: Path, classes=("cat", "dog"), train=3, val=2, size=20) -> Path:
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     rng = np.random.default_rng(0)
     for split, count in (("train", train), ("val", val)):
@@ -53,6 +64,6 @@ def make_image_folder(root: Path, classes=("cat", "dog"), train=3, val=2, size=2
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):
                 pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-                pixels[..., label % 3] = 255          # a class-specific colour
+                pixels[..., label % 3] = 255  # a class-specific colour
                 Image.fromarray(pixels).save(folder / f"{i}.png")
     return root

@@ -1,5 +1,6 @@
 """`python host/train_on_board.py` as a user runs it: bad input is one line and exit 2 with nothing
 written, runs are never clobbered, --resume is strict, Ctrl-C says how to resume."""
+
 import json
 import signal
 import stat
@@ -11,19 +12,22 @@ import pytest
 from cli_helpers import HOST, HOST_TINY, REPO, assert_user_error, make_image_folder, run, snapshot
 
 
-@pytest.mark.parametrize("flags, words", [
-    (["--selector-blocks", "2,1"], ["selector_blocks=2,1", "ascending"]),
-    (["--selector-blocks", "1,9"], ["selector_blocks", "outside"]),
-    (["--lr", "nan"], ["lr=nan", "finite"]),
-    (["--token-keep", "1.5"], ["token_keep=1.5"]),
-    (["--epochs", "0"], ["epochs"]),
-    (["--model", "vit_huge"], ["model='vit_huge'", "known"]),
-    (["--experiment", "../escape"], ["experiment='../escape'"]),
-    (["--resume"], ["--resume", "no checkpoint"]),
-    (["--data-dir", "/nonexistent/onion"], ["data_dir", "/nonexistent/onion"]),
-    (["--initial-checkpoint", "/nonexistent/b.npz"], ["/nonexistent/b.npz"]),
-    (["--bogus-flag"], ["--bogus-flag"]),
-])
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--selector-blocks", "2,1"], ["selector_blocks=2,1", "ascending"]),
+        (["--selector-blocks", "1,9"], ["selector_blocks", "outside"]),
+        (["--lr", "nan"], ["lr=nan", "finite"]),
+        (["--token-keep", "1.5"], ["token_keep=1.5"]),
+        (["--epochs", "0"], ["epochs"]),
+        (["--model", "vit_huge"], ["model='vit_huge'", "known"]),
+        (["--experiment", "../escape"], ["experiment='../escape'"]),
+        (["--resume"], ["--resume", "no checkpoint"]),
+        (["--data-dir", "/nonexistent/onion"], ["data_dir", "/nonexistent/onion"]),
+        (["--initial-checkpoint", "/nonexistent/b.npz"], ["/nonexistent/b.npz"]),
+        (["--bogus-flag"], ["--bogus-flag"]),
+    ],
+)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, flags, words):
     out = tmp_path / "runs"
     assert_user_error(run(HOST, *HOST_TINY, "--output", out, *flags), *words)
@@ -45,8 +49,16 @@ def test_run_refuse_strict_resume_overwrite(tmp_path):
     # banner and closing summary
     assert "onion_micro" in first.stdout and "backend csim" in first.stdout and str(run_dir) in first.stdout
     assert "final test accuracy" in first.stdout and "executed MACs" in first.stdout and "x a dense run" in first.stdout
-    for name in ("log.jsonl", "log.csv", "checkpoint.npz", "report.json", "bundle.npz", "curves.png",
-                 "accuracy_vs_cost.png", "kept_patches.png"):
+    for name in (
+        "log.jsonl",
+        "log.csv",
+        "checkpoint.npz",
+        "report.json",
+        "bundle.npz",
+        "curves.png",
+        "accuracy_vs_cost.png",
+        "kept_patches.png",
+    ):
         path = run_dir / name
         assert path.is_file(), name
         assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044, f"{name} is not readable by others"
@@ -57,13 +69,18 @@ def test_run_refuse_strict_resume_overwrite(tmp_path):
     before = snapshot(run_dir)
 
     # a new run into the same folder, good or bad, replaces nothing
-    assert_user_error(run(HOST, *HOST_TINY, "--epochs", "1", "--output", out, "--experiment", "r"),
-                      "already holds a run", "--resume")
+    assert_user_error(
+        run(HOST, *HOST_TINY, "--epochs", "1", "--output", out, "--experiment", "r"), "already holds a run", "--resume"
+    )
     assert_user_error(run(HOST, *HOST_TINY, "--selector-blocks", "2,1", "--output", out, "--experiment", "r"))
     # resume: explicit flags that contradict the stored settings are refused, naming the field
-    for flags, field in ((["--lr", "0.5"], "lr=0.001"), (["-b", "2"], "batch_size=8"),
-                         (["--token-keep", "0.5"], "token_keep=0.7"), (["--epochs", "3"], "epochs=1"),
-                         (["--model", "onion_tiny"], "model=onion_micro")):
+    for flags, field in (
+        (["--lr", "0.5"], "lr=0.001"),
+        (["-b", "2"], "batch_size=8"),
+        (["--token-keep", "0.5"], "token_keep=0.7"),
+        (["--epochs", "3"], "epochs=1"),
+        (["--model", "onion_tiny"], "model=onion_micro"),
+    ):
         assert_user_error(run(HOST, "--resume", run_dir, *flags), field, "contradicts")
     assert_user_error(run(HOST, "--resume", run_dir, "--backend", "float"), "backend")
     assert snapshot(run_dir) == before
@@ -86,9 +103,30 @@ def test_run_refuse_strict_resume_overwrite(tmp_path):
 
 def test_non_finite_loss_stops_before_a_checkpoint(tmp_path):
     out = tmp_path / "runs"
-    proc = run(HOST, "--model", "onion_micro", "--backend", "float", "--lr", "1e30", "--warmup-epochs", "0",
-               "-b", "1", "--epochs", "1", "--max-samples-per-epoch", "24", "--eval-samples", "4",
-               "--no-progress", "--output", out, "--experiment", "nan")
+    proc = run(
+        HOST,
+        "--model",
+        "onion_micro",
+        "--backend",
+        "float",
+        "--lr",
+        "1e30",
+        "--warmup-epochs",
+        "0",
+        "-b",
+        "1",
+        "--epochs",
+        "1",
+        "--max-samples-per-epoch",
+        "24",
+        "--eval-samples",
+        "4",
+        "--no-progress",
+        "--output",
+        out,
+        "--experiment",
+        "nan",
+    )
     assert_user_error(proc, "training loss is nan", "no checkpoint")
     assert not (out / "nan" / "checkpoint.npz").exists()
 
@@ -96,16 +134,31 @@ def test_non_finite_loss_stops_before_a_checkpoint(tmp_path):
 def test_image_folder_rgb_run_and_broken_image(tmp_path):
     data = make_image_folder(tmp_path / "data")
     out = tmp_path / "runs"
-    proc = run(HOST, "--model", "onion_micro", "--data-dir", data, "--epochs", "1", "--no-progress",
-               "--backend", "csim", "--output", out, "--experiment", "rgb")
+    proc = run(
+        HOST,
+        "--model",
+        "onion_micro",
+        "--data-dir",
+        data,
+        "--epochs",
+        "1",
+        "--no-progress",
+        "--backend",
+        "csim",
+        "--output",
+        out,
+        "--experiment",
+        "rgb",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "ImageFolder" in proc.stdout and "6 train / 4 test" in proc.stdout
     report = json.loads((out / "rgb" / "report.json").read_text())
     assert report["config"]["in_chans"] == 3 and report["config"]["num_classes"] == 2
 
     (data / "train" / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
-    assert_user_error(run(HOST, "--model", "onion_micro", "--data-dir", data, "--output", out, "--experiment", "b"),
-                      "broken.png")
+    assert_user_error(
+        run(HOST, "--model", "onion_micro", "--data-dir", data, "--output", out, "--experiment", "b"), "broken.png"
+    )
     assert not (out / "b").exists()
 
 
@@ -122,8 +175,15 @@ def test_ctrl_c_prints_the_resume_command(tmp_path):
     import os
 
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([*HOST, *HOST_TINY, "--epochs", "200", "--output", str(out), "--experiment", "c"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env, preexec_fn=_default_sigint)
+    proc = subprocess.Popen(
+        [*HOST, *HOST_TINY, "--epochs", "200", "--output", str(out), "--experiment", "c"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=env,
+        preexec_fn=_default_sigint,
+    )
     deadline = time.time() + 300
     while not (out / "c" / "checkpoint.npz").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
@@ -132,7 +192,7 @@ def test_ctrl_c_prints_the_resume_command(tmp_path):
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert "interrupted; resume with:" in stderr and "--resume" in stderr and str(out / "c") in stderr
-    with np.load(out / "c" / "checkpoint.npz") as z:       # the checkpoint left behind is whole
+    with np.load(out / "c" / "checkpoint.npz") as z:  # the checkpoint left behind is whole
         assert int(z["epoch"]) >= 1
 
 

@@ -1,21 +1,24 @@
 """`python -m model.train`, `python -m model.export` and `python -m bench` as a user runs them: one-line
 errors with exit status 2 and nothing written, no clobbered runs, a strict --resume."""
+
 import pytest
 import torch
-from cli_helpers import (BENCH, EXPORT, TRAIN, TRAIN_TINY, assert_user_error, make_image_folder, run,
-                         snapshot)
+from cli_helpers import BENCH, EXPORT, TRAIN, TRAIN_TINY, assert_user_error, make_image_folder, run, snapshot
 
 
-@pytest.mark.parametrize("flags, words", [
-    (["--selector-blocks", "6,3"], ["selector_blocks=6,3", "ascending"]),
-    (["--lr", "nan"], ["lr=nan", "finite"]),
-    (["--model", "vit_huge"], ["model='vit_huge'", "known"]),
-    (["--experiment", "../escape"], ["experiment='../escape'"]),
-    (["--resume"], ["--resume", "no checkpoint"]),
-    (["--data-dir", "/nonexistent/onion"], ["data_dir", "/nonexistent/onion"]),
-    (["--token-keep", "0"], ["token_keep=0"]),
-    (["--config", "/nonexistent.yaml"], ["/nonexistent.yaml"]),
-])
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--selector-blocks", "6,3"], ["selector_blocks=6,3", "ascending"]),
+        (["--lr", "nan"], ["lr=nan", "finite"]),
+        (["--model", "vit_huge"], ["model='vit_huge'", "known"]),
+        (["--experiment", "../escape"], ["experiment='../escape'"]),
+        (["--resume"], ["--resume", "no checkpoint"]),
+        (["--data-dir", "/nonexistent/onion"], ["data_dir", "/nonexistent/onion"]),
+        (["--token-keep", "0"], ["token_keep=0"]),
+        (["--config", "/nonexistent.yaml"], ["/nonexistent.yaml"]),
+    ],
+)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, flags, words):
     out = tmp_path / "runs"
     assert_user_error(run(TRAIN, *TRAIN_TINY, "--output", out, *flags), *words)
@@ -30,7 +33,7 @@ def test_cuda_without_cuda_says_so(tmp_path):
 
 def test_help_shows_the_defaults_a_bare_run_uses():
     text = " ".join(run(TRAIN, "--help").stdout.split())
-    assert "(default: onion_tiny)" in text           # configs/digits_tiny.yaml, not the paper's DeiT-Tiny
+    assert "(default: onion_tiny)" in text  # configs/digits_tiny.yaml, not the paper's DeiT-Tiny
     assert "(default: 50)" in text and "(default: digits)" in text
     assert "--no-progress" in text and "--output" in text and "--experiment" in text
     assert "(default: None)" not in text
@@ -43,13 +46,14 @@ def test_run_refuse_strict_resume(tmp_path):
     assert "onion_tiny on cpu" in first.stdout and "executed MACs" in first.stdout
     assert {"config.yaml", "last.pt", "log.csv", "log.jsonl"} <= set(snapshot(run_dir))
     before = snapshot(run_dir)
-    assert_user_error(run(TRAIN, *TRAIN_TINY, "--epochs", "2", "--output", out, "--experiment", "t"),
-                      "already holds a run")
+    assert_user_error(
+        run(TRAIN, *TRAIN_TINY, "--epochs", "2", "--output", out, "--experiment", "t"), "already holds a run"
+    )
     assert_user_error(run(TRAIN, "--resume", run_dir, "--epochs", "5"), "--epochs 5", "epochs=2")
     assert_user_error(run(TRAIN, "--resume", run_dir, "--token-keep", "0.5"), "token_keep=0.7")
     assert_user_error(run(TRAIN, "--resume", "--output", run_dir, "--lr", "0.01"), "lr")
     assert snapshot(run_dir) == before
-    resumed = run(TRAIN, "--resume", "--output", run_dir, "--no-progress")   # the run's own settings
+    resumed = run(TRAIN, "--resume", "--output", run_dir, "--no-progress")  # the run's own settings
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed after epoch 1 of 2" in resumed.stdout
     ckpt = run_dir / "last.pt"
@@ -60,8 +64,20 @@ def test_run_refuse_strict_resume(tmp_path):
 
 
 def test_non_finite_loss_stops_before_a_checkpoint(tmp_path):
-    proc = run(TRAIN, *TRAIN_TINY, "--lr", "1e30", "--warmup-epochs", "0", "--epochs", "1",
-               "--output", tmp_path, "--experiment", "nan")
+    proc = run(
+        TRAIN,
+        *TRAIN_TINY,
+        "--lr",
+        "1e30",
+        "--warmup-epochs",
+        "0",
+        "--epochs",
+        "1",
+        "--output",
+        tmp_path,
+        "--experiment",
+        "nan",
+    )
     assert_user_error(proc, "training loss is", "no checkpoint")
     assert not (tmp_path / "nan" / "last.pt").exists()
 
@@ -98,9 +114,15 @@ def test_ctrl_c_prints_the_resume_command(tmp_path):
     from cli_helpers import REPO
 
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([*TRAIN, *TRAIN_TINY, "--epochs", "200", "--eval-every", "0", "--output", str(tmp_path),
-                             "--experiment", "c"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=REPO, env=env, preexec_fn=_default_sigint)
+    proc = subprocess.Popen(
+        [*TRAIN, *TRAIN_TINY, "--epochs", "200", "--eval-every", "0", "--output", str(tmp_path), "--experiment", "c"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=env,
+        preexec_fn=_default_sigint,
+    )
     deadline = time.time() + 300
     while not (tmp_path / "c" / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)

@@ -1,4 +1,5 @@
 """The ap_types headers shipped in hls4ml compile, and ap_fixed rounds/saturates as specified."""
+
 import random
 import subprocess
 from pathlib import Path

@@ -1,5 +1,4 @@
 """A trivial cocotb bench runs on both simulators and checks a real fixed-point result."""
-from pathlib import Path
 
 import pytest
 

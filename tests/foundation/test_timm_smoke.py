@@ -1,7 +1,9 @@
 """timm imports through the torchvision shim and a ViT runs forward and backward."""
+
 import torch
 
 from model.torchvision_compat import ensure_torchvision_importable  # noqa: E402
+
 ensure_torchvision_importable()  # the CPU torchvision shim, before timm is imported
 import timm  # noqa: E402
 
@@ -14,8 +16,16 @@ def test_torchvision_imports_after_shim():
 
 def test_vit_forward_backward_matches_shapes_and_grads():
     torch.manual_seed(0)
-    net = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=4,
-                            embed_dim=32, depth=2, num_heads=2, num_classes=10)
+    net = timm.create_model(
+        "vit_tiny_patch16_224",
+        pretrained=False,
+        img_size=32,
+        patch_size=4,
+        embed_dim=32,
+        depth=2,
+        num_heads=2,
+        num_classes=10,
+    )
     x = torch.randn(2, 3, 32, 32)
     logits = net(x)
     assert logits.shape == (2, 10)

@@ -4,6 +4,7 @@ The fake device records every register write the pynq backend makes and, on ap_s
 op by handing the register image and its four buffers to the C-sim library: so the pynq adapter's
 register writes are checked against the engine declaration by the engine itself.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -81,7 +82,7 @@ class FakeBuffer(np.ndarray):
 class FakeAllocator:
     def __init__(self):
         self.buffers = []
-        self.calls = 0              # engine runs so far (the fake IP counts them)
+        self.calls = 0  # engine runs so far (the fake IP counts them)
         self._next_address = 0x4000_0000
 
     def __call__(self, shape, dtype):
@@ -142,11 +143,11 @@ class FakeEngineIP:
         for r in engine_spec.registers():
             if r["dir"] == "out":
                 self.regs[r["offset"]] = int(image[r["offset"] // 4])
-        self.regs[self.ctrl_offset] = 0x2 | 0x4   # ap_done | ap_idle
+        self.regs[self.ctrl_offset] = 0x2 | 0x4  # ap_done | ap_idle
 
 
-_BEAT_BYTES = 16      # a 128-bit port
-_BURST_BYTES = 256    # 16 beats
+_BEAT_BYTES = 16  # a 128-bit port
+_BURST_BYTES = 256  # 16 beats
 
 
 class ContractCountersBackend:
@@ -160,7 +161,7 @@ class ContractCountersBackend:
         self.inner = inner
         self.kind = getattr(inner, "kind", "csim")
         self.drop = tuple(drop)
-        self.history: list[tuple[str, dict]] = []   # (op, counters) of every call, as returned
+        self.history: list[tuple[str, dict]] = []  # (op, counters) of every call, as returned
         self._extra = None
 
     def __getattr__(self, name):
@@ -210,5 +211,5 @@ class ContractCountersBackend:
                 axi[span.port][f"{side}_bytes"] += beats
                 axi[span.port][f"{side}_bursts"] += -(-beats // _BURST_BYTES)
                 minimum += beats
-                elementwise += span.words // 8 + 12        # a made-up II=1 pass over 8 lanes + depth
+                elementwise += span.words // 8 + 12  # a made-up II=1 pass over 8 lanes + depth
         return {"elementwise_cycles": elementwise, "min_axi_bytes": minimum, "axi": axi}

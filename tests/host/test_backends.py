@@ -1,14 +1,14 @@
 """Backend selection: auto falls back to csim without a board; pynq off the board fails clearly."""
+
 import importlib.util
 
 import pytest
+from host_fixtures import TINY
 
 from host.backends import open_backend, resolve_kind
 from host.backends.base import EngineBackend
 from host.backends.pynq_backend import PynqBackend
 from host.engine_driver import EngineDriver
-
-from host_fixtures import TINY
 
 
 @pytest.mark.skipif(importlib.util.find_spec("pynq") is not None, reason="pynq installed here")
@@ -52,8 +52,12 @@ def _fake_pynq(words):
 
 def _log(alloc, kind: str, call: int) -> set:
     """{(port, byte offset, bytes)} flushed or invalidated for one call, by port."""
-    return {(port, off, n) for port, buf in zip(engine_spec.ports(), alloc.buffers, strict=True)
-            for c, off, n in getattr(buf, kind) if c == call}
+    return {
+        (port, off, n)
+        for port, buf in zip(engine_spec.ports(), alloc.buffers, strict=True)
+        for c, off, n in getattr(buf, kind)
+        if c == call
+    }
 
 
 def test_pynq_linear_maintains_exactly_its_regions_and_returns_the_csim_result():
@@ -64,17 +68,18 @@ def test_pynq_linear_maintains_exactly_its_regions_and_returns_the_csim_result()
     n, i, o = 3, 8, 5
     regs = {}
     for backend in (be, ref):
-        pad = backend.alloc("act", 3)                 # regions start off any alignment
+        pad = backend.alloc("act", 3)  # regions start off any alignment
         x, y = backend.alloc("act", n * i), backend.alloc("act", n * o)
         w = backend.alloc("wts", engine_spec.layout_size("linear_params", I=i, O=o))
         st = backend.alloc("aux", 8)
         x.array[:] = rng.integers(-900, 900, x.array.size)
         w.array[:] = rng.integers(-900, 900, w.array.size)
-        y.array[:] = 7                                 # stale host data the engine overwrites
-        regs = dict(n_tokens=n, in_dim=i, out_dim=o, x_off=x.offset, y_off=y.offset, w_off=w.offset,
-                    stats_off=st.offset)
+        y.array[:] = 7  # stale host data the engine overwrites
+        regs = dict(
+            n_tokens=n, in_dim=i, out_dim=o, x_off=x.offset, y_off=y.offset, w_off=w.offset, stats_off=st.offset
+        )
         if backend is be:
-            assert alloc.buffers[1].flushed[-1] == (0, 2 * y.offset, 2 * y.array.size)   # zero fill cleaned
+            assert alloc.buffers[1].flushed[-1] == (0, 2 * y.offset, 2 * y.array.size)  # zero fill cleaned
             for buf in alloc.buffers:
                 buf.flushed.clear()
         assert pad.offset == 0 and backend.call("LINEAR_FWD", **regs) == 0
@@ -83,8 +88,10 @@ def test_pynq_linear_maintains_exactly_its_regions_and_returns_the_csim_result()
     tensors = len(_raw_spec()["ops"]["LINEAR_FWD"]["tensors"])
     w_words = engine_spec.layout_size("linear_params", I=i, O=o)
     assert _log(alloc, "flushed", 0) == {("act", 2 * regs["x_off"], 2 * n * i), ("wts", 2 * regs["w_off"], 2 * w_words)}
-    assert _log(alloc, "invalidated", 0) == {("act", 2 * regs["y_off"], 2 * n * o),
-                                              ("aux", 4 * regs["stats_off"], 4 * 2 * tensors)}
+    assert _log(alloc, "invalidated", 0) == {
+        ("act", 2 * regs["y_off"], 2 * n * o),
+        ("aux", 4 * regs["stats_off"], 4 * 2 * tensors),
+    }
     for port in engine_spec.ports():
         np.testing.assert_array_equal(be.mem[port], ref.mem[port])
     assert be.read_counters()["macs"] == ref.read_counters()["macs"] == n * i * o
@@ -111,8 +118,17 @@ def _expected_spans(op: str, regs: dict, aux: np.ndarray) -> tuple[set, set]:
     n = regs["n_tokens"]
     sparse = regs.get("flags", 0) & spec["flags"]["SPARSE"]
     z = int(aux[regs["keys_off"] + n]) if sparse else n * n
-    dims = dict(N=n, P=n - 1, K=regs.get("n_keep", n), D=regs.get("dim", 0), H=regs.get("heads", 0),
-                M=regs.get("mlp_dim", 0), I=regs.get("in_dim", 0), O=regs.get("out_dim", 0), Z=z)
+    dims = dict(
+        N=n,
+        P=n - 1,
+        K=regs.get("n_keep", n),
+        D=regs.get("dim", 0),
+        H=regs.get("heads", 0),
+        M=regs.get("mlp_dim", 0),
+        I=regs.get("in_dim", 0),
+        O=regs.get("out_dim", 0),
+        Z=z,
+    )
     read, written = set(), set()
     for reg, (port, words) in engine_spec.op_regions(op, **dims).items():
         if (reg == "keys_off" and not sparse) or (reg == "keep_off" and not regs.get("flags", 0) & 2):
@@ -130,8 +146,10 @@ def test_pynq_training_image_keeps_the_cache_coherent_with_per_region_maintenanc
     patches = np.random.default_rng(4).normal(size=(1, 16, 16))
     sel = Selection([1], token_keep=0.7, attn_keep=0.3)
     out = []
-    for backend in (CsimBackend(words=EngineDriver.required_words(TINY)),
-                    _fake_pynq(EngineDriver.required_words(TINY))):
+    for backend in (
+        CsimBackend(words=EngineDriver.required_words(TINY)),
+        _fake_pynq(EngineDriver.required_words(TINY)),
+    ):
         pynq = isinstance(backend, tuple)
         be, alloc, ip = backend if pynq else (backend, None, None)
         rec = RecordingBackend(be)
@@ -153,7 +171,7 @@ def test_pynq_training_image_keeps_the_cache_coherent_with_per_region_maintenanc
             covered = np.zeros(be.mem[port].nbytes, dtype=bool)
             for p, off, n in written:
                 if p == port:
-                    covered[off:off + n] = True
+                    covered[off : off + n] = True
             assert covered[changed].all(), f"{op} wrote {port} bytes it does not declare"
     assert any(regs.get("flags", 0) & 1 for op, regs in rec.calls if op == "ATTN_FWD")
     np.testing.assert_array_equal(out[0][0], out[1][0])
@@ -166,8 +184,19 @@ def test_call_plan_maintains_the_gradient_accumulators_only_when_accumulating():
     the pynq plan flushes and invalidates them, and the frac / stats tables are twice as long."""
     from host.backends.call_plan import plan_call
 
-    regs = dict(n_tokens=4, in_dim=8, out_dim=3, x_off=0, w_off=0, gy_off=64, gx_off=128, gw_off=256,
-                gacc_off=1000, fracs_off=100, stats_off=200)
+    regs = dict(
+        n_tokens=4,
+        in_dim=8,
+        out_dim=3,
+        x_off=0,
+        w_off=0,
+        gy_off=64,
+        gx_off=128,
+        gw_off=256,
+        gacc_off=1000,
+        fracs_off=100,
+        stats_off=200,
+    )
     count = len(engine_spec.op_tensors("LINEAR_BWD"))
     params = 3 * 8 + 3
     plain = plan_call("LINEAR_BWD", regs)

@@ -1,4 +1,5 @@
 """host/bundle.py: round trip and every malformed bundle rejected with the field named."""
+
 import json
 import zipfile
 
@@ -16,18 +17,33 @@ N_TOKENS = 17
 
 def good_masks(n_samples=3):
     rng = np.random.default_rng(0)
-    t0 = np.stack([np.concatenate([[0], np.sort(rng.choice(np.arange(1, N_TOKENS), 12, replace=False))])
-                   for _ in range(n_samples)]).astype(np.int16)
+    t0 = np.stack(
+        [
+            np.concatenate([[0], np.sort(rng.choice(np.arange(1, N_TOKENS), 12, replace=False))])
+            for _ in range(n_samples)
+        ]
+    ).astype(np.int16)
     t1 = np.stack([np.concatenate([[0], np.sort(rng.choice(row[1:], 9, replace=False))]) for row in t0])
-    keys0 = np.stack([np.stack([np.concatenate([[0], np.sort(rng.choice(np.arange(1, 13), 4, replace=False))])
-                                for _ in range(12)]) for _ in range(n_samples)]).astype(np.int32)
-    return {"tokens_s0": t0, "tokens_s1": t1.astype(np.int16), "keys_s0": keys0,
-            "sample_index": np.array([5, 2, 9], dtype=np.int64)[:n_samples]}
+    keys0 = np.stack(
+        [
+            np.stack(
+                [np.concatenate([[0], np.sort(rng.choice(np.arange(1, 13), 4, replace=False))]) for _ in range(12)]
+            )
+            for _ in range(n_samples)
+        ]
+    ).astype(np.int32)
+    return {
+        "tokens_s0": t0,
+        "tokens_s1": t1.astype(np.int16),
+        "keys_s0": keys0,
+        "sample_index": np.array([5, 2, 9], dtype=np.int64)[:n_samples],
+    }
 
 
 def write(tmp_path, name="b.npz", **over):
-    args = dict(config=TINY, weights=init_weights(TINY, 0), sparsity=SPARSITY, masks=good_masks(),
-                meta={"note": "test"})
+    args = dict(
+        config=TINY, weights=init_weights(TINY, 0), sparsity=SPARSITY, masks=good_masks(), meta={"note": "test"}
+    )
     args.update(over)
     path = tmp_path / name
     write_bundle(path, **args)
@@ -43,7 +59,7 @@ def test_round_trip_quantizes_with_the_declared_format(tmp_path):
     for name, w in weights.items():
         np.testing.assert_array_equal(b.weights[name], w)
         # independent quantizer: round half up, saturate to int16
-        expected = np.clip(np.floor(w.astype(np.float64) * 2.0 ** frac + 0.5), -32768, 32767).astype(np.int16)
+        expected = np.clip(np.floor(w.astype(np.float64) * 2.0**frac + 0.5), -32768, 32767).astype(np.int16)
         np.testing.assert_array_equal(b.weights_q[name], expected)
     np.testing.assert_array_equal(b.masks["tokens_s0"], good_masks()["tokens_s0"])
     assert b.meta["note"] == "test"
@@ -51,11 +67,22 @@ def test_round_trip_quantizes_with_the_declared_format(tmp_path):
 
 def test_expected_shapes_match_timm_state_dict():
     from model.torchvision_compat import ensure_torchvision_importable  # noqa: E402
+
     ensure_torchvision_importable()  # the CPU torchvision shim, before timm is imported
     import timm
 
-    net = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=16, patch_size=4, in_chans=1,
-                            embed_dim=32, depth=3, num_heads=2, mlp_ratio=2.0, num_classes=10)
+    net = timm.create_model(
+        "vit_tiny_patch16_224",
+        pretrained=False,
+        img_size=16,
+        patch_size=4,
+        in_chans=1,
+        embed_dim=32,
+        depth=3,
+        num_heads=2,
+        mlp_ratio=2.0,
+        num_classes=10,
+    )
     assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == expected_shapes(TINY)
 
 
@@ -100,8 +127,9 @@ def test_wrong_version(tmp_path):
         read_bundle(path)
 
 
-@pytest.mark.parametrize("name,shape", [("blocks.1.attn.qkv.weight", (96, 31)), ("pos_embed", (1, 16, 32)),
-                                        ("head.bias", (11,))])
+@pytest.mark.parametrize(
+    "name,shape", [("blocks.1.attn.qkv.weight", (96, 31)), ("pos_embed", (1, 16, 32)), ("head.bias", (11,))]
+)
 def test_wrong_shapes(tmp_path, name, shape):
     weights = init_weights(TINY, 0)
     weights[name] = np.zeros(shape, np.float32)
@@ -156,8 +184,16 @@ def test_formats_must_match_declaration(tmp_path):
         read_bundle(path)
 
 
-@pytest.mark.parametrize("key,value", [("token_keep", 0.0), ("token_keep", 1.5), ("attn_keep", -0.1),
-                                       ("example_keep", float("nan")), ("example_keep", 2)])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("token_keep", 0.0),
+        ("token_keep", 1.5),
+        ("attn_keep", -0.1),
+        ("example_keep", float("nan")),
+        ("example_keep", 2),
+    ],
+)
 def test_keep_ratios_outside_unit_interval(tmp_path, key, value):
     with pytest.raises(BundleError, match=f"sparsity.{key}"):
         write(tmp_path, sparsity=dict(SPARSITY, **{key: value}))

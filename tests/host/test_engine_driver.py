@@ -1,10 +1,11 @@
 """The engine driver: op sequence, limits checked before any call, the pynq adapter's common path
 against csim, and one training step through the engine against PyTorch autograd."""
+
 import numpy as np
 import pytest
 import torch
-from host_fixtures import TINY
 from host_engine_fakes import FakeAllocator, FakeEngineIP, RecordingBackend
+from host_fixtures import TINY
 from host_torch_reference import torch_vit_loss
 
 from host import engine_spec
@@ -44,8 +45,13 @@ def test_op_sequence_and_registers():
     model.backward(res, cross_entropy(res.logits, 3)[1])
     ops = [op for op, _ in rec.calls]
     depth = TINY["depth"]
-    assert ops == (["PATCH_EMBED_FWD"] + ["ATTN_FWD", "MLP_FWD"] * depth + ["HEAD_FWD", "HEAD_BWD"]
-                   + ["MLP_BWD", "ATTN_BWD"] * depth + ["PATCH_EMBED_BWD"])
+    assert ops == (
+        ["PATCH_EMBED_FWD"]
+        + ["ATTN_FWD", "MLP_FWD"] * depth
+        + ["HEAD_FWD", "HEAD_BWD"]
+        + ["MLP_BWD", "ATTN_BWD"] * depth
+        + ["PATCH_EMBED_BWD"]
+    )
     attn_fwd = [r for op, r in rec.calls if op == "ATTN_FWD"]
     mlp_fwd = [r for op, r in rec.calls if op == "MLP_FWD"]
     # token counts follow the Tri-Level plan: selector blocks 1 and 2 keep ceil(0.7 n) patches
@@ -91,13 +97,13 @@ def test_limits_rejected_before_the_engine_is_called():
         call_checked = call
 
     too_many_tokens = dict(TINY, img_size=16 * 16, patch_size=16, embed_dim=64, num_heads=4)
-    too_many_tokens["img_size"] = 16 * 15          # 15x15 + 1 = 226 tokens
+    too_many_tokens["img_size"] = 16 * 15  # 15x15 + 1 = 226 tokens
     with pytest.raises(EngineLimitError, match="max_tokens"):
         EngineDriver(NoCalls(), too_many_tokens)
     with pytest.raises(EngineLimitError, match="max_dim"):
         check_config(dict(TINY, embed_dim=engine_spec.limit("max_dim") * 2, num_heads=2))
     with pytest.raises(EngineLimitError, match="head dim"):
-        check_config(dict(TINY, embed_dim=48, num_heads=2))      # 24 is no power of 4
+        check_config(dict(TINY, embed_dim=48, num_heads=2))  # 24 is no power of 4
     with pytest.raises(EngineLimitError, match="max_classes"):
         check_config(dict(TINY, num_classes=engine_spec.limit("max_classes") + 1))
 
@@ -109,22 +115,22 @@ def test_bad_selection_rejected_before_its_op():
     patches = np.zeros((16, 16))
 
     def bad_keep(stage, attn):
-        return np.array([0, 5, 3, 9]), None                        # not ascending
+        return np.array([0, 5, 3, 9]), None  # not ascending
 
     with pytest.raises(ValueError, match="keep"):
         driver.forward(patches, bad_keep, BLOCKS)
-    assert [op for op, _ in rec.calls][-1] == "ATTN_FWD"          # the MLP_FWD was never issued
+    assert [op for op, _ in rec.calls][-1] == "ATTN_FWD"  # the MLP_FWD was never issued
 
     def bad_keys(stage, attn):
         keep = np.arange(0, 17, 2)
-        keys = np.tile(np.array([1, 2, 3]), (keep.size - 1, 1))    # no [CLS] key first
+        keys = np.tile(np.array([1, 2, 3]), (keep.size - 1, 1))  # no [CLS] key first
         return keep, keys
 
     rec.calls.clear()
     with pytest.raises(ValueError, match="keys"):
         driver.forward(patches, bad_keys, [0])
     assert "SPARSE" not in str([r.get("flags") for _, r in rec.calls])
-    assert [op for op, _ in rec.calls].count("ATTN_FWD") == 1      # block 1's attention never ran
+    assert [op for op, _ in rec.calls].count("ATTN_FWD") == 1  # block 1's attention never ran
 
 
 def test_pynq_adapter_matches_csim_bit_for_bit():
@@ -150,12 +156,12 @@ def test_pynq_adapter_matches_csim_bit_for_bit():
     ctrl = engine_spec.register("ctrl")["offset"]
     starts = [i for i, (off, v) in enumerate(ip.writes) if off == ctrl and v & 1]
     assert len(starts) == model.driver.counters.calls
-    first = dict(ip.writes[:starts[0]])
+    first = dict(ip.writes[: starts[0]])
     assert first[engine_spec.register("opcode")["offset"]] == engine_spec.opcode("PATCH_EMBED_FWD")
     assert first[engine_spec.register("n_tokens")["offset"]] == 17
     wts = engine_spec.register("wts_addr")["offset"]
     assert first[wts] | (first[wts + 4] << 32) == alloc.buffers[0].device_address
-    assert all(b.flushed and b.invalidated for b in alloc.buffers[1:])   # per region: tests/host/test_backends.py
+    assert all(b.flushed and b.invalidated for b in alloc.buffers[1:])  # per region: tests/host/test_backends.py
 
 
 def test_pynq_timeout_is_a_clear_error():
@@ -166,8 +172,9 @@ def test_pynq_timeout_is_a_clear_error():
         def read(self, off):
             return 0
 
-    backend = PynqBackend(words={"wts": 8, "act": 8, "grd": 8, "aux": 8}, overlay=Stuck(),
-                          allocate=FakeAllocator(), timeout_s=0.05)
+    backend = PynqBackend(
+        words={"wts": 8, "act": 8, "grd": 8, "aux": 8}, overlay=Stuck(), allocate=FakeAllocator(), timeout_s=0.05
+    )
     with pytest.raises(TimeoutError, match="ap_done"):
         backend.call("GELU_FWD", n_tokens=1, dim=1)
 
@@ -179,7 +186,7 @@ def relative_error(a, b):
 # Documented bounds (docs/host.md): 16-bit fixed point with LUT nonlinearities against float64.
 LOSS_ABS = 0.02
 LOGITS_ABS = 0.05
-GRAD_REL = 0.08   # per tensor, ||g_engine - g_torch|| / ||g_torch||
+GRAD_REL = 0.08  # per tensor, ||g_engine - g_torch|| / ||g_torch||
 
 
 def test_one_training_step_matches_pytorch_autograd():
@@ -189,7 +196,7 @@ def test_one_training_step_matches_pytorch_autograd():
     model.load_weights(weights)
     sel = Selection(BLOCKS, token_keep=0.7, attn_keep=0.5)
     img, label = image(2), 4
-    for _ in range(3):   # let the driver settle its gradient exponents on this sample
+    for _ in range(3):  # let the driver settle its gradient exponents on this sample
         res = model.forward(img, sel)
         loss, dlogits = cross_entropy(res.logits, label, smoothing=0.1)
         grads = model.backward(res, dlogits)
@@ -211,8 +218,9 @@ def test_one_training_step_matches_pytorch_autograd():
     decayed = {k for k in tp if weights[k].ndim > 1 and k not in ("cls_token", "pos_embed")}
     decay = [tp[k] for k in tp if k in decayed]
     no_decay = [tp[k] for k in tp if k not in decayed]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=1e-3)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-3
+    )
     for k in tp:
         tp[k].grad = torch.tensor(grads[k])
     opt.step()
@@ -228,7 +236,7 @@ def test_recorded_masks_are_replayed_exactly():
     first = recorder.forward(image(4), Selection(BLOCKS, token_keep=0.6, attn_keep=0.4))
     recorded = {k: (ids, keys) for k, (ids, keys) in enumerate(first.stages)}
     replay = engine()
-    replay.load_weights(perturbed_weights(5))      # other weights would choose other tokens online
+    replay.load_weights(perturbed_weights(5))  # other weights would choose other tokens online
     res = replay.forward(image(4), Selection(BLOCKS, recorded=recorded))
     for (a_ids, a_keys), (b_ids, b_keys) in zip(first.stages, res.stages):
         np.testing.assert_array_equal(a_ids, b_ids)

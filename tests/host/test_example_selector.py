@@ -1,9 +1,10 @@
 """host/example_selector.py against a re-implementation of Toneva et al.'s forgetting rule with the
 authors' windowing (ZLKong/Tri-Level-ViT main.py), plus hand-made cases."""
+
 import numpy as np
 import pytest
 
-from host.example_selector import (ExampleSelector, TwoPhaseForgetting, paper_rounds, scaled_interval)
+from host.example_selector import ExampleSelector, TwoPhaseForgetting, paper_rounds, scaled_interval
 
 
 # -- the reference: Toneva's statistics over per-example accuracy lists, the authors' windowing ------
@@ -31,9 +32,9 @@ def replay(keep_ratio, n_examples, interval, swap, epochs, seed, p_correct):
     """Replays random correctness sequences through the selector and the reference; returns the
     per-swap (selector removed, reference removed, selector counts, reference counts)."""
     rng = np.random.default_rng(seed)
-    learnability = rng.beta(*p_correct, size=n_examples)    # per-example chance of being right
+    learnability = rng.beta(*p_correct, size=n_examples)  # per-example chance of being right
     sel = ExampleSelector(n_examples, keep_ratio, interval=interval, swap=swap, seed=seed)
-    window_acc, window_var = {}, {}                          # the authors' example_stats_train
+    window_acc, window_var = {}, {}  # the authors' example_stats_train
     swaps = []
     for epoch in range(1, epochs + 1):
         order = rng.permutation(sel.subset)
@@ -50,21 +51,20 @@ def replay(keep_ratio, n_examples, interval, swap, epochs, seed, p_correct):
             counts_ref = toneva_counts(window_acc, interval)
             expected = reference_removal(counts_ref, window_var, len(removed))
             swaps.append((removed, expected, {e: int(counts_sel[e]) for e in counts_ref}, counts_ref))
-            window_acc, window_var = {}, {}                  # the authors reset at every swap
+            window_acc, window_var = {}, {}  # the authors reset at every swap
     return sel, swaps
 
 
 @pytest.mark.parametrize("keep_ratio, p_correct", [(0.8, (0.6, 0.6)), (0.9, (2.0, 1.0)), (0.7, (0.3, 0.3))])
 def test_replayed_sequences_match_toneva_with_the_authors_windowing(keep_ratio, p_correct):
-    sel, swaps = replay(keep_ratio, n_examples=300, interval=4, swap=15, epochs=40, seed=7,
-                        p_correct=p_correct)
+    sel, swaps = replay(keep_ratio, n_examples=300, interval=4, swap=15, epochs=40, seed=7, p_correct=p_correct)
     assert len(swaps) == paper_rounds(keep_ratio) == sel.rounds
     never_learned = 0
     for removed, expected, counts_sel, counts_ref in swaps:
-        assert counts_sel == counts_ref                      # the same forgetting counts
-        assert removed == expected                           # the same removal set
-        never_learned += sum(counts_ref[e] == 4 for e in removed)   # 4 presentations: never right
-    assert never_learned == 0                                # never-learned examples stay
+        assert counts_sel == counts_ref  # the same forgetting counts
+        assert removed == expected  # the same removal set
+        never_learned += sum(counts_ref[e] == 4 for e in removed)  # 4 presentations: never right
+    assert never_learned == 0  # never-learned examples stay
 
 
 def test_never_learned_examples_count_as_the_maximum_and_stay():
@@ -91,8 +91,8 @@ def test_statistics_reset_at_every_swap():
     assert not sel.presentations.any() and not sel.forgetting.any()
     # a presentation after the reset cannot be a forgetting event (no "last correct" carried over)
     sel.record(sel.subset, [False] * 10, [0.1] * 10)
-    assert not sel.window.forgetting.any()                   # raw events: none
-    assert sel.forgetting[sel.subset].tolist() == [1] * 10   # never right in this window: the maximum
+    assert not sel.window.forgetting.any()  # raw events: none
+    assert sel.forgetting[sel.subset].tolist() == [1] * 10  # never right in this window: the maximum
 
 
 def test_only_examples_presented_in_the_window_can_leave():
@@ -114,7 +114,7 @@ def test_restored_examples_come_from_the_pool_and_never_the_ones_just_removed():
         assert sel.end_epoch(epoch)
         after = set(sel.subset.tolist())
         assert len(after) == 30 and len(before - after) == 4
-        assert not (after - before) & before                 # restored from outside the subset
+        assert not (after - before) & before  # restored from outside the subset
     assert sel.rounds == 20 and not sel.end_epoch(21)
 
 
@@ -157,7 +157,7 @@ def test_random_swap_baseline_same_schedule_random_removal():
         assert a == b
         if b:
             changes.append(set(subset.tolist()) - set(random.subset.tolist()))
-    assert len(changes) == 5 and all(len(c) == 10 for c in changes)   # 5 % of 200, paper rounds
+    assert len(changes) == 5 and all(len(c) == 10 for c in changes)  # 5 % of 200, paper rounds
     # removal ignores the statistics: the removed examples' forgetting counts are not the lowest
     assert random.subset.size == 160
 
@@ -185,9 +185,11 @@ def test_state_round_trip_continues_identically():
             sel.end_epoch(epoch)
         return sel.subset
 
-    for make in (lambda: ExampleSelector(50, 0.8, interval=1, swap=3, seed=2),
-                 lambda: ExampleSelector(50, 0.8, interval=1, swap=3, seed=2, ranking="random"),
-                 lambda: TwoPhaseForgetting(50, 0.8, phase_epochs=3, seed=2)):
+    for make in (
+        lambda: ExampleSelector(50, 0.8, interval=1, swap=3, seed=2),
+        lambda: ExampleSelector(50, 0.8, interval=1, swap=3, seed=2, ranking="random"),
+        lambda: TwoPhaseForgetting(50, 0.8, phase_epochs=3, seed=2),
+    ):
         ref = make()
         run(ref, range(1, 3), np.random.default_rng(1))
         state = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in ref.state_dict().items()}

@@ -1,5 +1,6 @@
 """The host's numpy pieces against independent references: the float ViT twin against timm and
 torch autograd, the TA-Selector against model/ta_selector.py, the digits against model/data.py."""
+
 import numpy as np
 import torch
 from host_fixtures import TINY
@@ -33,11 +34,11 @@ def test_float_twin_forward_backward_with_selection():
     for ids, keys in res.stages:
         positions.append((np.searchsorted(prev, ids), keys))
         prev = ids
-    assert res.stages[0][1] is not None                      # key lists were really used
+    assert res.stages[0][1] is not None  # key lists were really used
     t_loss, t_logits, t_grads = torch_vit_loss(w, TINY, img, 5, [1, 2], positions, label_smoothing=0.1)
     assert abs(loss - t_loss) < 1e-6
     np.testing.assert_allclose(res.logits, t_logits, atol=1e-6)
-    for k in t_grads:                                        # erf approximation ~1e-7
+    for k in t_grads:  # erf approximation ~1e-7
         np.testing.assert_allclose(grads[k], t_grads[k], atol=1e-5, err_msg=k)
 
 
@@ -69,8 +70,9 @@ def test_digits_match_an_independent_torch_pipeline():
 
     x_train, y_train, x_test, y_test = load_digits_split(16)
     d = load_digits()
-    imgs = F.interpolate(torch.tensor(d.images, dtype=torch.float64)[:, None] / 16.0, size=(16, 16),
-                         mode="bilinear", align_corners=False)
+    imgs = F.interpolate(
+        torch.tensor(d.images, dtype=torch.float64)[:, None] / 16.0, size=(16, 16), mode="bilinear", align_corners=False
+    )
     tr, te = train_test_split(np.arange(len(d.target)), test_size=0.2, stratify=d.target, random_state=0)
     tr, te = np.sort(tr), np.sort(te)
     mean, std = imgs[tr].mean(), imgs[tr].std(unbiased=False)

@@ -4,6 +4,7 @@ The engine calls run on the C-sim library; the counters of the engine-architectu
 the C-sim does not report yet (element-wise cycles, AXI bytes/bursts, min AXI bytes) come from
 ContractCountersBackend, a deterministic stand-in (tests/host/host_engine_fakes.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -59,7 +60,7 @@ def _costs():
 def test_report_sums_are_the_engine_counters(sparse):
     run, stack = sparse
     assert {r.phase for r in run.records} == {"train", "infer"}
-    returned = stack.fake.history[-len(run.records):]          # the measured image's calls
+    returned = stack.fake.history[-len(run.records) :]  # the measured image's calls
     assert [op for op, _ in returned] == [r.op for r in run.records]
     assert any(r.op == "ATTN_FWD" for r in run.records)
     row = lr.make_row(run, _costs(), widths=WIDTHS)
@@ -90,8 +91,12 @@ def _dense_gemms(op: str, r: dict) -> list[tuple[int, int, int, bool]]:
         hd = d // h
         if op == "ATTN_FWD":
             return [(n, 3 * d, d, True)] + h * [(n, n, hd, False), (n, hd, n, False)] + [(n, d, d, True)]
-        return ([(d, d, n, False), (n, d, d, False)] + h * [(n, n, hd, False)] + h * 3 * [(n, hd, n, False)]
-                + [(3 * d, d, n, False), (n, d, 3 * d, False)])
+        return (
+            [(d, d, n, False), (n, d, d, False)]
+            + h * [(n, n, hd, False)]
+            + h * 3 * [(n, hd, n, False)]
+            + [(3 * d, d, n, False), (n, d, 3 * d, False)]
+        )
     if op in ("MLP_FWD", "MLP_BWD"):
         k, m = r["n_keep"], r["mlp_dim"]
         if op == "MLP_FWD":
@@ -108,15 +113,13 @@ def test_mac_array_column_is_the_rtl_cycle_formula_on_the_same_gemms(dense):
     """Dense model: the report's MAC-array cycles and MACs equal host/cycle_model.py's RTL-measured
     formula summed over the GEMMs each call issued (taken from the registers the driver wrote)."""
     run, stack = dense
-    calls = stack.recording.calls[-len(run.records):]
+    calls = stack.recording.calls[-len(run.records) :]
     assert [op for op, _ in calls] == [r.op for r in run.records]
     for phase, key in (("train", "per_image"), ("infer", "inference")):
-        gemms = [g for (op, regs), rec in zip(calls, run.records) if rec.phase == phase
-                 for g in _dense_gemms(op, regs)]
+        gemms = [g for (op, regs), rec in zip(calls, run.records) if rec.phase == phase for g in _dense_gemms(op, regs)]
         row = lr.make_row(run, _costs(), widths=WIDTHS)
         assert row[key]["array_cycles"] == sum(cycle_model.gemm_cycles(m, n, k, b) for m, n, k, b in gemms)
-    train = [g for (op, regs), rec in zip(calls, run.records) if rec.phase == "train"
-             for g in _dense_gemms(op, regs)]
+    train = [g for (op, regs), rec in zip(calls, run.records) if rec.phase == "train" for g in _dense_gemms(op, regs)]
     assert row["per_image"]["macs"] == sum(m * n * k for m, n, k, _ in train)
     cfg = get_config(MICRO)
     assert any(m == cfg["embed_dim"] and n == patch_dim(cfg) for m, n, _, _ in train)
@@ -139,13 +142,13 @@ def test_overlap_rule_and_axi_model_by_hand():
     assert s["total_cycles"] == s["dataflow_cycles"] == pytest.approx(2000 + 2000)  # max(2000, 1000) + max(100, 2000)
     assert s["exposed_axi_cycles"] == pytest.approx(1900)
     assert s["serial_cycles"] == pytest.approx(2100 + 3000)
-    serial = lr.sum_phase([compute_bound, axi_bound], "train", 150, WIDTHS, mem)      # the default rule
+    serial = lr.sum_phase([compute_bound, axi_bound], "train", 150, WIDTHS, mem)  # the default rule
     assert lr.DEFAULT_OVERLAP == "serial"
     assert serial["total_cycles"] == pytest.approx(2100 + 3000)
     assert serial["exposed_axi_cycles"] == pytest.approx(3000)
     with pytest.raises(ValueError, match="overlap"):
         lr.sum_phase([], "train", 150, WIDTHS, mem, overlap="guess")
-    narrow = {p: 32 for p in engine_spec.ports()}              # a 32-bit port: 2 B/cycle at 0.5
+    narrow = {p: 32 for p in engine_spec.ports()}  # a 32-bit port: 2 B/cycle at 0.5
     assert lr.call_axi_cycles(axi_bound, 150, narrow, mem) == pytest.approx(8000)
     # the DDR bounds the sum of all ports: 4 ports x 16 B at 300 MHz exceed 2666 MT/s x 8 B x 0.5
     many = rec(0, 0, 0, 0)
@@ -155,9 +158,15 @@ def test_overlap_rule_and_axi_model_by_hand():
     assert lr.call_axi_cycles(many, 300, WIDTHS, mem) == pytest.approx(max(2000, ddr_cycles))
 
 
-@pytest.mark.parametrize("drop, named", [(("elementwise_cycles",), "elementwise_cycles"),
-                                          (("axi",), "axi"), (("axi.grd.wr_bursts",), "axi.grd.wr_bursts"),
-                                          (("min_axi_bytes",), "min_axi_bytes")])
+@pytest.mark.parametrize(
+    "drop, named",
+    [
+        (("elementwise_cycles",), "elementwise_cycles"),
+        (("axi",), "axi"),
+        (("axi.grd.wr_bursts",), "axi.grd.wr_bursts"),
+        (("min_axi_bytes",), "min_axi_bytes"),
+    ],
+)
 def test_missing_counter_fails_naming_it(drop, named):
     with pytest.raises(lr.MissingCounterError, match=named.replace(".", r"\.")):
         lr.run_image(MICRO, 1.0, 0.3, BLOCKS, backend_factory=_Stack(drop=drop))
@@ -178,12 +187,26 @@ def test_json_report_schema(dense, sparse, monkeypatch, capsys):
     out = json.loads(capsys.readouterr().out)
     assert [r["setting"] for r in out["rows"]] == ["dense", "Tri-Level/0.5"]
     for row in out["rows"]:
-        for key in ("model", "setting", "train_hours_per_epoch", "inference_ms", "paper_train_hours_per_epoch",
-                    "paper_inference_ms", "per_image"):
+        for key in (
+            "model",
+            "setting",
+            "train_hours_per_epoch",
+            "inference_ms",
+            "paper_train_hours_per_epoch",
+            "paper_inference_ms",
+            "per_image",
+        ):
             assert key in row
         per = row["per_image"]
-        for key in ("array_cycles", "axi_bytes", "axi_bursts", "elementwise_cycles", "total_cycles",
-                    "host_seconds", "min_axi_bytes"):
+        for key in (
+            "array_cycles",
+            "axi_bytes",
+            "axi_bursts",
+            "elementwise_cycles",
+            "total_cycles",
+            "host_seconds",
+            "min_axi_bytes",
+        ):
             assert isinstance(per[key], (int, float)) and per[key] >= 0, key
         parts = per["seconds"]
         assert sum(parts.values()) == pytest.approx(per["seconds_total"])
@@ -227,12 +250,16 @@ def test_register_accesses_and_cache_bytes_match_the_pynq_backend():
         buf.flushed.clear()
     regs = dict(n_tokens=2, in_dim=4, out_dim=4, x_off=x.offset, y_off=y.offset, w_off=w.offset, stats_off=st.offset)
     assert be.call("LINEAR_FWD", **regs) == 0
-    outputs = sum(1 for r in engine_spec.registers() if r["dir"] == "out")   # status and the counters
+    outputs = sum(1 for r in engine_spec.registers() if r["dir"] == "out")  # status and the counters
     expected = len(ip.writes) + host_timing.PS_PL.polls_per_call + outputs
     plan = plan_call("LINEAR_FWD", regs, be.mem["aux"])
     assert host_timing.register_accesses(plan) == expected
-    lines = sum((off + n - 1) // 64 - off // 64 + 1 for buf in alloc.buffers
-                for log in (buf.flushed, buf.invalidated) for _, off, n in log)
+    lines = sum(
+        (off + n - 1) // 64 - off // 64 + 1
+        for buf in alloc.buffers
+        for log in (buf.flushed, buf.invalidated)
+        for _, off, n in log
+    )
     assert host_timing.call_cache_bytes(plan) == 64 * lines
 
 
@@ -257,6 +284,7 @@ def test_breakdown_plot_is_written(dense, sparse, tmp_path):
 def test_real_csim_counters_feed_the_report_or_are_named_missing():
     """No stand-in: the C-sim's own read_counters(). Before the engine reports the full contract
     the report must stop naming what is missing; once it does, the sums must be its counters."""
+
     class Keep:
         backend = None
 
@@ -280,8 +308,10 @@ def test_real_csim_counters_feed_the_report_or_are_named_missing():
 
 def test_host_time_excludes_engine_calls_and_bookkeeping():
     axi = {p: {k: 0 for k in lr.AXI_KEYS} for p in engine_spec.ports()}
-    recs = [lr.CallRecord("A", "train", 0, 0, 0, 0, axi, 0, 0.30),
-            lr.CallRecord("B", "infer", 0, 0, 0, 0, axi, 0, 0.05)]
+    recs = [
+        lr.CallRecord("A", "train", 0, 0, 0, 0, axi, 0, 0.30),
+        lr.CallRecord("B", "infer", 0, 0, 0, 0, axi, 0, 0.05),
+    ]
     timers = {"eval": 0.08, "step": 0.10, "loss": 0.01, "grad_readback": 0.04}
     m = lr._host_measure(0.60, timers, recs, {"train": 0.02, "infer": 0.01}, ("loss", "grad_readback"))
     assert m.train_image_s == pytest.approx(0.60 - 0.08 - 0.10 - 0.30 - 0.02)

@@ -1,5 +1,6 @@
 """Training through the engine: a run interrupted after an epoch and resumed ends exactly where the
 uninterrupted run ends; the CLI rejects bad input before anything runs."""
+
 import json
 
 import numpy as np
@@ -22,15 +23,27 @@ def data():
 
 
 def settings():
-    return TrainSettings(epochs=3, batch=4, lr=2e-3, selector_blocks=[1, 2], token_keep=0.7, attn_keep=0.5,
-                         example_keep=0.8, example_interval=1, example_swap=2, warmup_epochs=0.5,
-                         max_samples_per_epoch=10, eval_samples=5)
+    return TrainSettings(
+        epochs=3,
+        batch=4,
+        lr=2e-3,
+        selector_blocks=[1, 2],
+        token_keep=0.7,
+        attn_keep=0.5,
+        example_keep=0.8,
+        example_interval=1,
+        example_swap=2,
+        warmup_epochs=0.5,
+        max_samples_per_epoch=10,
+        eval_samples=5,
+    )
 
 
 def trainer(run_dir):
     model = EngineViT(EngineDriver(CsimBackend(words=EngineDriver.required_words(TINY)), TINY))
-    return Trainer(model, TINY, init_weights(TINY, 0), data(), settings(), run_dir=run_dir, progress=False,
-                   log=lambda *_: None)
+    return Trainer(
+        model, TINY, init_weights(TINY, 0), data(), settings(), run_dir=run_dir, progress=False, log=lambda *_: None
+    )
 
 
 def strip(history):
@@ -43,7 +56,7 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path):
 
     first = trainer(tmp_path / "cut")
     first.train_epoch()
-    first.checkpoint()           # the process dies here
+    first.checkpoint()  # the process dies here
     del first
     resumed = trainer(tmp_path / "cut")
     resumed.resume(tmp_path / "cut" / "checkpoint.npz")
@@ -81,24 +94,53 @@ def test_cli_smoke_run_writes_logs_checkpoint_report(tmp_path):
     from host.train_on_board import main
 
     out = tmp_path / "run"
-    args = ["--model", "onion_micro", "--epochs", "1", "--max-samples-per-epoch", "8", "--eval-samples", "8",
-            "--output", str(tmp_path), "--experiment", "run", "--no-progress", "--backend", "csim"]
+    args = [
+        "--model",
+        "onion_micro",
+        "--epochs",
+        "1",
+        "--max-samples-per-epoch",
+        "8",
+        "--eval-samples",
+        "8",
+        "--output",
+        str(tmp_path),
+        "--experiment",
+        "run",
+        "--no-progress",
+        "--backend",
+        "csim",
+    ]
     assert main(args) == 0
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert len(log) == 1 and log[0]["examples_used"] == 8
     assert log[0]["fabric_label"].startswith("estimate (C-sim)")
-    for name in ("checkpoint.npz", "report.json", "curves.png", "bundle.npz", "log.csv", "accuracy_vs_cost.png",
-                 "kept_patches.png"):
+    for name in (
+        "checkpoint.npz",
+        "report.json",
+        "curves.png",
+        "bundle.npz",
+        "log.csv",
+        "accuracy_vs_cost.png",
+        "kept_patches.png",
+    ):
         assert (out / name).exists(), name
 
 
 def test_trainer_recorded_masks_must_cover_the_training_set(tmp_path):
     # the CLI no longer offers --masks recorded (export records the test split only); the trainer's
     # replay path still refuses masks that do not cover every training example
-    tokens = np.tile(np.arange(0, 17, 2), (3, 1)).astype(np.int16)     # [CLS] + 8 patches, 3 samples
+    tokens = np.tile(np.arange(0, 17, 2), (3, 1)).astype(np.int16)  # [CLS] + 8 patches, 3 samples
     model = EngineViT(EngineDriver(CsimBackend(words=EngineDriver.required_words(TINY)), TINY))
     s = settings()
     s.masks, s.selector_blocks = "recorded", [1]
     with pytest.raises(ValueError, match="no recorded masks for"):
-        Trainer(model, TINY, init_weights(TINY, 0), data(), s, progress=False,
-                recorded_masks={"tokens_s0": tokens, "sample_index": np.array([0, 1, 2])})
+        Trainer(
+            model,
+            TINY,
+            init_weights(TINY, 0),
+            data(),
+            s,
+            progress=False,
+            recorded_masks={"tokens_s0": tokens, "sample_index": np.array([0, 1, 2])},
+        )

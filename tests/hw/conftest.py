@@ -1,7 +1,9 @@
 """Shared fixtures of the engine tests: one C-sim backend per session (the build is cached)."""
+
 import pytest
 
 from model.torchvision_compat import ensure_torchvision_importable  # noqa: E402
+
 ensure_torchvision_importable()  # the CPU torchvision shim, before timm is imported
 
 

@@ -1,5 +1,6 @@
 """The C-sim test bench (the HLS csim program) runs golden cases from files and its outputs score
 within the bounds: the `make csim` path end to end, on a small set of cases."""
+
 import json
 import subprocess
 
@@ -23,7 +24,7 @@ def test_testbench_runs_golden_files(tmp_path):
 
 def test_testbench_reports_a_rejected_call(tmp_path):
     case = golden.linear_case()
-    case.calls[0]["in_dim"] = 10 ** 6  # outside the limits: BAD_IN_DIM
+    case.calls[0]["in_dim"] = 10**6  # outside the limits: BAD_IN_DIM
     entry = golden.write_case(case, tmp_path)
     (tmp_path / "manifest.txt").write_text(entry["dir"] + "\n")
     out = subprocess.run([str(csim.build_testbench()), str(tmp_path)], capture_output=True, text=True)

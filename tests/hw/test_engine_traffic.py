@@ -10,6 +10,7 @@
 - Element-wise cycles follow the documented rule (ceil(trip count / lanes) x II + pipeline depth per
   loop, lanes from the spec).
 """
+
 from __future__ import annotations
 
 import math
@@ -49,8 +50,17 @@ def expected_traffic(op: str, regs: dict, aux: np.ndarray) -> tuple[dict, int]:
     gather = flags & es.flag("GATHER")
     z = int(aux[regs["keys_off"] + n]) if sparse else n * n if op.startswith("ATTN") else 0
     k = regs.get("n_keep", 0) if gather else n
-    dims = dict(N=n, P=n - 1, K=k, D=regs.get("dim", 0), H=regs.get("heads", 0), M=regs.get("mlp_dim", 0),
-                I=regs.get("in_dim", 0), O=regs.get("out_dim", 0), Z=z)
+    dims = dict(
+        N=n,
+        P=n - 1,
+        K=k,
+        D=regs.get("dim", 0),
+        H=regs.get("heads", 0),
+        M=regs.get("mlp_dim", 0),
+        I=regs.get("in_dim", 0),
+        O=regs.get("out_dim", 0),
+        Z=z,
+    )
     writes = set(SPEC["dma"]["writes"]) | (set(SPEC["dma"]["writes_in_forward"]) if not op.endswith("_BWD") else set())
     out = {p: dict(rd_bytes=0, wr_bytes=0, rd_bursts=0, wr_bursts=0) for p in es.ports()}
     minimum = 0
@@ -78,9 +88,16 @@ def test_read_counters_is_the_contract(engine):
     assert all(set(v) == {"rd_bytes", "wr_bytes", "rd_bursts", "wr_bursts"} for v in c["axi"].values())
 
 
-@pytest.mark.parametrize("make", [golden.linear_case, golden.patch_case, golden.head_case,
-                                  lambda: golden.block_case("onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True)],
-                         ids=["linear", "patch", "head", "block_pruned_sparse"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        golden.linear_case,
+        golden.patch_case,
+        golden.head_case,
+        lambda: golden.block_case("onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True),
+    ],
+    ids=["linear", "patch", "head", "block_pruned_sparse"],
+)
 def test_axi_counters_match_the_dma_model(make):
     case = make()
     eng = CsimBackend(words={p: max(case.sizes[p], 1) for p in golden.PORTS})
@@ -125,11 +142,14 @@ def _image_counters(tri_level: bool, attn_keep: float = 0.3):
     rng = np.random.default_rng(1)
     select = None
     if tri_level:
+
         def select(_stage, attn):
             s = select_stage(attn, 0.7, attn_keep)
             return s.keep, s.keys
-    logits, _ = driver.forward(rng.normal(0, 0.5, (driver.N0 - 1, driver.I)), select=select,
-                               selector_blocks=(3, 6, 9) if tri_level else ())
+
+    logits, _ = driver.forward(
+        rng.normal(0, 0.5, (driver.N0 - 1, driver.I)), select=select, selector_blocks=(3, 6, 9) if tri_level else ()
+    )
     driver.backward(rng.normal(0, 0.05, logits.shape))
     return driver.counters
 
@@ -158,7 +178,7 @@ def test_key_listed_attention_never_costs_more_than_dense_on_the_same_tokens():
 
 def _attn_call(eng, n, d, h, lists, rng):
     """One ATTN_FWD on random data with the given per-query key lists (None: dense)."""
-    z = n * n if lists is None else sum(len(l) for l in lists)
+    z = n * n if lists is None else sum(len(keys) for keys in lists)
     dims = dict(N=n, D=d, H=h, Z=z)
     regs = dict(flags=0 if lists is None else es.flag("SPARSE"), n_tokens=n, dim=d, heads=h)
     for p in golden.PORTS:
@@ -169,7 +189,7 @@ def _attn_call(eng, n, d, h, lists, rng):
         if reg in ("x_off", "w_off"):
             region.array[:] = rng.integers(-200, 200, words)
         if reg == "keys_off" and lists is not None:
-            ptr = np.concatenate([[0], np.cumsum([len(l) for l in lists])])
+            ptr = np.concatenate([[0], np.cumsum([len(keys) for keys in lists])])
             region.array[:] = np.concatenate([ptr, np.concatenate(lists)])
     assert eng.call("ATTN_FWD", **regs) == 0
     return eng.read_counters()
@@ -180,11 +200,13 @@ def test_tile_skipping_saves_array_cycles_when_whole_tiles_are_unlisted(engine):
     other windows' key tiles, so the listed schedule must cost strictly fewer array cycles than the
     dense one, with the MAC count the listed entries."""
     n, d, h = 197, 192, 3
-    lists = [np.arange(n) if i == 0 else np.unique(np.r_[0, np.arange((i // 64) * 64, min(n, (i // 64) * 64 + 64))])
-             for i in range(n)]
+    lists = [
+        np.arange(n) if i == 0 else np.unique(np.r_[0, np.arange((i // 64) * 64, min(n, (i // 64) * 64 + 64))])
+        for i in range(n)
+    ]
     rng = np.random.default_rng(3)
     dense = _attn_call(engine, n, d, h, None, rng)
     listed = _attn_call(engine, n, d, h, lists, rng)
-    z = sum(len(l) for l in lists)
+    z = sum(len(keys) for keys in lists)
     assert listed["macs"] == 4 * n * d * d + 2 * z * d
     assert listed["cycles"] < dense["cycles"]

@@ -1,4 +1,5 @@
 """Out-of-range requests are rejected with the declared status code, and nothing is written."""
+
 import numpy as np
 import pytest
 
@@ -15,11 +16,11 @@ def _run_expect(engine, case, op, regs, status_name):
     for p in golden.PORTS:
         engine.reset(p)
         engine.alloc(p, max(case.sizes[p], 1)).array[:] = case.image(p)
-    before = {p: engine.mem[p][:max(case.sizes[p], 1)].copy() for p in golden.PORTS}
+    before = {p: engine.mem[p][: max(case.sizes[p], 1)].copy() for p in golden.PORTS}
     status = engine.call(op, **regs)
     assert es.status_name(status) == status_name
     for p in golden.PORTS:
-        assert np.array_equal(engine.mem[p][:max(case.sizes[p], 1)], before[p]), f"{p} written on error"
+        assert np.array_equal(engine.mem[p][: max(case.sizes[p], 1)], before[p]), f"{p} written on error"
     assert engine.read_counters()["macs"] == 0
 
 
@@ -28,15 +29,18 @@ def sparse_case():
     return golden.block_case("onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True, seed=21)
 
 
-@pytest.mark.parametrize("field,value,status", [
-    ("n_tokens", es.limit("max_tokens") + 1, "BAD_TOKENS"),
-    ("n_tokens", 0, "BAD_TOKENS"),
-    ("dim", es.limit("max_dim") + 64, "BAD_DIM"),
-    ("heads", es.limit("max_heads") + 1, "BAD_HEADS"),
-    ("heads", 3, "BAD_HEADS"),        # 64 / 3 is not an integer
-    ("heads", 2, "BAD_HEADS"),        # head_dim 32 is not a power of 4
-    ("flags", 4, "BAD_FLAGS"),
-])
+@pytest.mark.parametrize(
+    "field,value,status",
+    [
+        ("n_tokens", es.limit("max_tokens") + 1, "BAD_TOKENS"),
+        ("n_tokens", 0, "BAD_TOKENS"),
+        ("dim", es.limit("max_dim") + 64, "BAD_DIM"),
+        ("heads", es.limit("max_heads") + 1, "BAD_HEADS"),
+        ("heads", 3, "BAD_HEADS"),  # 64 / 3 is not an integer
+        ("heads", 2, "BAD_HEADS"),  # head_dim 32 is not a power of 4
+        ("flags", 4, "BAD_FLAGS"),
+    ],
+)
 def test_attn_limits(engine, sparse_case, field, value, status):
     regs = {k: v for k, v in _attn_call(sparse_case).items() if k != "op"}
     regs[field] = value
@@ -50,8 +54,8 @@ def _corrupt_keys(case, how):
     call = _attn_call(case)
     n = case.meta["n_tokens"]
     aux = c.image("aux")
-    rp = aux[call["keys_off"]:call["keys_off"] + n + 1]
-    keys = aux[call["keys_off"] + n + 1:]
+    rp = aux[call["keys_off"] : call["keys_off"] + n + 1]
+    keys = aux[call["keys_off"] + n + 1 :]
     row = 5
     lo = rp[row]
     if how == "unsorted":

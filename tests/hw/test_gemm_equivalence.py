@@ -1,6 +1,7 @@
 """The engine's one GEMM routine is bit-identical to onion::gemm_model (the RTL core's specification),
 in each of its build variants, and the ONION_USE_RTL_GEMM switch (the RTL MAC array's blackbox,
 C-simulated through its stream model) changes no bit of a whole encoder layer."""
+
 import subprocess
 from pathlib import Path
 
@@ -30,8 +31,7 @@ def test_rtl_gemm_switch_is_bit_identical_on_a_layer():
 
     build = es.load_spec()["csim_build"]
     sources = [REPO / s for s in build["sources"] + build["rtl_gemm_sources"]]
-    lib = compile_cxx(sources, "onion_engine_rtl_gemm", shared=True,
-                      extra_flags=["-O2", "-DONION_USE_RTL_GEMM"])
+    lib = compile_cxx(sources, "onion_engine_rtl_gemm", shared=True, extra_flags=["-O2", "-DONION_USE_RTL_GEMM"])
     case = golden.block_case("onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True, n_tokens=33, seed=41)
     words = {p: max(case.sizes[p], 1) for p in golden.PORTS}
     ref, ref_counts = golden.run_case_csim(case, CsimBackend(words=words))

@@ -2,6 +2,7 @@
 with GRAD_ACCUMULATE add their int16 parameter gradients into int32 accumulators in aux at a per-tensor
 accumulator frac. Checked against the rule re-implemented in numpy (bit for bit), the flag/frac
 validation, and, through the host driver, against the per-image float sum and PyTorch autograd."""
+
 import numpy as np
 import pytest
 import torch
@@ -24,8 +25,8 @@ def acc_rule(acc, words, shift):
     w = words.astype(np.int64)
     term = w << shift if shift >= 0 else (w + (1 << (-shift - 1))) >> (-shift)
     total = acc.astype(np.int64) + term
-    sats = int(np.sum((total > 2 ** 31 - 1) | (total < -2 ** 31)))
-    return np.clip(total, -2 ** 31, 2 ** 31 - 1), sats
+    sats = int(np.sum((total > 2**31 - 1) | (total < -(2**31))))
+    return np.clip(total, -(2**31), 2**31 - 1), sats
 
 
 def linear_bwd(engine, seed=3):
@@ -34,7 +35,7 @@ def linear_bwd(engine, seed=3):
     golden.run_case_csim(case, engine)
     bwd = dict(case.calls[1])
     count, top = len(es.op_tensors("LINEAR_BWD")), engine.mem["aux"].size
-    engine.mem["aux"][top - 64:top - 64 + count] = engine.mem["aux"][bwd["fracs_off"]:bwd["fracs_off"] + count]
+    engine.mem["aux"][top - 64 : top - 64 + count] = engine.mem["aux"][bwd["fracs_off"] : bwd["fracs_off"] + count]
     bwd["fracs_off"], bwd["stats_off"] = top - 64, top - 32
     return bwd
 
@@ -45,7 +46,7 @@ def test_linear_bwd_accumulates_bit_exactly(engine):
     count, fr_off, st_off = len(names), bwd["fracs_off"], bwd["stats_off"]
     n_params = bwd["out_dim"] * bwd["in_dim"] + bwd["out_dim"]
     gacc_off = engine.mem["aux"].size - n_params - 128
-    base = engine.mem["aux"][fr_off:fr_off + count].copy()
+    base = engine.mem["aux"][fr_off : fr_off + count].copy()
     gw = bwd["gw_off"]
     slices = {"d_w": (0, bwd["out_dim"] * bwd["in_dim"]), "d_b": (bwd["out_dim"] * bwd["in_dim"], n_params)}
     acc_fracs = base + 9
@@ -55,18 +56,18 @@ def test_linear_bwd_accumulates_bit_exactly(engine):
     for image, delta in enumerate((0, 2, -1)):  # each "image" at another word frac
         fracs = base.copy()
         fracs[names.index("d_w")] += delta
-        engine.mem["aux"][fr_off:fr_off + count] = fracs
-        engine.mem["aux"][fr_off + count:fr_off + 2 * count] = acc_fracs
+        engine.mem["aux"][fr_off : fr_off + count] = fracs
+        engine.mem["aux"][fr_off + count : fr_off + 2 * count] = acc_fracs
         engine.call_checked("LINEAR_BWD", **dict(regs, flags=ACC | (CLEAR if image == 0 else 0), gacc_off=gacc_off))
-        words = engine.mem["grd"][gw:gw + n_params]
+        words = engine.mem["grd"][gw : gw + n_params]
         for t, (lo, hi) in slices.items():
             i = names.index(t)
             prev = np.zeros(hi - lo, np.int64) if image == 0 else expect[lo:hi]
             expect[lo:hi], _ = acc_rule(prev, words[lo:hi], int(acc_fracs[i] - fracs[i]))
-        got = engine.mem["aux"][gacc_off:gacc_off + n_params].astype(np.int64)
+        got = engine.mem["aux"][gacc_off : gacc_off + n_params].astype(np.int64)
         np.testing.assert_array_equal(got, expect)
-        acc_stats = engine.mem["aux"][st_off + 2 * count:st_off + 4 * count].reshape(-1, 2)
-        assert acc_stats[names.index("d_w"), 0] == np.abs(expect[:slices["d_w"][1]]).max()
+        acc_stats = engine.mem["aux"][st_off + 2 * count : st_off + 4 * count].reshape(-1, 2)
+        assert acc_stats[names.index("d_w"), 0] == np.abs(expect[: slices["d_w"][1]]).max()
     assert np.any(expect != 0)
 
 
@@ -76,14 +77,16 @@ def test_accumulator_saturation_is_counted(engine):
     count, fr_off, st_off = len(names), bwd["fracs_off"], bwd["stats_off"]
     n_params = bwd["out_dim"] * bwd["in_dim"] + bwd["out_dim"]
     gacc_off = engine.mem["aux"].size - n_params - 128
-    fracs = engine.mem["aux"][fr_off:fr_off + count].copy()
-    engine.mem["aux"][fr_off + count:fr_off + 2 * count] = es.load_spec()["grad_accumulation"]["frac_max"]
+    fracs = engine.mem["aux"][fr_off : fr_off + count].copy()
+    engine.mem["aux"][fr_off + count : fr_off + 2 * count] = es.load_spec()["grad_accumulation"]["frac_max"]
     regs = {k: v for k, v in bwd.items() if k != "op"}
     out = engine.call_checked("LINEAR_BWD", **dict(regs, flags=ACC | CLEAR, gacc_off=gacc_off))
-    words = engine.mem["grd"][bwd["gw_off"]:bwd["gw_off"] + n_params]
+    words = engine.mem["grd"][bwd["gw_off"] : bwd["gw_off"] + n_params]
     shift = es.load_spec()["grad_accumulation"]["frac_max"] - int(fracs[names.index("d_w")])
-    _, sats = acc_rule(np.zeros(bwd["out_dim"] * bwd["in_dim"], np.int64), words[:bwd["out_dim"] * bwd["in_dim"]], shift)
-    acc_stats = engine.mem["aux"][st_off + 2 * count:st_off + 4 * count].reshape(-1, 2)
+    _, sats = acc_rule(
+        np.zeros(bwd["out_dim"] * bwd["in_dim"], np.int64), words[: bwd["out_dim"] * bwd["in_dim"]], shift
+    )
+    acc_stats = engine.mem["aux"][st_off + 2 * count : st_off + 4 * count].reshape(-1, 2)
     assert sats > 0 and acc_stats[names.index("d_w"), 1] == sats
     assert out["saturations"] >= sats
 
@@ -93,7 +96,7 @@ def test_accumulation_flags_and_fracs_are_validated(engine):
     names = es.op_tensors("LINEAR_BWD")
     count, fr_off = len(names), bwd["fracs_off"]
     regs = {k: v for k, v in bwd.items() if k != "op"}
-    engine.mem["aux"][fr_off + count:fr_off + 2 * count] = 20
+    engine.mem["aux"][fr_off + count : fr_off + 2 * count] = 20
     assert engine.call("LINEAR_BWD", **dict(regs, flags=CLEAR)) == es.status_code("BAD_FLAGS")
     engine.mem["aux"][fr_off + count] = es.load_spec()["grad_accumulation"]["frac_max"] + 1
     gacc_off = engine.mem["aux"].size - 4096 - 128
@@ -101,8 +104,7 @@ def test_accumulation_flags_and_fracs_are_validated(engine):
 
 
 # -- through the host driver -----------------------------------------------------------------
-TINY = dict(img_size=16, patch_size=4, in_chans=1, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.0,
-            num_classes=10)
+TINY = dict(img_size=16, patch_size=4, in_chans=1, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.0, num_classes=10)
 
 
 def _images(n):
@@ -134,8 +136,11 @@ def test_step_sum_on_the_engine_equals_the_per_image_sum(n_images):
     for img, label in zip(images, labels):
         res = per_image.forward(img, sel)
         g = per_image.backward(res, cross_entropy(res.logits, label)[1])
-        summed = {k: v.astype(np.float64) for k, v in g.items()} if summed is None else \
-            {k: summed[k] + v for k, v in g.items()}
+        summed = (
+            {k: v.astype(np.float64) for k, v in g.items()}
+            if summed is None
+            else {k: summed[k] + v for k, v in g.items()}
+        )
         res = on_engine.forward(img, sel)
         assert on_engine.backward(res, cross_entropy(res.logits, label)[1], accumulate=True) == {}
     got = on_engine.read_accumulated_grads()
@@ -180,7 +185,7 @@ def test_accumulator_traffic_is_counted_on_aux(engine):
     n_params = bwd["out_dim"] * bwd["in_dim"] + bwd["out_dim"]
     gacc_off = engine.mem["aux"].size - n_params - 128
     fr_off, st_off = bwd["fracs_off"], bwd["stats_off"]
-    engine.mem["aux"][fr_off + count:fr_off + 2 * count] = engine.mem["aux"][fr_off:fr_off + count] + 4
+    engine.mem["aux"][fr_off + count : fr_off + 2 * count] = engine.mem["aux"][fr_off : fr_off + count] + 4
     regs = {k: v for k, v in bwd.items() if k != "op"}
     beat = es.load_spec()["ports"]["aux"]["axi_bits"] // 8
 

@@ -9,6 +9,7 @@ Over onion_tiny's 12 blocks with the Tri-Level schedule (TA-Selector at blocks 3
 of a selecting block gathers the kept tokens; later blocks run on them with R_A = 0.3 key lists),
 keep ratios 0.9 / 0.8 / 0.7 must cut the counted MACs by the analytic amount.
 """
+
 import math
 
 import pytest
@@ -31,8 +32,12 @@ def key_entries(n: int, sparse: bool) -> int:
 
 
 def analytic(n: int, z: int, k: int) -> dict:
-    return {"ATTN_FWD": 4 * n * D * D + 2 * z * D, "MLP_FWD": 2 * k * D * M,
-            "MLP_BWD": 4 * k * D * M, "ATTN_BWD": 8 * n * D * D + 4 * z * D}
+    return {
+        "ATTN_FWD": 4 * n * D * D + 2 * z * D,
+        "MLP_FWD": 2 * k * D * M,
+        "MLP_BWD": 4 * k * D * M,
+        "ATTN_BWD": 8 * n * D * D + 4 * z * D,
+    }
 
 
 def schedule(keep_ratio: float | None) -> list[tuple[int, bool, int]]:
@@ -52,8 +57,9 @@ _cache: dict = {}
 def engine_block_macs(engine, n, sparse, k) -> dict:
     key = (n, sparse, k)
     if key not in _cache:
-        case = golden.block_case("onion_tiny", keep_ratio=None if k == n else (k - 1) / (n - 1),
-                                 r_a=R_A, sparse=sparse, n_tokens=n, seed=31)
+        case = golden.block_case(
+            "onion_tiny", keep_ratio=None if k == n else (k - 1) / (n - 1), r_a=R_A, sparse=sparse, n_tokens=n, seed=31
+        )
         _, counters = golden.run_case_csim(case, engine)
         assert case.meta["n_keep"] == k
         _cache[key] = {c["op"]: c["macs"] for c in counters}

@@ -3,6 +3,7 @@
 References are written out here with numpy/scipy; the bounds are the documented ones
 (sim.nonlinear_report.ERROR_BOUNDS, also printed in docs/nonlinear.md).
 """
+
 import re
 
 import numpy as np
@@ -10,10 +11,9 @@ import pytest
 from scipy.special import erf
 
 from sim import gen_nonlinear_tables
-from sim.nonlinear_report import (ERROR_BOUNDS, FULL_RANGE_FORMATS, FUNCTIONS, full_range_args, run,
-                                  typical_sweeps)
+from sim.nonlinear_report import ERROR_BOUNDS, FULL_RANGE_FORMATS, FUNCTIONS, full_range_args, run, typical_sweeps
 
-UINT32_MAX = 2 ** 32 - 1
+UINT32_MAX = 2**32 - 1
 NONLINEAR_H = gen_nonlinear_tables.HEADER.with_name("nonlinear.h")
 
 
@@ -31,9 +31,9 @@ REFERENCE = {
 
 
 def _exact_lsb(name, args, fx, fo):
-    real = np.asarray(args, dtype=np.float64) * 2.0 ** -fx
+    real = np.asarray(args, dtype=np.float64) * 2.0**-fx
     with np.errstate(divide="ignore", over="ignore"):
-        exact = REFERENCE[name](real) * 2.0 ** fo
+        exact = REFERENCE[name](real) * 2.0**fo
     return np.clip(exact, *FUNCTIONS[name].out_range)  # the C++ saturates to its output type
 
 
@@ -43,11 +43,12 @@ def _check(name, args, fx, fo):
     exact = _exact_lsb(name, args, fx, fo)
     err = np.abs(got - exact)
     bound = ERROR_BOUNDS[name]
-    allowed = 0.5 + bound.rel * np.abs(exact) + bound.abs * 2.0 ** fo
+    allowed = 0.5 + bound.rel * np.abs(exact) + bound.abs * 2.0**fo
     worst = int(np.argmax(err - allowed))
     assert err[worst] <= allowed[worst], (
         f"{name} fx={fx} fo={fo}: x={args[worst]} got {got[worst]:.0f} exact {exact[worst]:.3f} LSB "
-        f"(error {err[worst]:.3f} > allowed {allowed[worst]:.3f})")
+        f"(error {err[worst]:.3f} > allowed {allowed[worst]:.3f})"
+    )
     return err, exact
 
 
@@ -58,7 +59,7 @@ SWEEPS = typical_sweeps(np.random.default_rng(20231121))
 def test_engine_uses_meet_accuracy_targets(name, fx, fo, what, args):
     err, exact = _check(name, args, fx, fo)
     if name in ("exp", "reciprocal", "rsqrt"):
-        big = np.abs(exact) >= 2 ** 10  # below that, the output format's own LSB dominates
+        big = np.abs(exact) >= 2**10  # below that, the output format's own LSB dominates
         assert (err[big] / np.abs(exact[big])).max() < 1e-3
     else:
         assert err.max() <= 0.6  # GELU: within rounding plus a small fraction of an LSB
@@ -74,8 +75,8 @@ def test_whole_argument_range_within_bound(name, fx, fo):
 
 
 def test_special_values():
-    assert list(run("exp", np.array([0, 1, 5000, 2 ** 31 - 1]), 10, 16)) == [1 << 16] * 4  # x > 0 clamps
-    assert list(run("exp", np.array([-(2 ** 31), -40 * 1024]), 10, 16)) == [0, 0]
+    assert list(run("exp", np.array([0, 1, 5000, 2**31 - 1]), 10, 16)) == [1 << 16] * 4  # x > 0 clamps
+    assert list(run("exp", np.array([-(2**31), -40 * 1024]), 10, 16)) == [0, 0]
     assert list(run("exp", np.array([0]), 0, 30)) == [1 << 30]
     assert list(run("reciprocal", np.array([0]), 15, 16)) == [UINT32_MAX]
     assert list(run("rsqrt", np.array([0]), 16, 16)) == [UINT32_MAX]
@@ -107,7 +108,8 @@ def test_driver_arguments_are_checked():
 
 def test_committed_tables_are_current():
     assert gen_nonlinear_tables.HEADER.read_text() == gen_nonlinear_tables.render(), (
-        "hw/include/onion/nonlinear_tables.h is stale: run python -m sim.gen_nonlinear_tables")
+        "hw/include/onion/nonlinear_tables.h is stale: run python -m sim.gen_nonlinear_tables"
+    )
 
 
 def test_header_is_integer_only():

@@ -1,4 +1,5 @@
 """The engine contract has one source (engine_spec.json) and the synthesised C++ obeys the HLS rules."""
+
 import re
 import textwrap
 from pathlib import Path
@@ -21,7 +22,7 @@ def test_top_function_pragmas_carry_the_declared_offsets():
     for reg in es.registers():
         if reg["name"] == "ctrl":
             continue
-        port = reg["name"][:-len("_addr")] if reg["name"].endswith("_addr") else reg["name"]
+        port = reg["name"][: -len("_addr")] if reg["name"].endswith("_addr") else reg["name"]
         assert int(found[port], 16) == reg["offset"], reg["name"]
 
 
@@ -63,13 +64,13 @@ def test_next_grad_frac_converges_on_the_engine(engine):
     bwd = dict(case.calls[1])
     fr_off, st_off = bwd["fracs_off"], bwd["stats_off"]
     names = es.op_tensors("LINEAR_BWD")
-    fracs = engine.mem["aux"][fr_off:fr_off + len(names)].copy()
+    fracs = engine.mem["aux"][fr_off : fr_off + len(names)].copy()
     fracs[names.index("d_in")] += 6  # far too fine: dx saturates
     sats = []
     for _ in range(8):  # saturation costs one bit per step
-        engine.mem["aux"][fr_off:fr_off + len(names)] = fracs
+        engine.mem["aux"][fr_off : fr_off + len(names)] = fracs
         engine.call_checked("LINEAR_BWD", **{k: v for k, v in bwd.items() if k != "op"})
-        stats = engine.mem["aux"][st_off:st_off + 2 * len(names)].reshape(-1, 2)
+        stats = engine.mem["aux"][st_off : st_off + 2 * len(names)].reshape(-1, 2)
         i = names.index("d_in")
         sats.append(int(stats[i, 1]))
         fracs[i] = es.next_grad_frac(int(fracs[i]), int(stats[i, 0]), int(stats[i, 1]))
@@ -122,33 +123,46 @@ def test_mac_geometry_and_clock_come_from_the_spec():
 
     spec = es.load_spec()
     c = cycle_model.constants()
-    assert (c["MAC_ROWS"], c["MAC_COLS"], c["MAC_MAX_M"]) == (spec["mac_array"]["rows"], spec["mac_array"]["cols"],
-                                                           spec["mac_array"]["max_m"])
+    assert (c["MAC_ROWS"], c["MAC_COLS"], c["MAC_MAX_M"]) == (
+        spec["mac_array"]["rows"],
+        spec["mac_array"]["cols"],
+        spec["mac_array"]["max_m"],
+    )
     assert c["MAC_CLOCK_MHZ"] == spec["clock_mhz"]
     timing = (REPO / "hw" / "include" / "onion" / "mac_array_timing.h").read_text()
     assert not re.search(r"const int MAC_\w+\s*=\s*\d", timing)  # no hand copies left
 
 
-@pytest.mark.parametrize("snippet,rule", [
-    ("int *p = new int[4];", "dynamic-memory"),
-    ("void f() { float *p = (float *)malloc(4); }", "dynamic-memory"),
-    ("#include <vector>\nstd::vector<int> v;", "stl-container"),
-    ("int f(int n) { return n ? f(n - 1) : 0; }", "recursion"),
-    ("int g(int n);\nint h(int n) { return g(n); }\nint g(int n) { return h(n); }", "recursion"),
-    ("void f(int n) { for (int i = 0; i < n; ++i) { } }", "loop-bound"),
-    ("void f(int n) { for (int i = 0; i < n; ++i) x(); }", "loop-bound"),
-    ("void f(int n) { for (int i = 0; i < n; ++i) {\n#pragma HLS LOOP_TRIPCOUNT max=197\n } }", "tripcount-literal"),
-    ("int apply(int (*fn)(int), int v) { return fn(v); }", "function-pointer"),
-    ("struct F { int operator()(int v) const { return v; } };", "function-pointer"),
-    ("template <class Job> int run(Job job, int v) { return job(v); }", "function-pointer"),
-    ("void load(const short *src, short *dst) { for (int i = 0; i < MAX_N; ++i) dst[i] = src[i]; }",
-     "maxi-elementwise"),
-    ("void acc(const int *p, long &s) { for (int i = 0; i < MAX_N; ++i) s += *(p + i); }", "maxi-elementwise"),
-    # a port reaching a helper through a call (an offset expression), read element-wise there
-    ("void sum(const int *v, long &s) { for (int i = 0; i < MAX_N; ++i) s += v[i]; }\n"
-     "void top(int *mem, int off, long &s) {\n#pragma HLS INTERFACE m_axi port=mem\n sum(mem + off, s); }",
-     "maxi-elementwise"),
-])
+@pytest.mark.parametrize(
+    "snippet,rule",
+    [
+        ("int *p = new int[4];", "dynamic-memory"),
+        ("void f() { float *p = (float *)malloc(4); }", "dynamic-memory"),
+        ("#include <vector>\nstd::vector<int> v;", "stl-container"),
+        ("int f(int n) { return n ? f(n - 1) : 0; }", "recursion"),
+        ("int g(int n);\nint h(int n) { return g(n); }\nint g(int n) { return h(n); }", "recursion"),
+        ("void f(int n) { for (int i = 0; i < n; ++i) { } }", "loop-bound"),
+        ("void f(int n) { for (int i = 0; i < n; ++i) x(); }", "loop-bound"),
+        (
+            "void f(int n) { for (int i = 0; i < n; ++i) {\n#pragma HLS LOOP_TRIPCOUNT max=197\n } }",
+            "tripcount-literal",
+        ),
+        ("int apply(int (*fn)(int), int v) { return fn(v); }", "function-pointer"),
+        ("struct F { int operator()(int v) const { return v; } };", "function-pointer"),
+        ("template <class Job> int run(Job job, int v) { return job(v); }", "function-pointer"),
+        (
+            "void load(const short *src, short *dst) { for (int i = 0; i < MAX_N; ++i) dst[i] = src[i]; }",
+            "maxi-elementwise",
+        ),
+        ("void acc(const int *p, long &s) { for (int i = 0; i < MAX_N; ++i) s += *(p + i); }", "maxi-elementwise"),
+        # a port reaching a helper through a call (an offset expression), read element-wise there
+        (
+            "void sum(const int *v, long &s) { for (int i = 0; i < MAX_N; ++i) s += v[i]; }\n"
+            "void top(int *mem, int off, long &s) {\n#pragma HLS INTERFACE m_axi port=mem\n sum(mem + off, s); }",
+            "maxi-elementwise",
+        ),
+    ],
+)
 def test_lint_catches_violations(tmp_path, snippet, rule):
     f = tmp_path / "bad.h"
     f.write_text(textwrap.dedent(snippet))
@@ -159,7 +173,8 @@ def test_maxi_rule_accepts_on_chip_pointers_next_to_a_port(tmp_path):
     """With a top function present, a helper that works on an on-chip buffer through a pointer is not
     DDR access (the old rule flagged every pointer parameter, which forbids any on-chip pool)."""
     f = tmp_path / "top.h"
-    f.write_text(textwrap.dedent("""
+    f.write_text(
+        textwrap.dedent("""
         const int MAX_N = 8;
         void burst_load(const int *src, int *dst) { for (int i = 0; i < MAX_N; ++i) dst[i] = src[i]; }
         void sum(const int *v, long &s) { for (int i = 0; i < MAX_N; ++i) s += v[i]; }
@@ -169,7 +184,8 @@ def test_maxi_rule_accepts_on_chip_pointers_next_to_a_port(tmp_path):
             burst_load(mem, buf);
             sum(buf, s);
         }
-    """))
+    """)
+    )
     assert [x for x in hls_lint.lint([f]) if x.rule == "maxi-elementwise"] == []
     f.write_text(f.read_text().replace("sum(buf, s);", "sum(mem, s);"))
     assert [x.rule for x in hls_lint.lint([f])] == ["maxi-elementwise"]
@@ -177,7 +193,8 @@ def test_maxi_rule_accepts_on_chip_pointers_next_to_a_port(tmp_path):
 
 def test_lint_accepts_bounded_loops_and_csim_only_code(tmp_path):
     f = tmp_path / "good.h"
-    f.write_text(textwrap.dedent("""
+    f.write_text(
+        textwrap.dedent("""
         const int MAX_N = 8;
         void f(int n) {
             for (int i = 0; i < MAX_N; ++i) { }
@@ -197,5 +214,6 @@ def test_lint_accepts_bounded_loops_and_csim_only_code(tmp_path):
         std::vector<int> debug_only;
         #endif
         // a comment with new and malloc( and std::vector
-    """))
+    """)
+    )
     assert hls_lint.lint([f]) == []

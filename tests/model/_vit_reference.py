@@ -8,6 +8,7 @@ softmax, -inf masks), not from model/ (ta_selector, sparse_attention) or host/:
   - timm_logits: timm's own ViT on the same weights (checks torch_vit_loss).
 Both forwards build their sparse-attention masks with key_mask.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from model.torchvision_compat import ensure_torchvision_importable  # noqa: E402
+
 ensure_torchvision_importable()  # the CPU torchvision shim, before timm is imported
 
 # isort: split
@@ -24,8 +26,9 @@ import timm  # noqa: E402
 
 
 def tiny_vit(**overrides):
-    kw = dict(pretrained=False, img_size=16, patch_size=4, in_chans=1, embed_dim=16, depth=4,
-              num_heads=2, num_classes=5)
+    kw = dict(
+        pretrained=False, img_size=16, patch_size=4, in_chans=1, embed_dim=16, depth=4, num_heads=2, num_classes=5
+    )
     kw.update(overrides)
     return timm.create_model("vit_tiny_patch16_224", **kw)
 
@@ -58,7 +61,7 @@ def reference_forward(net, x, selectors, token_keep, attn_keep, dense_selectors=
     A selector block attends over the previous selector's lists (the paper) unless dense_selectors."""
     logits, all_tokens, all_keys = [], [], []
     for s in range(x.shape[0]):
-        t = net._pos_embed(net.patch_embed(x[s:s + 1]))
+        t = net._pos_embed(net.patch_embed(x[s : s + 1]))
         original = list(range(t.shape[1]))
         allowed = None
         toks, keys_per_stage = [], []
@@ -67,11 +70,11 @@ def reference_forward(net, x, selectors, token_keep, attn_keep, dense_selectors=
             n = t.shape[1]
             mask = None if (i in selectors and dense_selectors) else allowed
             if mask is None:
-                t = t + blk.attn(h)       # timm's own dense attention
+                t = t + blk.attn(h)  # timm's own dense attention
             else:
                 t = t + masked_attention(blk.attn, h, mask)
             if i in selectors:
-                probs = attention_probs(blk.attn, h, mask).detach().mean(1)[0]   # [N, N]
+                probs = attention_probs(blk.attn, h, mask).detach().mean(1)[0]  # [N, N]
                 n_keep = min(n - 1, math.ceil(round(token_keep * (n - 1), 9)))
                 cls_row = probs[0, 1:]
                 best = sorted(range(n - 1), key=lambda j: -float(cls_row[j]))[:n_keep]
@@ -110,8 +113,15 @@ def key_mask(n: int, key_lists) -> torch.Tensor:
 
 
 # --- a ViT written in torch, with given selections: loss, logits and autograd gradients ---------
-def torch_vit_loss(weights: dict, config: dict, image: np.ndarray, label: int, selector_blocks=(),
-                   selections=(), label_smoothing: float = 0.0):
+def torch_vit_loss(
+    weights: dict,
+    config: dict,
+    image: np.ndarray,
+    label: int,
+    selector_blocks=(),
+    selections=(),
+    label_smoothing: float = 0.0,
+):
     """Returns (loss, logits, grads) for one sample. Selector block selector_blocks[k] attends
     densely, then keeps selections[k] = (keep positions into its token list, keys|None) after its
     attention residual; the following blocks attend over the keys (positions, CLS row dense)."""
@@ -152,8 +162,25 @@ def torch_vit_loss(weights: dict, config: dict, image: np.ndarray, label: int, s
 
 def timm_logits(weights: dict, config: dict, image: np.ndarray) -> np.ndarray:
     """timm's own ViT (float64) on the same weights."""
-    net = tiny_vit(**{k: config[k] for k in ("img_size", "patch_size", "in_chans", "embed_dim", "depth",
-                                             "num_heads", "mlp_ratio", "num_classes")}).double().eval()
+    net = (
+        tiny_vit(
+            **{
+                k: config[k]
+                for k in (
+                    "img_size",
+                    "patch_size",
+                    "in_chans",
+                    "embed_dim",
+                    "depth",
+                    "num_heads",
+                    "mlp_ratio",
+                    "num_classes",
+                )
+            }
+        )
+        .double()
+        .eval()
+    )
     net.load_state_dict({k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in weights.items()})
     with torch.no_grad():
         return net(torch.tensor(np.asarray(image, dtype=np.float64))[None]).numpy()[0]

@@ -1,4 +1,5 @@
 """Checkpoints: atomic writes, numpy state through torch's safe loader, RNG round trips."""
+
 import random
 
 import numpy as np
@@ -10,10 +11,18 @@ from model.checkpoint import capture_rng_state, load_checkpoint, restore_rng_sta
 
 
 def test_numpy_state_round_trips_with_dtypes(tmp_path):
-    state = {"sel": {"forgetting": np.arange(5, dtype=np.int64), "mask": np.array([True, False]),
-                     "last": np.array([-1, 1], dtype=np.int8), "var": np.array([np.nan, 0.5]),
-                     "ratio": np.float64(0.8), "rounds": 3},
-             "weights": torch.ones(2, 3), "history": [{"epoch": 1, "acc": None}]}
+    state = {
+        "sel": {
+            "forgetting": np.arange(5, dtype=np.int64),
+            "mask": np.array([True, False]),
+            "last": np.array([-1, 1], dtype=np.int8),
+            "var": np.array([np.nan, 0.5]),
+            "ratio": np.float64(0.8),
+            "rounds": 3,
+        },
+        "weights": torch.ones(2, 3),
+        "history": [{"epoch": 1, "acc": None}],
+    }
     loaded = load_checkpoint(save_checkpoint(tmp_path / "c.pt", state))
     for key, value in state["sel"].items():
         if isinstance(value, np.ndarray):

@@ -1,4 +1,5 @@
 """The trainer's data: the embedded digits split, ImageFolder trees, synthetic images."""
+
 import numpy as np
 import pytest
 import torch
@@ -55,8 +56,9 @@ def test_image_folder_tree(tmp_path):
             folder.mkdir(parents=True)
             for i in range(2):
                 Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    data = build_image_folder(tmp_path, img_size=32, auto_augment="rand-m9-mstd0.5-inc1", re_prob=0.25,
-                              color_jitter=0.3)
+    data = build_image_folder(
+        tmp_path, img_size=32, auto_augment="rand-m9-mstd0.5-inc1", re_prob=0.25, color_jitter=0.3
+    )
     assert data.num_classes == 2 and len(data.train) == 4 and len(data.test) == 4
     image, target, index = data.train[3]
     assert image.shape == (3, 32, 32) and target == 1 and index == 3
@@ -77,8 +79,15 @@ def test_synthetic_images_are_deterministic_per_index():
 
 
 def test_synthetic_bundle_runs_the_deit_pipeline_for_grey_models():
-    data = build_synthetic(img_size=32, in_chans=1, num_classes=10, length=20,
-                           auto_augment="rand-m9-mstd0.5-inc1", re_prob=0.25, color_jitter=0.3)
+    data = build_synthetic(
+        img_size=32,
+        in_chans=1,
+        num_classes=10,
+        length=20,
+        auto_augment="rand-m9-mstd0.5-inc1",
+        re_prob=0.25,
+        color_jitter=0.3,
+    )
     image, target, index = data.train[13]
     assert image.shape == (1, 32, 32) and (target, index) == (3, 13) and image.dtype == torch.float32
 

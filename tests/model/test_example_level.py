@@ -1,12 +1,19 @@
 """Example level, torch side: the subset sampler, the selector feed, which prediction counts as correct."""
+
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from host.example_selector import ExampleSelector, TwoPhaseForgetting
-from model.example_level import (ExampleLevel, StaticRandomSubset, SubsetSampler, build_policy,
-                                 cls_attention_variance, predictions_correct)
+from model.example_level import (
+    ExampleLevel,
+    StaticRandomSubset,
+    SubsetSampler,
+    build_policy,
+    cls_attention_variance,
+    predictions_correct,
+)
 
 
 class LoadLog(Dataset):
@@ -85,9 +92,30 @@ def test_trainer_feeds_own_labels_under_mixup(tmp_path, monkeypatch):
         return original(self, indices, logits, labels, cls_attention)
 
     monkeypatch.setattr(ExampleLevel, "observe", spy)
-    main(["--epochs", "1", "--batch-size", "8", "--eval-batch-size", "180", "--max-steps-per-epoch", "2",
-          "--threads", "1", "--progress", "false", "--mixup", "0.8", "--cutmix", "1.0",
-          "--output-dir", str(tmp_path), "--run-name", "mix"])
+    main(
+        [
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--eval-batch-size",
+            "180",
+            "--max-steps-per-epoch",
+            "2",
+            "--threads",
+            "1",
+            "--progress",
+            "false",
+            "--mixup",
+            "0.8",
+            "--cutmix",
+            "1.0",
+            "--output-dir",
+            str(tmp_path),
+            "--run-name",
+            "mix",
+        ]
+    )
     from host.digits import load_digits_split
 
     y_train = load_digits_split(32)[1]

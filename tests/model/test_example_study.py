@@ -1,5 +1,6 @@
 """Smoke run of the example-level study (`python -m bench.bench_example_study --quick`): every policy
 trains, the report is written, and the costs follow from the policies' rules."""
+
 import json
 
 import pytest
@@ -18,7 +19,7 @@ def test_study_data_has_the_known_redundancy_and_noise():
 def test_paired_ci_is_a_t_interval():
     mean, lo, hi = paired_ci([0.5, 0.6, 0.7], [0.4, 0.4, 0.4])
     assert mean == pytest.approx(0.2) and lo < 0.2 < hi
-    assert hi - mean == pytest.approx(4.303 * 0.1 / 3 ** 0.5, rel=1e-3)
+    assert hi - mean == pytest.approx(4.303 * 0.1 / 3**0.5, rel=1e-3)
 
 
 def test_quick_study_runs_every_policy(tmp_path):
@@ -28,7 +29,7 @@ def test_quick_study_runs_every_policy(tmp_path):
     dense = rows[("dense", 1.0)]["presented"]
     for name in ("static", "random-swap", "forgetting"):
         assert rows[(name, 0.8)]["presented"] == pytest.approx(0.8 * dense, rel=0.01)
-    assert rows[("two-phase", 0.8)]["presented"] > 0.8 * dense   # the counting epochs see everything
+    assert rows[("two-phase", 0.8)]["presented"] > 0.8 * dense  # the counting epochs see everything
     for name in ("static", "random-swap", "two-phase", "forgetting"):
         assert 0.0 <= rows[(name, 0.8)]["removed_noisy"] <= 1.0
     assert (tmp_path / "example_study.png").stat().st_size > 0

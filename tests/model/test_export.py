@@ -1,4 +1,5 @@
 """model.export: the bundle round-trips through host/bundle.py, ONNX matches PyTorch."""
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,27 @@ from tests.model._vit_reference import reference_forward
 @pytest.fixture(scope="module")
 def random_export(tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
-    export_main(["--random", "--model", "onion_tiny", "--token-keep", "0.6", "--attn-keep", "0.5",
-                 "--attn-impl", "gather", "--seed", "3", "--out-dir", str(out),
-                 "--record", "digits-test", "--record-count", "6"])
+    export_main(
+        [
+            "--random",
+            "--model",
+            "onion_tiny",
+            "--token-keep",
+            "0.6",
+            "--attn-keep",
+            "0.5",
+            "--attn-impl",
+            "gather",
+            "--seed",
+            "3",
+            "--out-dir",
+            str(out),
+            "--record",
+            "digits-test",
+            "--record-count",
+            "6",
+        ]
+    )
     return out
 
 
@@ -63,9 +82,17 @@ def test_bundle_carries_weights_sparsity_and_reference_selections(random_export)
 def test_exports_a_trainer_checkpoint(tmp_path):
     torch.manual_seed(0)
     net = build_model("onion_tiny", tri_level=TriLevelConfig(token_keep=0.5))
-    args = dict(model="onion_tiny", tri_level=True, selector_blocks=[2, 5], token_keep=0.5, attn_keep=1.0,
-                attn_impl="mask", keep_warmup_start=0.1, keep_warmup_end=0.2)
-    ema = {f"module.{k}": v * 0.5 for k, v in net.state_dict().items()}   # timm ModelEmaV3 naming
+    args = dict(
+        model="onion_tiny",
+        tri_level=True,
+        selector_blocks=[2, 5],
+        token_keep=0.5,
+        attn_keep=1.0,
+        attn_impl="mask",
+        keep_warmup_start=0.1,
+        keep_warmup_end=0.2,
+    )
+    ema = {f"module.{k}": v * 0.5 for k, v in net.state_dict().items()}  # timm ModelEmaV3 naming
     save_checkpoint(tmp_path / "ck.pt", dict(model=net.state_dict(), ema=ema, config=args))
     export_main(["--checkpoint", str(tmp_path / "ck.pt"), "--out-dir", str(tmp_path / "out"), "--no-onnx"])
     export_main(["--checkpoint", str(tmp_path / "ck.pt"), "--out-dir", str(tmp_path / "ema"), "--no-onnx", "--ema"])
@@ -85,5 +112,15 @@ def test_checkpoint_without_model_name_is_rejected(tmp_path):
 
 def test_recording_digits_on_an_rgb_model_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="in_chans"):
-        export_main(["--random", "--model", "deit_tiny_patch16_224", "--out-dir", str(tmp_path),
-                     "--record", "digits-test", "--no-onnx"])
+        export_main(
+            [
+                "--random",
+                "--model",
+                "deit_tiny_patch16_224",
+                "--out-dir",
+                str(tmp_path),
+                "--record",
+                "digits-test",
+                "--no-onnx",
+            ]
+        )

@@ -1,4 +1,5 @@
 """The analytic MAC counter against torch's FlopCounterMode on the real forward and backward."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,7 +18,7 @@ def _sdpa_cpu_forward(query, key, value, *args, out_shape=None, **kwargs):
 
 
 def _sdpa_cpu_backward(grad_out, query, key, value, *args, out_shape=None, **kwargs):
-    return 2 * _sdpa_cpu_forward(query, key, value)   # dQ, dK, dA, dV; no score recompute counted
+    return 2 * _sdpa_cpu_forward(query, key, value)  # dQ, dK, dA, dV; no score recompute counted
 
 
 # FlopCounterMode knows the CUDA fused kernels; teach it the CPU one.
@@ -40,8 +41,9 @@ def _measured_macs(net, x):
 @pytest.mark.parametrize("token_keep,attn_keep", [(1.0, 1.0), (0.7, 1.0), (0.6, 0.4), (1.0, 0.25)])
 def test_counter_matches_flop_counter(impl, token_keep, attn_keep):
     torch.manual_seed(0)
-    net = patch_model(tiny_vit(), TriLevelConfig(selector_blocks=(1, 2), token_keep=token_keep,
-                                                 attn_keep=attn_keep, attn_impl=impl))
+    net = patch_model(
+        tiny_vit(), TriLevelConfig(selector_blocks=(1, 2), token_keep=token_keep, attn_keep=attn_keep, attn_impl=impl)
+    )
     net.train()
     batch = 3
     forward, backward = _measured_macs(net, torch.randn(batch, 1, 16, 16))
@@ -57,11 +59,11 @@ def test_dense_deit_tiny_matches_the_textbook_formula():
     n, c, depth = 197, 192, 12
     per_block = n * c * 3 * c + 2 * n * n * c + n * c * c + 2 * n * c * 4 * c
     patch = 196 * 3 * 16 * 16 * c
-    cls_row = n * c   # the trainer's last-block [CLS] row (train mode)
+    cls_row = n * c  # the trainer's last-block [CLS] row (train mode)
     forward = patch + depth * per_block + c * 1000 + cls_row
     counted = net.tri_level.macs(2)
     assert counted["forward"] == 2 * forward
-    assert counted["forward"] / 2 == pytest.approx(1.26e9, rel=0.02)   # DeiT-Ti: 1.3 GFLOPs (MACs)
+    assert counted["forward"] / 2 == pytest.approx(1.26e9, rel=0.02)  # DeiT-Ti: 1.3 GFLOPs (MACs)
     assert counted["backward"] == 2 * (patch + 2 * (depth * per_block + c * 1000))
 
 

@@ -1,4 +1,5 @@
 """The trainer end to end on tiny settings: config handling, a short digits run, resume, DDP on CPU."""
+
 import json
 import os
 import socket
@@ -9,11 +10,21 @@ import pytest
 import torch
 
 from model.checkpoint import load_checkpoint
-from model.train import REPO_ROOT, main, parse_args
+from model.train import main, parse_args
 
 # A few iterations of the default digits run: batch 8, 3 steps per epoch, one thread.
-TINY = ["--batch-size", "8", "--eval-batch-size", "180", "--max-steps-per-epoch", "3", "--threads", "1",
-        "--progress", "false"]
+TINY = [
+    "--batch-size",
+    "8",
+    "--eval-batch-size",
+    "180",
+    "--max-steps-per-epoch",
+    "3",
+    "--threads",
+    "1",
+    "--progress",
+    "false",
+]
 
 
 def _run_dir(tmp_path, name):
@@ -37,9 +48,10 @@ def test_flags_override_yaml_and_yaml_overrides_the_paper_defaults(tmp_path):
     assert (paper.epochs, paper.opt, paper.selector_blocks, paper.token_keep) == (300, "adamw", [3, 6, 9], 0.7)
 
 
-@pytest.mark.parametrize("text, match", [("epoch: 3\n", "unknown option 'epoch'"),
-                                         ("token_keep: 1.5\n", "token_keep"),
-                                         ("data: mnist\n", "data")])
+@pytest.mark.parametrize(
+    "text, match",
+    [("epoch: 3\n", "unknown option 'epoch'"), ("token_keep: 1.5\n", "token_keep"), ("data: mnist\n", "data")],
+)
 def test_bad_config_is_a_clear_error(tmp_path, text, match):
     config = tmp_path / "bad.yaml"
     config.write_text(text)
@@ -55,13 +67,25 @@ def test_one_epoch_of_the_default_digits_run(tmp_path):
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     header = (run / "log.csv").read_text().splitlines()[0].split(",")
     assert len(rows) == 1 and rows[0] == {k: v for k, v in result.items() if k not in ("run_dir", "example_subset")}
-    assert {"train_loss", "train_top1", "test_top1", "epoch_time_s", "data_time_s", "examples_used",
-            "example_keep", "token_keep", "attn_keep", "macs_forward", "macs_backward"} <= set(header)
+    assert {
+        "train_loss",
+        "train_top1",
+        "test_top1",
+        "epoch_time_s",
+        "data_time_s",
+        "examples_used",
+        "example_keep",
+        "token_keep",
+        "attn_keep",
+        "macs_forward",
+        "macs_backward",
+    } <= set(header)
     assert rows[0]["examples_used"] == 24 and 0 <= rows[0]["test_top1"] <= 1
     assert rows[0]["example_keep"] == pytest.approx(0.8, abs=1e-3)
     # MACs: the model's own counter over the 3 steps of 8 (keep ratios warm up within the epoch)
     from model.factory import build_model
     from model.tri_level import TriLevelConfig
+
     counter = build_model("onion_tiny", tri_level=TriLevelConfig(token_keep=0.7, attn_keep=0.3)).tri_level
     expected = {"forward": 0, "backward": 0}
     for step in range(3):
@@ -109,14 +133,36 @@ def _free_port():
 
 
 def _ddp_worker(rank, world, port, out_dir):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
     from model.checkpoint import save_checkpoint
     from model.train import main as train_main
 
-    result = train_main(["--epochs", "2", "--batch-size", "4", "--eval-batch-size", "180", "--eval-every", "100",
-                         "--max-steps-per-epoch", "1", "--threads", "1",
-                         "--progress", "false", "--device", "cpu", "--output-dir", out_dir, "--run-name", "ddp"])
+    result = train_main(
+        [
+            "--epochs",
+            "2",
+            "--batch-size",
+            "4",
+            "--eval-batch-size",
+            "180",
+            "--eval-every",
+            "100",
+            "--max-steps-per-epoch",
+            "1",
+            "--threads",
+            "1",
+            "--progress",
+            "false",
+            "--device",
+            "cpu",
+            "--output-dir",
+            out_dir,
+            "--run-name",
+            "ddp",
+        ]
+    )
     save_checkpoint(Path(out_dir) / f"rank{rank}.pt", {"subset": np.asarray(result["example_subset"])})
 
 

@@ -1,4 +1,5 @@
 """model.plots: accuracy-vs-cost figures and the kept-patch overlay."""
+
 import json
 
 import numpy as np
@@ -26,8 +27,12 @@ def test_cost_plot_and_overlay_write_pngs(tmp_path):
 
     rng = np.random.default_rng(0)
     selections = tmp_path / "selections.npz"
-    np.savez(selections, images=rng.normal(size=(2, 1, 32, 32)).astype(np.float32), n_patch=np.int64(64),
-             block3_tokens=np.stack([np.concatenate([[0], rng.permutation(64)[:45] + 1]) for _ in range(2)]))
+    np.savez(
+        selections,
+        images=rng.normal(size=(2, 1, 32, 32)).astype(np.float32),
+        n_patch=np.int64(64),
+        block3_tokens=np.stack([np.concatenate([[0], rng.permutation(64)[:45] + 1]) for _ in range(2)]),
+    )
     assert main(["overlay", str(selections), "--out", str(tmp_path / "overlay.png")]) == 0
     assert main(["cost", str(run), "--out", str(tmp_path / "cost2.png"), "--labels", "tri"]) == 0
     assert (tmp_path / "overlay.png").stat().st_size > 0 and (tmp_path / "cost2.png").stat().st_size > 0

@@ -1,4 +1,5 @@
 """The TA-Selector against a brute-force reference built from timm modules and textbook attention."""
+
 from __future__ import annotations
 
 import copy
@@ -31,18 +32,23 @@ def test_keep_everything_equals_the_dense_timm_model():
 
 
 @pytest.mark.parametrize("impl", ["mask", "gather"])
-@pytest.mark.parametrize("token_keep,attn_keep,dense_selectors", [(0.7, 1.0, False), (0.5, 0.4, False),
-                                                                  (1.0, 0.3, False), (0.5, 0.4, True)])
+@pytest.mark.parametrize(
+    "token_keep,attn_keep,dense_selectors", [(0.7, 1.0, False), (0.5, 0.4, False), (1.0, 0.3, False), (0.5, 0.4, True)]
+)
 def test_matches_brute_force_reference(impl, token_keep, attn_keep, dense_selectors):
     selectors = (1, 2)
-    cfg = TriLevelConfig(selector_blocks=selectors, token_keep=token_keep, attn_keep=attn_keep,
-                         attn_impl=impl, dense_selectors=dense_selectors)
+    cfg = TriLevelConfig(
+        selector_blocks=selectors,
+        token_keep=token_keep,
+        attn_keep=attn_keep,
+        attn_impl=impl,
+        dense_selectors=dense_selectors,
+    )
     dense, sparse = _pair(cfg)
     x = _images()
     sparse.tri_level.record_selection = True
     logits = sparse(x)
-    ref_logits, ref_tokens, ref_keys = reference_forward(dense, x, selectors, token_keep, attn_keep,
-                                                         dense_selectors)
+    ref_logits, ref_tokens, ref_keys = reference_forward(dense, x, selectors, token_keep, attn_keep, dense_selectors)
     torch.testing.assert_close(logits, ref_logits)
     stages = sparse.tri_level.last_selection
     assert [s["block"] for s in stages] == list(selectors)
@@ -64,7 +70,7 @@ def test_tokens_are_gathered_away_sorted_and_cls_first():
     sparse.blocks[1].mlp.register_forward_hook(lambda m, i, o: seen.append(i[0].shape))
     sparse.tri_level.record_selection = True
     sparse(_images())
-    assert seen == [torch.Size([3, 9, 16]), torch.Size([3, 9, 16])]   # 16 patches -> 8 + [CLS]
+    assert seen == [torch.Size([3, 9, 16]), torch.Size([3, 9, 16])]  # 16 patches -> 8 + [CLS]
     tokens = sparse.tri_level.last_selection[0]["tokens"]
     assert (tokens[:, 0] == 0).all()
     assert (tokens[:, 1:].diff(dim=1) > 0).all()
@@ -97,7 +103,7 @@ def test_gradcheck_through_token_and_key_gathers(impl):
 def test_last_cls_attention_is_the_last_blocks_row():
     cfg = TriLevelConfig(selector_blocks=(1,), token_keep=0.5)
     dense, sparse = _pair(cfg)
-    sparse.train()   # no dropout configured; train mode fills last_cls_attention
+    sparse.train()  # no dropout configured; train mode fills last_cls_attention
     x = _images()
     sparse.tri_level.record_selection = True
     sparse(x)
@@ -106,7 +112,7 @@ def test_last_cls_attention_is_the_last_blocks_row():
     assert row.shape == (3, kept.shape[1] - 1) and not row.requires_grad
     # Reference: run the dense model's blocks on the kept tokens, take the last block's CLS row.
     for b in range(3):
-        t = dense._pos_embed(dense.patch_embed(x[b:b + 1]))
+        t = dense._pos_embed(dense.patch_embed(x[b : b + 1]))
         for i, blk in enumerate(dense.blocks):
             if i == len(dense.blocks) - 1:
                 expected = attention_probs(blk.attn, blk.norm1(t)).mean(1)[0, 0, 1:]
@@ -118,15 +124,14 @@ def test_last_cls_attention_is_the_last_blocks_row():
 
 
 def test_warmup_schedule_and_eval_uses_final_ratios():
-    cfg = TriLevelConfig(selector_blocks=(1,), token_keep=0.5, attn_keep=0.3,
-                         warmup_start=0.1, warmup_end=0.5)
+    cfg = TriLevelConfig(selector_blocks=(1,), token_keep=0.5, attn_keep=0.3, warmup_start=0.1, warmup_end=0.5)
     _, sparse = _pair(cfg)
     ctl = sparse.tri_level
     expected = {0: 1.0, 9: 1.0, 10: 1.0, 30: 0.75, 50: 0.5, 99: 0.5}
     for it, token_keep in expected.items():
         ctl.set_progress(it, 100)
         assert ctl.current_keep()[0] == pytest.approx(token_keep)
-    ctl.set_progress(20, 100)   # the authors' formula: target + (1 - target) * (1 + cos(pi * t)) / 2
+    ctl.set_progress(20, 100)  # the authors' formula: target + (1 - target) * (1 + cos(pi * t)) / 2
     want = 0.3 + 0.7 * 0.5 * (1 + math.cos(math.pi * 0.25))
     assert ctl.current_keep()[1] == pytest.approx(want)
     ctl.set_progress(0, 100)
@@ -139,23 +144,29 @@ def test_warmup_schedule_and_eval_uses_final_ratios():
     assert ctl.last_selection[0]["tokens"].shape[1] == 9 and ctl.last_selection[0]["keys"].shape == (3, 8, 4)
 
 
-@pytest.mark.parametrize("overrides,field", [
-    (dict(class_token=False, global_pool="avg"), "class token"),
-    (dict(reg_tokens=2), "register"),
-    (dict(patch_drop_rate=0.2), "patch_drop"),
-])
+@pytest.mark.parametrize(
+    "overrides,field",
+    [
+        (dict(class_token=False, global_pool="avg"), "class token"),
+        (dict(reg_tokens=2), "register"),
+        (dict(patch_drop_rate=0.2), "patch_drop"),
+    ],
+)
 def test_rejects_models_it_cannot_patch(overrides, field):
     with pytest.raises(ValueError, match=field):
         patch_model(tiny_vit(**overrides), TriLevelConfig(selector_blocks=(1,)))
 
 
-@pytest.mark.parametrize("kwargs,field", [
-    (dict(selector_blocks=(2, 1)), "selector_blocks"),
-    (dict(token_keep=0.0), "token_keep"),
-    (dict(attn_keep=1.5), "attn_keep"),
-    (dict(attn_impl="sparse"), "attn_impl"),
-    (dict(warmup_start=0.6, warmup_end=0.5), "start/end"),
-])
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        (dict(selector_blocks=(2, 1)), "selector_blocks"),
+        (dict(token_keep=0.0), "token_keep"),
+        (dict(attn_keep=1.5), "attn_keep"),
+        (dict(attn_impl="sparse"), "attn_impl"),
+        (dict(warmup_start=0.6, warmup_end=0.5), "start/end"),
+    ],
+)
 def test_config_errors_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         TriLevelConfig(**kwargs)
@@ -171,18 +182,17 @@ def test_build_model_uses_the_config_table(name, embed_dim, heads):
     net = build_model(name, tri_level=TriLevelConfig(), drop_path_rate=0.1, num_classes=None)
     assert net.embed_dim == embed_dim and net.blocks[0].attn.num_heads == heads
     assert net.tri_level.config.selector_blocks == (3, 6, 9)
-    clone = copy.deepcopy(net)   # trainers deep-copy models (EMA); the patch must survive
+    clone = copy.deepcopy(net)  # trainers deep-copy models (EMA); the patch must survive
     assert type(clone) is type(net) and clone.tri_level is not net.tri_level
 
 
 def test_rankings_agree_with_the_host_selector_including_ties():
     from host.ta_selector import select_stage
-
     from model.ta_selector import kept_count, select_keys, select_tokens
 
     gen = torch.Generator().manual_seed(5)
     for _ in range(20):
-        attn = torch.randint(0, 4, (13, 13), generator=gen).double()   # many ties
+        attn = torch.randint(0, 4, (13, 13), generator=gen).double()  # many ties
         host = select_stage(attn.numpy(), 0.5, 0.4)
         tokens = select_tokens(attn[None, 0, 1:], kept_count(0.5, 12))[0]
         assert tokens.tolist() == host.keep.tolist()
@@ -223,7 +233,7 @@ def authors_stages(net, x, selectors, token_ratio, attn_ratio, eps=1e-6, exactly
             kept = kept.gather(2, idx[:, None, :].expand(-1, n_keep, -1))
             n_keys = math.ceil(n_keep * attn_ratio)
             if exactly_k:
-                by_position = ids.argsort(dim=1)                  # columns in original order
+                by_position = ids.argsort(dim=1)  # columns in original order
                 cols = by_position[:, None, :].expand(-1, n_keep, -1)
                 ranked = kept.gather(2, cols).sort(dim=2, descending=True, stable=True).indices[..., :n_keys]
                 mask_p = torch.zeros_like(kept, dtype=torch.bool).scatter(2, cols.gather(2, ranked), True)
@@ -248,8 +258,9 @@ def _peaked_pair():
         for blk in net.blocks:
             blk.attn.qkv.weight[:64] *= 2.0
     x = torch.randn(4, 1, 32, 32, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    onion = patch_model(copy.deepcopy(net), TriLevelConfig(selector_blocks=SELECTORS, token_keep=R_T,
-                                                           attn_keep=R_A)).eval()
+    onion = patch_model(
+        copy.deepcopy(net), TriLevelConfig(selector_blocks=SELECTORS, token_keep=R_T, attn_keep=R_A)
+    ).eval()
     onion.tri_level.record_selection = True
     onion(x)
     return net, x, onion.tri_level.last_selection
@@ -258,8 +269,7 @@ def _peaked_pair():
 def _lists(stage, b):
     """Onion's stage as {query original id: set of patch-key original ids}."""
     tokens = stage["tokens"][b]
-    return {int(tokens[qi]): {int(tokens[p]) for p in stage["keys"][b, qi - 1, 1:]}
-            for qi in range(1, tokens.numel())}
+    return {int(tokens[qi]): {int(tokens[p]) for p in stage["keys"][b, qi - 1, 1:]} for qi in range(1, tokens.numel())}
 
 
 def test_key_lists_at_every_selector_equal_the_authors_rule_without_its_quirk():
@@ -268,8 +278,10 @@ def test_key_lists_at_every_selector_equal_the_authors_rule_without_its_quirk():
     for stage, (ids, mask_p, _) in zip(onion, authors):
         for b in range(x.shape[0]):
             assert stage["tokens"][b, 1:].tolist() == sorted((ids[b] + 1).tolist())
-            theirs = {int(ids[b, r]) + 1: {int(ids[b, j]) + 1 for j in torch.nonzero(mask_p[b, r]).flatten()}
-                      for r in range(ids.shape[1])}
+            theirs = {
+                int(ids[b, r]) + 1: {int(ids[b, j]) + 1 for j in torch.nonzero(mask_p[b, r]).flatten()}
+                for r in range(ids.shape[1])
+            }
             assert _lists(stage, b) == theirs
     assert len(onion) == 3
 
@@ -284,8 +296,8 @@ def test_key_lists_agree_with_the_authors_masked_rule_minus_dense_rows():
     for stage, (ids, mask_p, values) in list(zip(onion, authors))[:2]:
         for b in range(x.shape[0]):
             tokens = stage["tokens"][b]
-            assert tokens[1:].tolist() == sorted((ids[b] + 1).tolist())       # the same kept tokens
-            order = {int(tok): j for j, tok in enumerate(ids[b] + 1)}          # original id -> authors' row
+            assert tokens[1:].tolist() == sorted((ids[b] + 1).tolist())  # the same kept tokens
+            order = {int(tok): j for j, tok in enumerate(ids[b] + 1)}  # original id -> authors' row
             k = stage["keys"].shape[2] - 1
             for qi in range(1, tokens.numel()):
                 ours = {int(tokens[p]) for p in stage["keys"][b, qi - 1, 1:]}
@@ -294,13 +306,13 @@ def test_key_lists_agree_with_the_authors_masked_rule_minus_dense_rows():
                 if len(theirs) == k:
                     assert ours == theirs
                     equal_rows += 1
-                else:                                                         # the `>=` quirk
+                else:  # the `>=` quirk
                     assert mask_p[b, row].all() and len(ours) == k
                     kth = values[b, row].topk(k)[0][-1]
                     surviving = {int(ids[b, j]) + 1 for j in torch.nonzero(values[b, row] > kth).flatten()}
                     assert surviving <= ours
                     dense_rows += 1
-    assert equal_rows > 0 and dense_rows > 0   # both cases occur, so both checks ran
+    assert equal_rows > 0 and dense_rows > 0  # both cases occur, so both checks ran
 
 
 def test_next_selector_attends_over_the_previous_lists_by_default():

@@ -1,4 +1,5 @@
 """Shared set-up of the RTL tests: the C++ reference library and the bench's case files."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +15,6 @@ RTL_SOURCES = list(RTL_SIM_SOURCES)
 # the small array the unit tests simulate (the default 32x64 runs in `make bench`)
 # (small broadcast groups, so the per-group copies of the A lanes, B beat and controls are exercised)
 TEST_GEOMETRY = {"ROWS": 4, "COLS": 8, "MAX_M": 256, "COL_GROUP": 4, "ROW_GROUP": 2}
-
 
 
 @pytest.fixture(scope="session")

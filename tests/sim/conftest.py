@@ -1,4 +1,5 @@
 """Shared set-up of the bounded-simulation and synthesis-branch tests: engine_builds.py importable."""
+
 import sys
 from pathlib import Path
 

@@ -3,12 +3,12 @@ backward, dense and pruned + sparse, run every GEMM as the GEMM unit's dataflow 
 MAC array -> drain as three concurrent SystemC processes over FIFOs of their declared depths),
 terminate without deadlock and are bit-identical to the ordinary C-sim build (every output word,
 every counter), with the default array and with the ONION_USE_RTL_GEMM blackbox."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
-
 from engine_builds import build_tb, differing_outputs, run_tb, write_deit_tiny_cases
 
 pytestmark = pytest.mark.slow
@@ -56,8 +56,9 @@ def test_bounded_engine_with_the_rtl_switch(cases, tmp_path):
     ref = tmp_path / "rtl_csim"
     out = run_tb(build_tb("tb_onion_engine_rtl", ["-DONION_USE_RTL_GEMM"]), root, ref)
     assert out.returncode == 0, out.stdout + out.stderr
-    out = run_tb(build_tb("tb_onion_engine_rtl_bounded", ["-DONION_USE_RTL_GEMM"], bounded=True), root,
-                 tmp_path / "rtl_bounded")
+    out = run_tb(
+        build_tb("tb_onion_engine_rtl_bounded", ["-DONION_USE_RTL_GEMM"], bounded=True), root, tmp_path / "rtl_bounded"
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     assert_regions_ran(out.stderr)
     assert differing_outputs(ref, tmp_path / "rtl_bounded", dirs) == []

@@ -2,6 +2,7 @@
 runs concurrently and every hls::stream blocks at its declared depth; a deadlock ends the program
 with a report. It passes correct regions, catches the old fill-then-call pattern, runs the
 Verilated RTL MAC array in the loop, and runs whole DeiT-Tiny layers bit-identical to C-sim."""
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,6 @@ import pytest
 
 from sim.cocotb.mac_array import RTL_SIM_SOURCES  # the core + the DSP48E2 simulation model
 from sim.cxx import build_verilated, compile_cxx
-from sim.toolchain import REPO
 
 HERE = Path(__file__).parent
 DEADLOCK_EXIT = 86  # ONION_BOUNDED_DEADLOCK_EXIT
@@ -34,11 +34,14 @@ def test_correct_regions_pass_at_depth_2_flat_and_nested(regions_exe):
     assert out.stdout.startswith("ok sum")
 
 
-@pytest.mark.parametrize("mode,blocked", [
-    ("fill_then_call", "FIFO 'job_in' (depth 2) is full (write) outside any dataflow process"),
-    ("fill_in_process", "process fill_then_call               blocked on FIFO 'job_in' (depth 2): full (write)"),
-    ("cycle", "blocked on FIFO 'y' (depth 2): empty (read)"),
-])
+@pytest.mark.parametrize(
+    "mode,blocked",
+    [
+        ("fill_then_call", "FIFO 'job_in' (depth 2) is full (write) outside any dataflow process"),
+        ("fill_in_process", "process fill_then_call               blocked on FIFO 'job_in' (depth 2): full (write)"),
+        ("cycle", "blocked on FIFO 'y' (depth 2): empty (read)"),
+    ],
+)
 def test_deadlock_is_reported_with_the_blocked_fifo(regions_exe, mode, blocked):
     out = run(regions_exe, mode)
     assert out.returncode == DEADLOCK_EXIT, out.stdout + out.stderr
@@ -47,8 +50,13 @@ def test_deadlock_is_reported_with_the_blocked_fifo(regions_exe, mode, blocked):
 
 
 def test_wall_clock_watchdog_ends_a_livelock(regions_exe):
-    out = subprocess.run([str(regions_exe), "livelock"], capture_output=True, text=True, timeout=120,
-                         env=dict(os.environ, ONION_BOUNDED_TIMEOUT_S="2"))
+    out = subprocess.run(
+        [str(regions_exe), "livelock"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, ONION_BOUNDED_TIMEOUT_S="2"),
+    )
     assert out.returncode == DEADLOCK_EXIT, out.stdout + out.stderr
     assert "did not finish within 2.0" in out.stderr and "process consume" in out.stderr
 
@@ -59,16 +67,24 @@ def test_unbounded_csim_hides_the_fill_then_call_deadlock():
     out = run(exe, "fill_then_call")
     assert out.returncode == 0 and "finished: no deadlock detected" in out.stdout
     out = run(exe, "pass")  # the macros are plain sequential calls there, same result
-    assert out.returncode == 0 and out.stdout == run(compile_cxx([HERE / "bounded_regions.cpp"], "bounded_regions",
-                                                                 bounded=True), "pass").stdout
+    assert (
+        out.returncode == 0
+        and out.stdout
+        == run(compile_cxx([HERE / "bounded_regions.cpp"], "bounded_regions", bounded=True), "pass").stdout
+    )
 
 
 @pytest.fixture(scope="module")
 def rtl_gemm_exe() -> Path:
     g = RTL_GEOMETRY
-    return build_verilated(RTL_SIM_SOURCES, "mac_array",
-                           g, HERE / "bounded_rtl_gemm.cpp", "bounded_rtl_gemm",
-                           cxx_flags=[f"-DMAC_TEST_{k}={v}" for k, v in g.items()])
+    return build_verilated(
+        RTL_SIM_SOURCES,
+        "mac_array",
+        g,
+        HERE / "bounded_rtl_gemm.cpp",
+        "bounded_rtl_gemm",
+        cxx_flags=[f"-DMAC_TEST_{k}={v}" for k, v in g.items()],
+    )
 
 
 def test_verilated_mac_array_in_the_loop_is_bit_exact_and_on_the_cycle_model(rtl_gemm_exe):
@@ -97,9 +113,14 @@ def test_default_geometry_core_in_the_loop_on_deit_tiny_gemms():
 
     mac = es.load_spec()["mac_array"]
     g = {"ROWS": mac["rows"], "COLS": mac["cols"], "MAX_M": mac["max_m"]}
-    exe = build_verilated(RTL_SIM_SOURCES, "mac_array",
-                          g, HERE / "bounded_rtl_gemm.cpp", "bounded_rtl_gemm_default",
-                          cxx_flags=[f"-DMAC_TEST_{k}={v}" for k, v in g.items()])
+    exe = build_verilated(
+        RTL_SIM_SOURCES,
+        "mac_array",
+        g,
+        HERE / "bounded_rtl_gemm.cpp",
+        "bounded_rtl_gemm_default",
+        cxx_flags=[f"-DMAC_TEST_{k}={v}" for k, v in g.items()],
+    )
     for args in (("pass",), ("shape", "197", "576", "192", "1"), ("shape", "197", "192", "192", "1")):
         out = run(exe, *args)
         assert out.returncode == 0 and "FAIL" not in out.stdout, out.stdout + out.stderr

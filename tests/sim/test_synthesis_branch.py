@@ -1,10 +1,10 @@
 """The synthesis branch of the engine (-D__SYNTHESIS__, sim/synth_check) compiles with g++, with and
 without the RTL switch, links, and runs whole DeiT-Tiny blocks (ATTN/MLP forward and backward,
 dense and pruned + sparse) bit-identical to the C-sim build: every output word and counter."""
+
 from __future__ import annotations
 
 import pytest
-
 from engine_builds import build_tb, differing_outputs, run_tb, write_deit_tiny_cases
 
 pytestmark = pytest.mark.slow
@@ -43,11 +43,16 @@ def test_the_shim_only_hides_the_macro_from_ap_types(tmp_path):
     from sim.toolchain import ap_types_include
 
     src = tmp_path / "probe.cpp"
-    src.write_text('#include "ap_int.h"\n#ifndef __SYNTHESIS__\n#error "macro lost"\n#endif\n'
-                   'int main() { ap_int<128> x = 3; return (int)(x * x - 9); }\n')
+    src.write_text(
+        '#include "ap_int.h"\n#ifndef __SYNTHESIS__\n#error "macro lost"\n#endif\n'
+        "int main() { ap_int<128> x = 3; return (int)(x * x - 9); }\n"
+    )
     base = ["g++", "-std=c++17", "-fsyntax-only", "-D__SYNTHESIS__", "-I", str(SIM_INCLUDE)]
     bare = subprocess.run([*base, "-isystem", str(ap_types_include()), str(src)], capture_output=True, text=True)
     assert bare.returncode != 0 and "does not support synthesis" in bare.stderr
-    shim = subprocess.run([*base, "-I", str(SYNTH_CHECK_INCLUDE), "-isystem", str(ap_types_include()), str(src)],
-                          capture_output=True, text=True)
+    shim = subprocess.run(
+        [*base, "-I", str(SYNTH_CHECK_INCLUDE), "-isystem", str(ap_types_include()), str(src)],
+        capture_output=True,
+        text=True,
+    )
     assert shim.returncode == 0, shim.stderr

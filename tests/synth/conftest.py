@@ -1,5 +1,6 @@
 """Fixtures for the Xilinx-flow tests: a throw-away repository with the real hw/ scripts and
 Makefile, stub engine sources, and fake vendor tools that run the Tcl under tclsh with stubs."""
+
 from __future__ import annotations
 
 import json
@@ -42,15 +43,16 @@ def make_fake_repo(root: Path, with_blackbox: bool) -> Path:
     hw = root / "hw"
     (hw / "spec").mkdir(parents=True)
     shutil.copy(REPO / "hw" / "Makefile", hw / "Makefile")
-    shutil.copytree(REPO / "hw" / "scripts", hw / "scripts",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "hw" / "scripts", hw / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(SPEC_PATH, hw / SPEC_PATH.relative_to(REPO / "hw"))
-    for rel, text in {"src/onion_engine.cpp": "void onion_engine() {}\n",
-                      "src/csim_entry.cpp": '#include "onion_engine.cpp"\n',
-                      "include/onion/fixed.h": "#pragma once\n",
-                      "tb/tb_onion_engine.cpp": "int main() { return 0; }\n",
-                      "tb/tb_other_program.cpp": "int main() { return 1; }\n",
-                      "tb/tb_helpers.h": "#pragma once\n"}.items():
+    for rel, text in {
+        "src/onion_engine.cpp": "void onion_engine() {}\n",
+        "src/csim_entry.cpp": '#include "onion_engine.cpp"\n',
+        "include/onion/fixed.h": "#pragma once\n",
+        "tb/tb_onion_engine.cpp": "int main() { return 0; }\n",
+        "tb/tb_other_program.cpp": "int main() { return 1; }\n",
+        "tb/tb_helpers.h": "#pragma once\n",
+    }.items():
         (hw / rel).parent.mkdir(parents=True, exist_ok=True)
         (hw / rel).write_text(text)
     if with_blackbox:
@@ -95,8 +97,11 @@ exec tclsh {stubs} "$script" "${{rest[@]}}"
 
 def install_fake_tools(bin_dir: Path, names: list[str]) -> Path:
     bin_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"vitis-run": ("--tcl", "hls_stubs.tcl"), "vitis_hls": ("-f", "hls_stubs.tcl"),
-            "vivado": ("-source", "vivado_stubs.tcl")}
+    spec = {
+        "vitis-run": ("--tcl", "hls_stubs.tcl"),
+        "vitis_hls": ("-f", "hls_stubs.tcl"),
+        "vivado": ("-source", "vivado_stubs.tcl"),
+    }
     for name in names:
         flag, stub = spec[name]
         path = bin_dir / name
@@ -107,6 +112,9 @@ def install_fake_tools(bin_dir: Path, names: list[str]) -> Path:
 
 def base_path() -> str:
     """A PATH with make, tclsh, python3 and coreutils but none of the vendor tools."""
-    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep)
-            if d and not any((Path(d) / t).exists() for t in ("vivado", "vitis_hls", "vitis-run"))]
+    dirs = [
+        d
+        for d in os.environ.get("PATH", "").split(os.pathsep)
+        if d and not any((Path(d) / t).exists() for t in ("vivado", "vitis_hls", "vitis-run"))
+    ]
     return os.pathsep.join(dirs)

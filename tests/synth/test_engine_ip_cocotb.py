@@ -1,5 +1,6 @@
 """cocotb on the engine RTL exported by `make hls` (needs Vitis HLS): one op replayed against the
 C-sim backend. Skips when the exported RTL is absent, as everywhere without the Xilinx tools."""
+
 from __future__ import annotations
 
 import json
@@ -30,9 +31,15 @@ def test_exported_engine_rtl_matches_csim():
     case = build_case(BUILD / "engine_ip_case.npz")
     simulator = os.environ.get("ONION_ENGINE_IP_SIM", "verilator")
     sources = sorted(RTL_DIR.glob("*.v")) + sorted(RTL_DIR.glob("*.sv"))
-    ran, failed = run_cocotb(simulator, info["top"], sources, "test_engine_ip", BENCH,
-                             extra_env={**bench_env(case), "ONION_ENGINE_IP_PERIOD_NS": info["period_ns"]},
-                             build_name="engine_ip")
+    ran, failed = run_cocotb(
+        simulator,
+        info["top"],
+        sources,
+        "test_engine_ip",
+        BENCH,
+        extra_env={**bench_env(case), "ONION_ENGINE_IP_PERIOD_NS": info["period_ns"]},
+        build_name="engine_ip",
+    )
     assert ran == 1 and failed == 0
 
 
@@ -49,15 +56,15 @@ def test_reference_case_is_a_real_op(tmp_path):
     assert int(case["status"]) == 0 and int(case["macs"]) == n * i * o
     act_frac, w_frac = engine_spec.format_frac("activation"), engine_spec.format_frac("weight")
     layout = engine_spec.layout("linear_params", I=i, O=o)
-    params = case["before_wts"][regs["w_off"]:].astype(np.float64)
-    w = params[layout["w"][0]:layout["w"][0] + o * i].reshape(o, i) * 2.0 ** -w_frac
-    b = params[layout["b"][0]:layout["b"][0] + o] * 2.0 ** -w_frac
-    x = case["before_act"][regs["x_off"]:regs["x_off"] + n * i].reshape(n, i) * 2.0 ** -act_frac
-    y_words = case["after_act"][regs["y_off"]:regs["y_off"] + n * o].reshape(n, o).astype(np.float64)
-    assert np.abs(y_words - (x @ w.T + b) * 2.0 ** act_frac).max() <= 1.0
+    params = case["before_wts"][regs["w_off"] :].astype(np.float64)
+    w = params[layout["w"][0] : layout["w"][0] + o * i].reshape(o, i) * 2.0**-w_frac
+    b = params[layout["b"][0] : layout["b"][0] + o] * 2.0**-w_frac
+    x = case["before_act"][regs["x_off"] : regs["x_off"] + n * i].reshape(n, i) * 2.0**-act_frac
+    y_words = case["after_act"][regs["y_off"] : regs["y_off"] + n * o].reshape(n, o).astype(np.float64)
+    assert np.abs(y_words - (x @ w.T + b) * 2.0**act_frac).max() <= 1.0
     assert np.count_nonzero(y_words) > n * o // 2
     untouched = np.ones(case["after_act"].size, bool)
-    untouched[regs["y_off"]:regs["y_off"] + n * o] = False
+    untouched[regs["y_off"] : regs["y_off"] + n * o] = False
     assert np.array_equal(case["after_act"][untouched], case["before_act"][untouched])
 
 
@@ -77,12 +84,28 @@ def test_bench_drives_a_vitis_style_top_correctly(tmp_path):
     regs = {"n_tokens": 3, "in_dim": 5, "x_off": 7, "y_off": 50}
     n = regs["n_tokens"] * regs["in_dim"]
     after = {p: a.copy() for p, a in before.items()}
-    after["act"][50:50 + n] = (-before["act"][7:7 + n].astype(np.int32)).astype(np.int16)
+    after["act"][50 : 50 + n] = (-before["act"][7 : 7 + n].astype(np.int32)).astype(np.int16)
     case = tmp_path / "case.npz"
-    np.savez(case, opcode=engine_spec.opcode("LINEAR_FWD"), status=0, macs=n, saturations=0,
-             reg_names=np.array(list(regs)), reg_values=np.array(list(regs.values()), dtype=np.int64),
-             **{f"before_{p}": a for p, a in before.items()}, **{f"after_{p}": a for p, a in after.items()})
+    np.savez(
+        case,
+        opcode=engine_spec.opcode("LINEAR_FWD"),
+        status=0,
+        macs=n,
+        saturations=0,
+        reg_names=np.array(list(regs)),
+        reg_values=np.array(list(regs.values()), dtype=np.int64),
+        **{f"before_{p}": a for p, a in before.items()},
+        **{f"after_{p}": a for p, a in after.items()},
+    )
     mock = write_mock(BUILD / "engine_ip_mock" / "onion_engine.v")
-    ran, failed = run_cocotb("icarus", "onion_engine", [mock], "test_engine_ip", BENCH, parameters=parameters(),
-                             extra_env=bench_env(case), build_name="engine_ip_mock")
+    ran, failed = run_cocotb(
+        "icarus",
+        "onion_engine",
+        [mock],
+        "test_engine_ip",
+        BENCH,
+        parameters=parameters(),
+        extra_env=bench_env(case),
+        build_name="engine_ip_mock",
+    )
     assert ran == 1 and failed == 0

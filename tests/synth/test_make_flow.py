@@ -1,6 +1,7 @@
 """hw/Makefile: tool detection, the error path without the tools, the chosen entry points and their
 arguments, and stamps that make a rerun redo only what changed. Runs in a throw-away repository
 with fake vitis-run / vitis_hls / vivado that execute the real Tcl under tclsh with stubs."""
+
 from __future__ import annotations
 
 import json
@@ -17,13 +18,19 @@ OVERLAY = SPEC["overlay"]
 def make(repo: Path, goal: str, tools: Path | None, *variables: str, **env) -> subprocess.CompletedProcess:
     path = base_path() if tools is None else f"{tools}{os.pathsep}{base_path()}"
     full_env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    full_env.update({"PATH": path, "ONION_FAKE_TOOL_LOG": str(repo.parent / "tools.log"),
-                     "ONION_STUB_LOG": str(repo.parent / "calls.jsonl")})
+    full_env.update(
+        {
+            "PATH": path,
+            "ONION_FAKE_TOOL_LOG": str(repo.parent / "tools.log"),
+            "ONION_STUB_LOG": str(repo.parent / "calls.jsonl"),
+        }
+    )
     for key in ("ONION_STUB_FAIL", "ONION_STUB_WNS", "CLOCK_MHZ", "GEMM", "HLS_TOOL"):
         full_env.pop(key, None)
     full_env.update(env)
-    return subprocess.run(["make", "-C", str(repo / "hw"), goal, *variables], capture_output=True,
-                          text=True, env=full_env, timeout=60)
+    return subprocess.run(
+        ["make", "-C", str(repo / "hw"), goal, *variables], capture_output=True, text=True, env=full_env, timeout=60
+    )
 
 
 def tool_lines(repo: Path) -> list[str]:
@@ -56,7 +63,7 @@ def test_hls_needs_only_an_hls_tool(fake_repo, tmp_path):
     result = make(fake_repo, "hls", tmp_path / "bin")
     assert result.returncode == 0, result.stdout + result.stderr
     script = fake_repo / "hw" / "scripts" / "hls_build.tcl"
-    assert tool_lines(fake_repo) == [f"vitis_hls -f {script}"]   # the 2023.x entry point
+    assert tool_lines(fake_repo) == [f"vitis_hls -f {script}"]  # the 2023.x entry point
     hls = fake_repo / "hw" / "build" / "hls"
     assert (hls / "ip" / "component.xml").exists() and (hls / "rtl" / "onion_engine.v").exists()
     assert not (fake_repo / "hw" / "build" / "hls.tmp").exists()
@@ -78,14 +85,17 @@ def test_synth_prefers_vitis_run_builds_the_overlay_and_reruns_nothing(fake_repo
     assert (out / OVERLAY["bitstream"]).read_text() == "BIT\n"
     assert (out / OVERLAY["hwh"]).read_text() == "<hwh/>\n"
     assert sorted(p.name for p in (out / "reports").iterdir()) == [
-        "hls_csynth.rpt", "vivado_timing_summary.rpt", "vivado_utilization.rpt"]
+        "hls_csynth.rpt",
+        "vivado_timing_summary.rpt",
+        "vivado_utilization.rpt",
+    ]
     assert sorted(p.name for p in out.iterdir()) == sorted([OVERLAY["bitstream"], OVERLAY["hwh"], "reports"])
     assert not list((hw / "build").glob("*.tmp"))
     log = read_log(fake_repo.parent / "calls.jsonl")
     assert calls(log, "set_part") == [[SPEC["part"]]]
 
     again = make(fake_repo, "synth", tools)
-    assert again.returncode == 0 and tool_lines(fake_repo) == lines   # nothing redone
+    assert again.returncode == 0 and tool_lines(fake_repo) == lines  # nothing redone
 
 
 def test_stages_rerun_only_downstream_of_a_change(fake_repo, tmp_path):
@@ -100,16 +110,28 @@ def test_stages_rerun_only_downstream_of_a_change(fake_repo, tmp_path):
             os.utime(path, None)
         result = make(fake_repo, "synth", tools, *variables)
         assert result.returncode == 0, result.stdout + result.stderr
-        return [line.split()[0] + ("" if "-source" not in line else " " + Path(line.split("-source ")[1].split()[0]).name)
-                for line in tool_lines(fake_repo)[before:]]
+        return [
+            line.split()[0] + ("" if "-source" not in line else " " + Path(line.split("-source ")[1].split()[0]).name)
+            for line in tool_lines(fake_repo)[before:]
+        ]
 
     assert touched_then_synth(hw / "scripts" / "vivado_bitstream.tcl") == ["vivado vivado_bitstream.tcl"]
-    assert touched_then_synth(hw / "scripts" / "vivado_bd.tcl") == ["vivado vivado_bd.tcl", "vivado vivado_bitstream.tcl"]
+    assert touched_then_synth(hw / "scripts" / "vivado_bd.tcl") == [
+        "vivado vivado_bd.tcl",
+        "vivado vivado_bitstream.tcl",
+    ]
     assert touched_then_synth(hw / "src" / "onion_engine.cpp") == [
-        "vitis-run", "vivado vivado_bd.tcl", "vivado vivado_bitstream.tcl"]
+        "vitis-run",
+        "vivado vivado_bd.tcl",
+        "vivado vivado_bitstream.tcl",
+    ]
     assert touched_then_synth(hw / "rtl" / "mac_array.v")[0] == "vitis-run"
     # A new clock is a setting change: everything reruns, and the PS clock follows the IP's clock.
-    assert touched_then_synth(None, "CLOCK_MHZ=200") == ["vitis-run", "vivado vivado_bd.tcl", "vivado vivado_bitstream.tcl"]
+    assert touched_then_synth(None, "CLOCK_MHZ=200") == [
+        "vitis-run",
+        "vivado vivado_bd.tcl",
+        "vivado vivado_bitstream.tcl",
+    ]
     log = read_log(fake_repo.parent / "calls.jsonl")
     assert calls(log, "create_clock")[-1] == ["-period", "5.000", "-name", "default"]
     ps = [c for c in calls(log, "set_property") if c[0] == "-dict" and c[-1] == "/zynq_ultra_ps_e_0"][-1]
@@ -125,7 +147,7 @@ def test_failed_hls_leaves_nothing_behind(fake_repo, tmp_path):
     build = fake_repo / "hw" / "build"
     assert not (build / "hls").exists() and not list(build.glob("*.tmp"))
     assert not overlay_dir(fake_repo).exists()
-    assert len(tool_lines(fake_repo)) == 1   # vivado never started
+    assert len(tool_lines(fake_repo)) == 1  # vivado never started
 
 
 def test_failed_timing_keeps_old_overlay_untouched(fake_repo, tmp_path):
@@ -137,7 +159,9 @@ def test_failed_timing_keeps_old_overlay_untouched(fake_repo, tmp_path):
     result = make(fake_repo, "synth", tools, ONION_STUB_WNS="-1.5")
     assert result.returncode != 0 and "timing not met" in result.stderr
     assert bit.stat().st_mtime == stamp
-    assert sorted(p.name for p in overlay_dir(fake_repo).iterdir()) == sorted([OVERLAY["bitstream"], OVERLAY["hwh"], "reports"])
+    assert sorted(p.name for p in overlay_dir(fake_repo).iterdir()) == sorted(
+        [OVERLAY["bitstream"], OVERLAY["hwh"], "reports"]
+    )
     ok = make(fake_repo, "synth", tools, "ALLOW_TIMING_FAIL=1", ONION_STUB_WNS="-1.5")
     assert ok.returncode == 0 and "WARNING: timing not met" in ok.stdout
 
@@ -159,8 +183,10 @@ def test_gemm_switch_is_validated_before_anything_runs(fake_repo, tmp_path):
 
 
 def test_tool_versions_agree_between_makefile_tcl_and_docs():
-    from .conftest import REPO
     import re
+
+    from .conftest import REPO
+
     makefile = (REPO / "hw" / "Makefile").read_text()
     make_versions = re.search(r"^TESTED_VERSIONS := (.+)$", makefile, re.M).group(1).split(" and ")
     tcl = (REPO / "hw" / "scripts" / "onion_common.tcl").read_text()

@@ -1,6 +1,7 @@
 """The engine contract's path has one definition per language: host.engine_spec.SPEC_PATH for
 Python (sim/gen_spec.py and these tests import it) and SPEC in hw/Makefile for the Xilinx flow,
 which passes it to every Tcl script (they have no copy of their own)."""
+
 import os
 import shutil
 import subprocess
@@ -16,8 +17,12 @@ from .conftest import REPO, SCRIPTS_DIR
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="GNU make not installed")
 def test_makefile_spec_is_the_python_spec_path():
-    out = subprocess.run(["make", "-s", "-C", str(REPO / "hw"), "--eval=print-spec: ; @echo $(SPEC)", "print-spec"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        ["make", "-s", "-C", str(REPO / "hw"), "--eval=print-spec: ; @echo $(SPEC)", "print-spec"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()).resolve() == SPEC_PATH.resolve()
     assert gen_spec.SPEC_JSON == SPEC_PATH
@@ -30,6 +35,7 @@ def test_tcl_reads_the_spec_only_where_it_is_passed(tmp_path):
     script.write_text(f"source {SCRIPTS_DIR / 'onion_common.tcl'}\nputs [::onion::spec_path]\n")
     bare = subprocess.run(["tclsh", str(script)], capture_output=True, text=True, env=env, timeout=20)
     assert bare.returncode != 0 and "ONION_SPEC is not set" in bare.stderr
-    given = subprocess.run(["tclsh", str(script)], capture_output=True, text=True, timeout=20,
-                           env={**env, "ONION_SPEC": str(SPEC_PATH)})
+    given = subprocess.run(
+        ["tclsh", str(script)], capture_output=True, text=True, timeout=20, env={**env, "ONION_SPEC": str(SPEC_PATH)}
+    )
     assert given.returncode == 0 and Path(given.stdout.strip()) == SPEC_PATH

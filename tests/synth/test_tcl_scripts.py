@@ -1,5 +1,6 @@
 """The Xilinx Tcl scripts, run under tclsh 8.6 with the vendor commands stubbed: they must call the
 right commands with the part, clock, top and blackbox the engine contract and the flags ask for."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,14 @@ def tclsh(code: str) -> subprocess.CompletedProcess:
 
 def run_stubbed(stub: str, script: str, work: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
     work.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(["tclsh", str(STUBS / stub), str(SCRIPTS / script), *args], cwd=work,
-                          capture_output=True, text=True, env={**os.environ, **env}, timeout=20)
+    return subprocess.run(
+        ["tclsh", str(STUBS / stub), str(SCRIPTS / script), *args],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=20,
+    )
 
 
 def expected_period(mhz: float) -> str:
@@ -45,17 +52,27 @@ def test_script_is_complete_tcl(script):
 # ------------------------------------------------------------- the JSON reader, against Python's
 def tcl_json_dump(path: Path, keys: list[list[str]]) -> list[str]:
     lines = " ".join("{" + " ".join(k) + "}" for k in keys)
-    code = (f"source {SCRIPTS / 'onion_common.tcl'}\n"
-            f"set d [::onion::json::read_file {{{path}}}]\n"
-            f"foreach k [list {lines}] {{ puts [dict get $d {{*}}$k] }}\n")
+    code = (
+        f"source {SCRIPTS / 'onion_common.tcl'}\n"
+        f"set d [::onion::json::read_file {{{path}}}]\n"
+        f"foreach k [list {lines}] {{ puts [dict get $d {{*}}$k] }}\n"
+    )
     result = tclsh(code)
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
 
 
 def test_json_reader_reads_the_engine_spec_like_python():
-    keys = [["part"], ["clock_mhz"], ["board"], ["overlay", "dir"], ["overlay", "bitstream"],
-            ["overlay", "hwh"], ["formats", "weight", "frac"], ["formats", "gradient", "doc"]]
+    keys = [
+        ["part"],
+        ["clock_mhz"],
+        ["board"],
+        ["overlay", "dir"],
+        ["overlay", "bitstream"],
+        ["overlay", "hwh"],
+        ["formats", "weight", "frac"],
+        ["formats", "gradient", "doc"],
+    ]
     got = tcl_json_dump(REPO / "hw" / "spec" / "engine_spec.json", keys)
     want = []
     for k in keys:
@@ -67,21 +84,31 @@ def test_json_reader_reads_the_engine_spec_like_python():
 
 
 def test_json_reader_handles_escapes_nesting_and_literals(tmp_path):
-    doc = {"s": "a \"quoted\" \\ back\tslash \u00e9", "n": -12.5e3, "nested": {"list": [1, [2, 3], {"x": "y"}]},
-           "t": True, "f": False, "z": None, "empty": {}, "arr": []}
+    doc = {
+        "s": 'a "quoted" \\ back\tslash \u00e9',
+        "n": -12.5e3,
+        "nested": {"list": [1, [2, 3], {"x": "y"}]},
+        "t": True,
+        "f": False,
+        "z": None,
+        "empty": {},
+        "arr": [],
+    }
     path = tmp_path / "d.json"
     path.write_text(json.dumps(doc, indent=1))
     got = tcl_json_dump(path, [["s"], ["n"], ["t"], ["f"], ["z"]])
     assert got[0] == doc["s"] and float(got[1]) == doc["n"] and got[2:] == ["1", "0", ""]
-    code = (f"source {SCRIPTS / 'onion_common.tcl'}\n"
-            f"set d [::onion::json::read_file {{{path}}}]\n"
-            "puts [llength [dict get $d nested list]]\n"
-            "puts [dict get [lindex [dict get $d nested list] 2] x]\n"
-            "puts [lindex [dict get $d nested list] 1 1]\n")
+    code = (
+        f"source {SCRIPTS / 'onion_common.tcl'}\n"
+        f"set d [::onion::json::read_file {{{path}}}]\n"
+        "puts [llength [dict get $d nested list]]\n"
+        "puts [dict get [lindex [dict get $d nested list] 2] x]\n"
+        "puts [lindex [dict get $d nested list] 1 1]\n"
+    )
     assert tclsh(code).stdout.split() == ["3", "y", "3"]
 
 
-@pytest.mark.parametrize("bad", ['{"a": 1,}', '{"a" 1}', '[1, 2', '{"a": "x}', '{"a": tru}'])
+@pytest.mark.parametrize("bad", ['{"a": 1,}', '{"a" 1}', "[1, 2", '{"a": "x}', '{"a": tru}'])
 def test_json_reader_rejects_malformed_input(tmp_path, bad):
     path = tmp_path / "bad.json"
     path.write_text(bad)
@@ -119,12 +146,17 @@ def test_hls_build_targets_the_spec_part_clock_and_top(fake_repo, tmp_path):
     assert calls(log, "create_clock") == [["-period", expected_period(SPEC["clock_mhz"]), "-name", "default"]]
     assert calls(log, "set_top") == [["onion_engine"]]
     assert calls(log, "open_solution") == [["-reset", "-flow_target", "vivado", "solution1"]]
-    bits = str(SPEC["ports"]["wts"]["axi_bits"])   # ports widened to the declared data width
-    assert calls(log, "config_interface") == [["-m_axi_max_widen_bitwidth", bits, "-m_axi_alignment_byte_size",
-                                               str(int(bits) // 8)]]
+    bits = str(SPEC["ports"]["wts"]["axi_bits"])  # ports widened to the declared data width
+    assert calls(log, "config_interface") == [
+        ["-m_axi_max_widen_bitwidth", bits, "-m_axi_alignment_byte_size", str(int(bits) // 8)]
+    ]
     order = [c[0] for c in log]
-    assert order.index("open_project") < order.index("open_solution") < order.index("csynth_design") \
+    assert (
+        order.index("open_project")
+        < order.index("open_solution")
+        < order.index("csynth_design")
         < order.index("export_design")
+    )
     assert "csim_design" not in order and "cosim_design" not in order
     export = calls(log, "config_export")[0]
     assert export[export.index("-format") + 1] == "ip_catalog" and export[export.index("-rtl") + 1] == "verilog"
@@ -152,8 +184,8 @@ def test_hls_build_uses_the_rtl_blackbox_by_default_with_absolute_paths(fake_rep
     assert copy["rtl_files"] == [str(fake_repo / "hw" / "rtl" / "mac_array.v")]
     assert copy["c_files"][0]["c_file"] == str(fake_repo / "hw" / "rtl" / "mac_array_model.cpp")
     assert copy["rtl_top_module_name"] == "mac_array"
-    assert f"-I{fake_repo / 'hw' / 'include'}" in copy["c_files"][0]["cflag"]   # was empty
-    assert (tmp_path / "out" / "rtl" / "mac_array.v").exists()   # blackbox RTL next to the engine's
+    assert f"-I{fake_repo / 'hw' / 'include'}" in copy["c_files"][0]["cflag"]  # was empty
+    assert (tmp_path / "out" / "rtl" / "mac_array.v").exists()  # blackbox RTL next to the engine's
     cflags = [c[c.index("-cflags") + 1] for c in calls(log, "add_files") if "-cflags" in c]
     assert cflags and all("-DONION_USE_RTL_GEMM=1" in f for f in cflags)
 
@@ -170,6 +202,7 @@ def test_hls_build_with_gemm_hls_leaves_the_blackbox_out(fake_repo, tmp_path):
 
 def test_hls_build_rejects_gemm_rtl_without_blackbox(tmp_path):
     from .conftest import make_fake_repo
+
     repo = make_fake_repo(tmp_path / "repo", with_blackbox=False)
     result = run_stubbed("hls_stubs.tcl", "hls_build.tcl", tmp_path / "work", hls_env(repo, tmp_path, gemm="rtl"))
     assert result.returncode != 0 and "mac_array_blackbox.json" in result.stderr
@@ -213,8 +246,9 @@ def test_hls_cosim_needs_golden_vectors(fake_repo, tmp_path):
 def hls_output(tmp_path: Path, clock_mhz=150) -> Path:
     hls = tmp_path / "hls"
     (hls / "ip").mkdir(parents=True)
-    (hls / "engine_ip.json").write_text(json.dumps({"top": "onion_engine", "clock_mhz": str(clock_mhz),
-                                                    "vlnv": "onion:hls:onion_engine:1.0"}))
+    (hls / "engine_ip.json").write_text(
+        json.dumps({"top": "onion_engine", "clock_mhz": str(clock_mhz), "vlnv": "onion:hls:onion_engine:1.0"})
+    )
     return hls
 
 
@@ -226,8 +260,16 @@ def vivado_env(tmp: Path, **extra) -> dict:
 
 def test_block_design_wires_ps_engine_clock_reset_and_addresses(tmp_path):
     hls = hls_output(tmp_path, clock_mhz=SPEC["clock_mhz"])
-    result = run_stubbed("vivado_stubs.tcl", "vivado_bd.tcl", tmp_path / "work", vivado_env(tmp_path),
-                         "--hls-dir", str(hls), "--out", str(tmp_path / "proj"))
+    result = run_stubbed(
+        "vivado_stubs.tcl",
+        "vivado_bd.tcl",
+        tmp_path / "work",
+        vivado_env(tmp_path),
+        "--hls-dir",
+        str(hls),
+        "--out",
+        str(tmp_path / "proj"),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     log = read_log(tmp_path / "calls.jsonl")
     create = calls(log, "create_project")[0]
@@ -242,20 +284,29 @@ def test_block_design_wires_ps_engine_clock_reset_and_addresses(tmp_path):
     assert cells["axi_ctrl"] == cells["axi_mem0"] == "xilinx.com:ip:smartconnect"
     automation = calls(log, "apply_bd_automation")[0]
     assert automation[:2] == ["-rule", "xilinx.com:bd_rule:zynq_ultra_ps_e"] and "apply_board_preset" in automation[3]
-    ps_config = next(dict(zip(p[1].split()[::2], p[1].split()[1::2])) for p in props
-                     if p[0] == "-dict" and p[2] == "/zynq_ultra_ps_e_0")
+    ps_config = next(
+        dict(zip(p[1].split()[::2], p[1].split()[1::2]))
+        for p in props
+        if p[0] == "-dict" and p[2] == "/zynq_ultra_ps_e_0"
+    )
     assert ps_config["CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ"] == str(SPEC["clock_mhz"])
-    assert ps_config["CONFIG.PSU__USE__M_AXI_GP0"] == "1"           # M_AXI_HPM0_FPD
+    assert ps_config["CONFIG.PSU__USE__M_AXI_GP0"] == "1"  # M_AXI_HPM0_FPD
     assert [ps_config.get(f"CONFIG.PSU__USE__S_AXI_GP{i}") for i in (2, 3, 4, 5)] == ["1", "1", "1", None]
     nets = calls(log, "connect_bd_intf_net")
     assert ["/zynq_ultra_ps_e_0/M_AXI_HPM0_FPD", "/axi_ctrl/S00_AXI"] in nets
     assert ["/axi_ctrl/M00_AXI", "/onion_engine_0/s_axi_control"] in nets
-    for i in range(3):   # three m_axi masters, one HP port each
+    for i in range(3):  # three m_axi masters, one HP port each
         assert [f"/onion_engine_0/m_axi_gmem{i}", f"/axi_mem{i}/S00_AXI"] in nets
         assert [f"/axi_mem{i}/M00_AXI", f"/zynq_ultra_ps_e_0/S_AXI_HP{i}_FPD"] in nets
     clock_net = next(n for n in calls(log, "connect_bd_net") if n[0] == "/zynq_ultra_ps_e_0/pl_clk0")
-    assert {"/onion_engine_0/ap_clk", "/rst_pl0/slowest_sync_clk", "/zynq_ultra_ps_e_0/maxihpm0_fpd_aclk",
-            "/zynq_ultra_ps_e_0/saxihp2_fpd_aclk", "/axi_mem2/aclk", "/axi_ctrl/aclk"} <= set(clock_net)
+    assert {
+        "/onion_engine_0/ap_clk",
+        "/rst_pl0/slowest_sync_clk",
+        "/zynq_ultra_ps_e_0/maxihpm0_fpd_aclk",
+        "/zynq_ultra_ps_e_0/saxihp2_fpd_aclk",
+        "/axi_mem2/aclk",
+        "/axi_ctrl/aclk",
+    } <= set(clock_net)
     reset_net = next(n for n in calls(log, "connect_bd_net") if n[0] == "/rst_pl0/peripheral_aresetn")
     assert "/onion_engine_0/ap_rst_n" in reset_net
     order = [c[0] for c in log]
@@ -266,9 +317,16 @@ def test_block_design_wires_ps_engine_clock_reset_and_addresses(tmp_path):
 
 def test_block_design_shares_hp_ports_when_engine_has_many_masters(tmp_path):
     masters = " ".join(f"m_axi_g{i}" for i in range(6))
-    result = run_stubbed("vivado_stubs.tcl", "vivado_bd.tcl", tmp_path / "work",
-                         vivado_env(tmp_path, ONION_STUB_MASTERS=masters),
-                         "--hls-dir", str(hls_output(tmp_path)), "--out", str(tmp_path / "proj"))
+    result = run_stubbed(
+        "vivado_stubs.tcl",
+        "vivado_bd.tcl",
+        tmp_path / "work",
+        vivado_env(tmp_path, ONION_STUB_MASTERS=masters),
+        "--hls-dir",
+        str(hls_output(tmp_path)),
+        "--out",
+        str(tmp_path / "proj"),
+    )
     assert result.returncode == 0, result.stderr
     log = read_log(tmp_path / "calls.jsonl")
     hp_links = [n for n in calls(log, "connect_bd_intf_net") if "S_AXI_HP" in n[1]]
@@ -278,15 +336,23 @@ def test_block_design_shares_hp_ports_when_engine_has_many_masters(tmp_path):
 
 
 def test_block_design_fails_clearly_without_board_files(tmp_path):
-    result = run_stubbed("vivado_stubs.tcl", "vivado_bd.tcl", tmp_path / "work",
-                         vivado_env(tmp_path, ONION_STUB_BOARD_PARTS=""),
-                         "--hls-dir", str(hls_output(tmp_path)), "--out", str(tmp_path / "proj"))
+    result = run_stubbed(
+        "vivado_stubs.tcl",
+        "vivado_bd.tcl",
+        tmp_path / "work",
+        vivado_env(tmp_path, ONION_STUB_BOARD_PARTS=""),
+        "--hls-dir",
+        str(hls_output(tmp_path)),
+        "--out",
+        str(tmp_path / "proj"),
+    )
     assert result.returncode == 1 and "board files for 'zcu102'" in result.stderr
 
 
 def test_block_design_rejects_unknown_arguments(tmp_path):
-    result = run_stubbed("vivado_stubs.tcl", "vivado_bd.tcl", tmp_path / "work", vivado_env(tmp_path),
-                         "--hls", "x", "--out", "y")
+    result = run_stubbed(
+        "vivado_stubs.tcl", "vivado_bd.tcl", tmp_path / "work", vivado_env(tmp_path), "--hls", "x", "--out", "y"
+    )
     assert result.returncode == 1 and "unknown argument '--hls'" in result.stderr
 
 
@@ -296,17 +362,30 @@ def bitstream(tmp_path: Path, **extra) -> subprocess.CompletedProcess:
     gen.mkdir(parents=True)
     (gen / "onion.hwh").write_text("<hwh/>")
     (proj / "onion_bd.runs" / "impl_1").mkdir(parents=True)
-    return run_stubbed("vivado_stubs.tcl", "vivado_bitstream.tcl", tmp_path / "work", vivado_env(tmp_path, **extra),
-                       "--project", str(proj / "onion_bd.xpr"), "--out", str(tmp_path / "out"),
-                       "--jobs", "3", "--allow-timing-fail", "0")
+    return run_stubbed(
+        "vivado_stubs.tcl",
+        "vivado_bitstream.tcl",
+        tmp_path / "work",
+        vivado_env(tmp_path, **extra),
+        "--project",
+        str(proj / "onion_bd.xpr"),
+        "--out",
+        str(tmp_path / "out"),
+        "--jobs",
+        "3",
+        "--allow-timing-fail",
+        "0",
+    )
 
 
 def test_bitstream_runs_synth_impl_and_names_outputs_from_the_spec(tmp_path):
     result = bitstream(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     log = read_log(tmp_path / "calls.jsonl")
-    assert calls(log, "launch_runs") == [["synth_1", "-jobs", "3"],
-                                         ["impl_1", "-jobs", "3", "-to_step", "write_bitstream"]]
+    assert calls(log, "launch_runs") == [
+        ["synth_1", "-jobs", "3"],
+        ["impl_1", "-jobs", "3", "-to_step", "write_bitstream"],
+    ]
     out = tmp_path / "out"
     assert (out / SPEC["overlay"]["bitstream"]).read_text() == "BIT\n"
     assert (out / SPEC["overlay"]["hwh"]).read_text() == "<hwh/>"

@@ -6,6 +6,7 @@ hw/spec/engine_spec.json; each m_axi port is served by an AxiRam holding that po
 base address 0 (so the word offsets in the registers are the memories' own indices).
 Environment: ONION_ENGINE_IP_CASE (the .npz of linear_case.py), ONION_ENGINE_IP_PERIOD_NS.
 """
+
 import os
 
 import cocotb
@@ -35,7 +36,7 @@ async def write_register(axil: AxiLiteMaster, name: str, value: int) -> None:
 async def op_matches_csim(dut):
     case = np.load(os.environ["ONION_ENGINE_IP_CASE"])
     period_ns = float(os.environ.get("ONION_ENGINE_IP_PERIOD_NS", "6.667"))
-    period_ps = 2 * round(period_ns * 500)   # whole, even picoseconds (1 ps precision)
+    period_ps = 2 * round(period_ns * 500)  # whole, even picoseconds (1 ps precision)
     cocotb.start_soon(Clock(dut.ap_clk, period_ps, unit="ps").start())
     ports = engine_spec.load_spec()["ports"]
     rams = {}
@@ -45,8 +46,9 @@ async def op_matches_csim(dut):
         bus = AxiBus.from_prefix(dut, f"m_axi_{ports[port]['bundle']}")
         rams[port] = AxiRam(bus, dut.ap_clk, dut.ap_rst_n, reset_active_level=False, size=size)
         rams[port].write(0, words.tobytes())
-    axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi_control"), dut.ap_clk, dut.ap_rst_n,
-                         reset_active_level=False)
+    axil = AxiLiteMaster(
+        AxiLiteBus.from_prefix(dut, "s_axi_control"), dut.ap_clk, dut.ap_rst_n, reset_active_level=False
+    )
 
     dut.ap_rst_n.value = 0
     await ClockCycles(dut.ap_clk, 16)
@@ -60,7 +62,7 @@ async def op_matches_csim(dut):
         await write_register(axil, str(name), int(value))
     await axil.write_dword(reg_offset("ctrl"), AP_START)
 
-    for _ in range(20000):   # x 64 cycles: generous for the small recorded op
+    for _ in range(20000):  # x 64 cycles: generous for the small recorded op
         if await axil.read_dword(reg_offset("ctrl")) & AP_DONE:
             break
         await ClockCycles(dut.ap_clk, 64)
@@ -76,4 +78,6 @@ async def op_matches_csim(dut):
         want = case[f"after_{port}"]
         got = np.frombuffer(ram.read(0, want.nbytes), dtype=DTYPES[ports[port]["word"]])
         bad = np.flatnonzero(got != want)
-        assert bad.size == 0, f"{port}: {bad.size} words differ, first at {bad[0]}: RTL {got[bad[0]]}, C-sim {want[bad[0]]}"
+        assert bad.size == 0, (
+            f"{port}: {bad.size} words differ, first at {bad[0]}: RTL {got[bad[0]]}, C-sim {want[bad[0]]}"
+        )

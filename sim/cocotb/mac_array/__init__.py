@@ -4,6 +4,7 @@ the ctypes binding of the C++ reference (onion::gemm_model).
 The core's source lists live here, so every flow uses the same ones: synthesis reads the core only
 (the DSP48E2 slices are the vendor primitive), simulation adds the DSP48E2 model.
 """
+
 from sim.toolchain import REPO
 
 _RTL = REPO / "hw" / "rtl"

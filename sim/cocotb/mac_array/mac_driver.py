@@ -5,6 +5,7 @@ values to settle (ReadOnly) and counts the handshakes that the next rising edge 
 Random gaps on A/B and random not-ready on C model back-pressure; a beat once offered stays
 offered until taken (AXI-Stream rule).
 """
+
 from __future__ import annotations
 
 import random
@@ -38,7 +39,7 @@ def operand_beats(a: np.ndarray, b: np.ndarray, bias, rows: int, cols: int) -> t
     bias_pad = np.zeros(n_tiles * cols, np.int16)
     if bias is not None:
         bias_pad[:n] = bias
-    a_tiles = [[pack_lanes(a_pad[i, kt * rows:(kt + 1) * rows]) for i in range(m)] for kt in range(k_tiles)]
+    a_tiles = [[pack_lanes(a_pad[i, kt * rows : (kt + 1) * rows]) for i in range(m)] for kt in range(k_tiles)]
     a_beats, b_beats = [], []
     for nt in range(n_tiles):
         cols_slice = slice(nt * cols, (nt + 1) * cols)
@@ -54,6 +55,7 @@ def operand_beats(a: np.ndarray, b: np.ndarray, bias, rows: int, cols: int) -> t
 @dataclass
 class Stalls:
     """Probabilities, per cycle, of a gap on A, a gap on B and of C not being ready."""
+
     a: float = 0.0
     b: float = 0.0
     c: float = 0.0
@@ -64,7 +66,7 @@ class Stalls:
 class JobResult:
     c: np.ndarray
     sat_count: int
-    cycles: int                      # start cycle .. last C handshake, inclusive
+    cycles: int  # start cycle .. last C handshake, inclusive
     a_beats: int = 0
     b_beats: int = 0
     extra: dict = field(default_factory=dict)
@@ -77,8 +79,17 @@ def idle_inputs(dut) -> None:
     dut.c_ready.value = 0
 
 
-async def run_job(dut, a, b, bias=None, bias_lshift=0, shift=0, stalls: Stalls | None = None,
-                  max_cycles: int | None = None, abort_after: int | None = None) -> JobResult | None:
+async def run_job(
+    dut,
+    a,
+    b,
+    bias=None,
+    bias_lshift=0,
+    shift=0,
+    stalls: Stalls | None = None,
+    max_cycles: int | None = None,
+    abort_after: int | None = None,
+) -> JobResult | None:
     """Runs one job; returns None if aborted after `abort_after` cycles (for reset tests)."""
     rows, cols = int(dut.ROWS.value), int(dut.COLS.value)
     stalls = stalls or Stalls()
@@ -133,8 +144,10 @@ async def run_job(dut, a, b, bias=None, bias_lshift=0, shift=0, stalls: Stalls |
             if int(dut.c_last.value):
                 break
         if cycle > limit:
-            raise AssertionError(f"job M={m} N={n} K={a.shape[1]} hung: {ai}/{len(a_beats)} A, "
-                                 f"{bi}/{len(b_beats)} B, {ci}/{len(out)} C beats after {cycle} cycles")
+            raise AssertionError(
+                f"job M={m} N={n} K={a.shape[1]} hung: {ai}/{len(a_beats)} A, "
+                f"{bi}/{len(b_beats)} B, {ci}/{len(out)} C beats after {cycle} cycles"
+            )
     cycles = cycle + 1
     await FallingEdge(dut.clk)
     idle_inputs(dut)
@@ -142,9 +155,8 @@ async def run_job(dut, a, b, bias=None, bias_lshift=0, shift=0, stalls: Stalls |
     assert ci == len(out), f"c_last after {ci} of {len(out)} beats"
     assert ai == len(a_beats) and bi == len(b_beats), "job ended before all operands were taken"
     assert int(dut.busy.value) == 0, "core still busy after its last result"
-    c = np.concatenate([out[nt * m:(nt + 1) * m] for nt in range(n_tiles)], axis=1)[:, :n]
-    return JobResult(c=c, sat_count=int(dut.sat_count.value), cycles=cycles,
-                     a_beats=len(a_beats), b_beats=len(b_beats))
+    c = np.concatenate([out[nt * m : (nt + 1) * m] for nt in range(n_tiles)], axis=1)[:, :n]
+    return JobResult(c=c, sat_count=int(dut.sat_count.value), cycles=cycles, a_beats=len(a_beats), b_beats=len(b_beats))
 
 
 async def reset(dut, cycles: int = 2) -> None:

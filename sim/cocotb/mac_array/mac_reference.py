@@ -4,6 +4,7 @@ The shared library is built from gemm_ref.cpp with sim.cxx.compile_cxx (cached u
 Inside a cocotb simulator process the path comes from the MAC_REF_LIB environment variable, so
 the simulator never compiles anything itself.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -23,25 +24,58 @@ def build_library() -> Path:
     return compile_cxx([HERE / "gemm_ref.cpp"], "mac_array_ref", shared=True)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def library(path: str | None = None) -> ctypes.CDLL:
     path = path or os.environ.get("MAC_REF_LIB") or str(build_library())
     lib = ctypes.CDLL(path)
     u32p = ctypes.POINTER(ctypes.c_uint32)
     lib.onion_gemm_ref.restype = ctypes.c_uint64
-    lib.onion_gemm_ref.argtypes = [_I16, _I16, ctypes.c_void_p, ctypes.c_int, _I16, ctypes.c_int, ctypes.c_int,
-                                   ctypes.c_int, ctypes.c_int, u32p]
+    lib.onion_gemm_ref.argtypes = [
+        _I16,
+        _I16,
+        ctypes.c_void_p,
+        ctypes.c_int,
+        _I16,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        u32p,
+    ]
     lib.onion_gemm_blackbox.restype = ctypes.c_int
-    lib.onion_gemm_blackbox.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, _I16, _I16, ctypes.c_void_p,
-                                        ctypes.c_int, _I16, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                                        ctypes.c_int, u32p]
+    lib.onion_gemm_blackbox.argtypes = [
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        _I16,
+        _I16,
+        ctypes.c_void_p,
+        ctypes.c_int,
+        _I16,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        u32p,
+    ]
     lib.onion_gemm_cycles.restype = ctypes.c_uint64
     lib.onion_gemm_cycles.argtypes = [ctypes.c_int] * 7
     lib.onion_gemm_cycles_default.restype = ctypes.c_uint64
     lib.onion_gemm_cycles_default.argtypes = [ctypes.c_int] * 4
     lib.onion_gemm_engine_entry.restype = None
-    lib.onion_gemm_engine_entry.argtypes = [_I16, ctypes.c_void_p, _I16, ctypes.c_void_p, ctypes.c_int, _I16,
-                                            ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, u32p]
+    lib.onion_gemm_engine_entry.argtypes = [
+        _I16,
+        ctypes.c_void_p,
+        _I16,
+        ctypes.c_void_p,
+        ctypes.c_int,
+        _I16,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        u32p,
+    ]
     return lib
 
 
@@ -62,8 +96,18 @@ def gemm_ref(a, b, bias=None, bias_lshift=0, shift=0) -> tuple[np.ndarray, int]:
     a, b, bias = _operands(a, b, bias)
     c = np.zeros((a.shape[0], b.shape[0]), dtype=np.int16)
     sat = ctypes.c_uint32(0)
-    library().onion_gemm_ref(a, b, None if bias is None else bias.ctypes.data, bias_lshift, c, a.shape[0],
-                             b.shape[0], a.shape[1], shift, ctypes.byref(sat))
+    library().onion_gemm_ref(
+        a,
+        b,
+        None if bias is None else bias.ctypes.data,
+        bias_lshift,
+        c,
+        a.shape[0],
+        b.shape[0],
+        a.shape[1],
+        shift,
+        ctypes.byref(sat),
+    )
     return c, int(sat.value)
 
 
@@ -72,9 +116,21 @@ def gemm_blackbox(rows, cols, a, b, bias=None, bias_lshift=0, shift=0, max_m=512
     a, b, bias = _operands(a, b, bias)
     c = np.zeros((a.shape[0], b.shape[0]), dtype=np.int16)
     sat = ctypes.c_uint32(0)
-    rc = library().onion_gemm_blackbox(rows, cols, max_m, a, b, None if bias is None else bias.ctypes.data,
-                                       bias_lshift, c, a.shape[0], b.shape[0], a.shape[1], shift,
-                                       ctypes.byref(sat))
+    rc = library().onion_gemm_blackbox(
+        rows,
+        cols,
+        max_m,
+        a,
+        b,
+        None if bias is None else bias.ctypes.data,
+        bias_lshift,
+        c,
+        a.shape[0],
+        b.shape[0],
+        a.shape[1],
+        shift,
+        ctypes.byref(sat),
+    )
     if rc != 0:
         raise ValueError(f"gemm_ref.cpp has no blackbox model for a {rows}x{cols} array")
     return c, int(sat.value)
@@ -93,9 +149,19 @@ def gemm_engine_entry(a, b, bias=None, bias_lshift=0, shift=0, a_rows=None) -> t
         m = len(rows)
     c = np.zeros((m, b.shape[0]), dtype=np.int16)
     sat = ctypes.c_uint32(0)
-    library().onion_gemm_engine_entry(a, None if rows is None else rows.ctypes.data, b,
-                                      None if bias is None else bias.ctypes.data, bias_lshift, c, m, b.shape[0],
-                                      a.shape[1], shift, ctypes.byref(sat))
+    library().onion_gemm_engine_entry(
+        a,
+        None if rows is None else rows.ctypes.data,
+        b,
+        None if bias is None else bias.ctypes.data,
+        bias_lshift,
+        c,
+        m,
+        b.shape[0],
+        a.shape[1],
+        shift,
+        ctypes.byref(sat),
+    )
     return c, int(sat.value)
 
 

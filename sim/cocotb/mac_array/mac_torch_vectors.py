@@ -11,6 +11,7 @@ product (`ref`, float64) and the worst-case error bound of the fixed-point resul
 with da = 2^-(f_a+1) etc. and |a_k| the quantised operand's value (docs/rtl.md).
 Pruned token sets and sparse key lists appear as gathered operand rows, as the engine streams them.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,8 @@ def _q(t: torch.Tensor, kind: str) -> tuple[np.ndarray, int]:
 
 def _bound(a, fa, b, fb, f_out, scale=1.0, fbias=None):
     da, db = 2.0 ** -(fa + 1), 2.0 ** -(fb + 1)
-    av = np.abs(a.astype(np.float64)) * 2.0 ** -fa
-    bv = np.abs(b.astype(np.float64)) * 2.0 ** -fb
+    av = np.abs(a.astype(np.float64)) * 2.0**-fa
+    bv = np.abs(b.astype(np.float64)) * 2.0**-fb
     k = a.shape[1]
     err = scale * (av.sum(1)[:, None] * db + bv.sum(1)[None, :] * da + k * da * db)
     err += 2.0 ** -(f_out + 1)
@@ -48,15 +49,24 @@ def _gemm_case(name, a_t, a_kind, b_t, b_kind, out_kind, ref_t, bias_t=None, sca
     b, fb = _q(b_t, b_kind)
     f_out = format_frac(out_kind) if out_frac is None else out_frac
     shift = fa + fb + scale_log2 - f_out
-    case = {"name": name, "a": a, "b": b, "bias": None, "bias_lshift": 0, "shift": shift, "frac_out": f_out,
-            "ref": ref_t.detach().double().cpu().numpy(), "stalls": None}
+    case = {
+        "name": name,
+        "a": a,
+        "b": b,
+        "bias": None,
+        "bias_lshift": 0,
+        "shift": shift,
+        "frac_out": f_out,
+        "ref": ref_t.detach().double().cpu().numpy(),
+        "stalls": None,
+    }
     fbias = None
     if bias_t is not None:
         case["bias"], fbias = _q(bias_t, "weight")
         case["bias_lshift"] = fa + fb + scale_log2 - fbias
         if case["bias_lshift"] < 0:
             raise ValueError(f"{name}: bias format finer than the product")
-    case["bound"] = _bound(a, fa, b, fb, f_out, 2.0 ** -scale_log2, fbias)
+    case["bound"] = _bound(a, fa, b, fb, f_out, 2.0**-scale_log2, fbias)
     return case
 
 
@@ -74,14 +84,15 @@ def _crop(case, m=None, n=None):
     return out
 
 
-def layer_cases(config_name: str, seed: int = 0, token_keep: float = 0.5, key_keep: float = 0.5,
-                sparse_queries: int = 2) -> list[dict]:
+def layer_cases(
+    config_name: str, seed: int = 0, token_keep: float = 0.5, key_keep: float = 0.5, sparse_queries: int = 2
+) -> list[dict]:
     """The GEMMs of one encoder layer of `config_name` (uncropped)."""
     cfg = get_config(config_name)
     d, heads = cfg["embed_dim"], cfg["num_heads"]
     dh, hidden, n_tok = d // heads, int(d * cfg["mlp_ratio"]), num_tokens(cfg)
     scale_log2 = int(round(math.log2(math.sqrt(dh))))
-    if 2 ** scale_log2 != math.sqrt(dh):
+    if 2**scale_log2 != math.sqrt(dh):
         raise ValueError(f"head dim {dh}: 1/sqrt(dh) is not a power of two")
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -93,12 +104,12 @@ def layer_cases(config_name: str, seed: int = 0, token_keep: float = 0.5, key_ke
 
     # attention forward, head 0
     y = qkv(x)
-    cases.append(_gemm_case(f"{tag}/qkv_fwd XW^T+b", x, "activation", qkv.weight, "weight", "activation", y,
-                            qkv.bias))
-    q, k, v = (y[:, i * d:i * d + dh].detach().clone().requires_grad_(True) for i in range(3))
+    cases.append(_gemm_case(f"{tag}/qkv_fwd XW^T+b", x, "activation", qkv.weight, "weight", "activation", y, qkv.bias))
+    q, k, v = (y[:, i * d : i * d + dh].detach().clone().requires_grad_(True) for i in range(3))
     s = q @ k.T / math.sqrt(dh)
-    cases.append(_gemm_case(f"{tag}/qk_fwd QK^T", q, "activation", k, "activation", "attn_score", s,
-                            scale_log2=scale_log2))
+    cases.append(
+        _gemm_case(f"{tag}/qk_fwd QK^T", q, "activation", k, "activation", "attn_score", s, scale_log2=scale_log2)
+    )
     p = torch.softmax(s, dim=-1).detach().requires_grad_(True)
     o = p @ v
     cases.append(_gemm_case(f"{tag}/av_fwd PV", p, "attn_prob", v.T, "activation", "activation", o))
@@ -112,14 +123,15 @@ def layer_cases(config_name: str, seed: int = 0, token_keep: float = 0.5, key_ke
     keep = torch.cat([torch.zeros(1, dtype=torch.long), p[0, 1:].topk(n_keep).indices.sort().values + 1])
     xk = x[keep].detach().clone().requires_grad_(True)
     h = fc1(xk)
-    cases.append(_gemm_case(f"{tag}/fc1_fwd_pruned XW^T+b", xk, "activation", fc1.weight, "weight", "activation",
-                            h, fc1.bias))
+    cases.append(
+        _gemm_case(f"{tag}/fc1_fwd_pruned XW^T+b", xk, "activation", fc1.weight, "weight", "activation", h, fc1.bias)
+    )
     d_h = 0.05 * torch.randn(h.shape, generator=g, dtype=torch.float64)
     h.backward(d_h)
-    cases.append(_gemm_case(f"{tag}/fc1_dX_pruned dY W", d_h, "gradient", fc1.weight.T, "weight", "gradient",
-                            xk.grad))
-    cases.append(_gemm_case(f"{tag}/fc1_dW_pruned dY^T X", d_h.T, "gradient", xk.T, "activation", "gradient",
-                            fc1.weight.grad))
+    cases.append(_gemm_case(f"{tag}/fc1_dX_pruned dY W", d_h, "gradient", fc1.weight.T, "weight", "gradient", xk.grad))
+    cases.append(
+        _gemm_case(f"{tag}/fc1_dW_pruned dY^T X", d_h.T, "gradient", xk.T, "activation", "gradient", fc1.weight.grad)
+    )
 
     # sparse attention among the kept tokens: each query's key list, gathered rows
     s_kept = s.detach()[keep][:, keep]
@@ -127,13 +139,32 @@ def layer_cases(config_name: str, seed: int = 0, token_keep: float = 0.5, key_ke
     for i in range(1, 1 + sparse_queries):
         keys = torch.cat([torch.zeros(1, dtype=torch.long), s_kept[i, 1:].topk(n_keys).indices.sort().values + 1])
         rows = keep[keys]
-        qi = q.detach()[keep[i]:keep[i] + 1]
+        qi = q.detach()[keep[i] : keep[i] + 1]
         si = qi @ k.detach()[rows].T / math.sqrt(dh)
-        cases.append(_gemm_case(f"{tag}/qk_sparse_q{i} q K[list]^T", qi, "activation", k.detach()[rows],
-                                "activation", "attn_score", si, scale_log2=scale_log2))
+        cases.append(
+            _gemm_case(
+                f"{tag}/qk_sparse_q{i} q K[list]^T",
+                qi,
+                "activation",
+                k.detach()[rows],
+                "activation",
+                "attn_score",
+                si,
+                scale_log2=scale_log2,
+            )
+        )
         pi = torch.softmax(si, dim=-1)
-        cases.append(_gemm_case(f"{tag}/av_sparse_q{i} p V[list]", pi, "attn_prob", v.detach()[rows].T,
-                                "activation", "activation", pi @ v.detach()[rows]))
+        cases.append(
+            _gemm_case(
+                f"{tag}/av_sparse_q{i} p V[list]",
+                pi,
+                "attn_prob",
+                v.detach()[rows].T,
+                "activation",
+                "activation",
+                pi @ v.detach()[rows],
+            )
+        )
     return cases
 
 

@@ -5,6 +5,7 @@ Environment (set by tests/rtl and bench/bench_rtl.py through sim.cocotb_runner):
   MAC_REF_LIB  shared library built from gemm_ref.cpp
   MAC_RESULTS  .npz this bench writes: per case the core's C, saturations and measured cycles
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,10 @@ async def run_and_check(dut, case) -> dict:
     res = await run_job(dut, case["a"], case["b"], case.get("bias"), case["bias_lshift"], case["shift"], stalls)
     want, want_sat = expected(case)
     bad = np.argwhere(res.c != want)
-    assert bad.size == 0, (f"{case['name']}: {len(bad)} mismatches, first at {tuple(bad[0])}: "
-                           f"core {res.c[tuple(bad[0])]} != model {want[tuple(bad[0])]}")
+    assert bad.size == 0, (
+        f"{case['name']}: {len(bad)} mismatches, first at {tuple(bad[0])}: "
+        f"core {res.c[tuple(bad[0])]} != model {want[tuple(bad[0])]}"
+    )
     assert res.sat_count == want_sat, f"{case['name']}: sat_count {res.sat_count} != model {want_sat}"
     return {"c": res.c, "sat": res.sat_count, "cycles": res.cycles}
 
@@ -51,8 +54,14 @@ async def gemm_cases(dut):
         r = await run_and_check(dut, case)
         results[f"c{i}"] = r["c"]
         meta.append({"name": case["name"], "cycles": r["cycles"], "sat": r["sat"]})
-        dut._log.info("%-40s M=%4d N=%4d K=%4d cycles=%6d", case["name"], *case["a"].shape[:1],
-                      case["b"].shape[0], case["a"].shape[1], r["cycles"])
+        dut._log.info(
+            "%-40s M=%4d N=%4d K=%4d cycles=%6d",
+            case["name"],
+            *case["a"].shape[:1],
+            case["b"].shape[0],
+            case["a"].shape[1],
+            r["cycles"],
+        )
     out = os.environ.get("MAC_RESULTS")
     if out:
         np.savez(out, meta=np.array(json.dumps(meta)), **results)
@@ -67,9 +76,16 @@ async def reset_mid_tile(dut):
     a = rng.integers(-2000, 2000, (9, 3 * rows + 1), dtype=np.int16)
     b = rng.integers(-2000, 2000, (2 * cols + 3, 3 * rows + 1), dtype=np.int16)
     bias = rng.integers(-500, 500, 2 * cols + 3, dtype=np.int16)
-    case = {"name": "after_reset", "a": a, "b": b, "bias": bias, "bias_lshift": 4, "shift": 9,
-            "stalls": {"a": 0.3, "b": 0.3, "c": 0.3, "seed": 5}}
-    for abort_after in (rows + 5, 2 * (rows + 9) + 3, 60):   # inside the first tiles / the output
+    case = {
+        "name": "after_reset",
+        "a": a,
+        "b": b,
+        "bias": bias,
+        "bias_lshift": 4,
+        "shift": 9,
+        "stalls": {"a": 0.3, "b": 0.3, "c": 0.3, "seed": 5},
+    }
+    for abort_after in (rows + 5, 2 * (rows + 9) + 3, 60):  # inside the first tiles / the output
         await run_job(dut, a, b, bias, 4, 9, Stalls(0.2, 0.2, 0.4, abort_after), abort_after=abort_after)
         await reset(dut, cycles=1)
         await ReadOnly()
@@ -82,8 +98,15 @@ async def rejects_bad_config(dut):
     """Out-of-range fields raise cfg_error and start nothing; the next good job still runs."""
     await setup(dut)
     max_m = int(dut.MAX_M.value)
-    for field, value in (("cfg_m", 0), ("cfg_m", max_m + 1), ("cfg_n", 0), ("cfg_k", 0), ("cfg_shift", -17),
-                         ("cfg_shift", 48), ("cfg_bias_lshift", 33)):
+    for field, value in (
+        ("cfg_m", 0),
+        ("cfg_m", max_m + 1),
+        ("cfg_n", 0),
+        ("cfg_k", 0),
+        ("cfg_shift", -17),
+        ("cfg_shift", 48),
+        ("cfg_bias_lshift", 33),
+    ):
         await FallingEdge(dut.clk)
         dut.cfg_m.value, dut.cfg_n.value, dut.cfg_k.value = 3, 3, 3
         dut.cfg_shift.value, dut.cfg_bias_lshift.value, dut.cfg_bias_en.value = 0, 0, 0
@@ -95,7 +118,12 @@ async def rejects_bad_config(dut):
         assert int(dut.cfg_error.value) == 1, f"{field}={value} accepted"
         assert int(dut.busy.value) == 0
     rng = np.random.default_rng(3)
-    case = {"name": "after_error", "a": rng.integers(-99, 99, (3, 5), dtype=np.int16),
-            "b": rng.integers(-99, 99, (6, 5), dtype=np.int16), "bias_lshift": 0, "shift": 2}
+    case = {
+        "name": "after_error",
+        "a": rng.integers(-99, 99, (3, 5), dtype=np.int16),
+        "b": rng.integers(-99, 99, (6, 5), dtype=np.int16),
+        "bias_lshift": 0,
+        "shift": 2,
+    }
     await run_and_check(dut, case)
     assert int(dut.cfg_error.value) == 0

@@ -1,6 +1,7 @@
 """cocotb bench of mac_array_hls, the Vitis HLS blackbox wrapper: ap_ctrl_chain handshake, ap_fifo
 streams with random empty/full, ap_return = saturation count (0xFFFFFFFF for a refused call);
 results bit-exact against onion::gemm_model."""
+
 from __future__ import annotations
 
 import random
@@ -67,7 +68,7 @@ async def call(dut, a, b, bias, bias_lshift, shift, seed, refused=False):
     assert ai == len(a_beats) and bi == len(b_beats) and len(out) == n_tiles * m * (len(a_beats) > 0)
     if not out:
         return None, ret
-    c = np.concatenate([np.stack(out[t * m:(t + 1) * m]) for t in range(n_tiles)], axis=1)[:, :n]
+    c = np.concatenate([np.stack(out[t * m : (t + 1) * m]) for t in range(n_tiles)], axis=1)[:, :n]
     return c, ret
 
 

@@ -1,4 +1,5 @@
 """cocotb bench for fixed_mul: random and corner operands against Python integers."""
+
 import random
 
 import cocotb
