@@ -102,8 +102,22 @@ def _zero_axi() -> dict:
     return {p: {f: 0 for f in AXI_FIELDS} for p in es.ports()}
 
 
+class AxiTotals:
+    """Totals over the ports of an `axi` dict {port: {rd_bytes, wr_bytes, rd_bursts, wr_bursts}}."""
+
+    axi: dict
+
+    @property
+    def axi_bytes(self) -> int:
+        return sum(v["rd_bytes"] + v["wr_bytes"] for v in self.axi.values())
+
+    @property
+    def axi_bursts(self) -> int:
+        return sum(v["rd_bursts"] + v["wr_bursts"] for v in self.axi.values())
+
+
 @dataclass
-class OpRecord:
+class OpRecord(AxiTotals):
     """What one engine call did, as its counters say (engine_spec.json "counters"): MACs, MAC-array
     cycles, saturations, element-wise unit cycles, the minimum AXI traffic of the call and the AXI
     bytes/bursts the engine moved per port."""
@@ -129,14 +143,6 @@ class OpRecord:
             axi,
         )
 
-    @property
-    def axi_bytes(self) -> int:
-        return sum(v["rd_bytes"] + v["wr_bytes"] for v in self.axi.values())
-
-    @property
-    def axi_bursts(self) -> int:
-        return sum(v["rd_bursts"] + v["wr_bursts"] for v in self.axi.values())
-
 
 @dataclass
 class _Block:
@@ -147,7 +153,7 @@ class _Block:
 
 
 @dataclass
-class Counters:
+class Counters(AxiTotals):
     """Sums of the OpRecords of a run (same field names as the engine's counters)."""
 
     macs: int = 0
@@ -170,14 +176,6 @@ class Counters:
                 self.axi[port][f] += v
         self.calls += 1
         self.ops.append(rec)
-
-    @property
-    def axi_bytes(self) -> int:
-        return sum(v["rd_bytes"] + v["wr_bytes"] for v in self.axi.values())
-
-    @property
-    def axi_bursts(self) -> int:
-        return sum(v["rd_bursts"] + v["wr_bursts"] for v in self.axi.values())
 
 
 class EngineDriver:

@@ -39,6 +39,7 @@ import numpy as np
 
 from host import cycle_model, engine_spec, host_timing
 from host.backends.call_plan import plan_call
+from host.engine_driver import AxiTotals
 from host.model_configs import get_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -141,7 +142,7 @@ def _aux_memory(backend):
 
 
 @dataclass
-class CallRecord:
+class CallRecord(AxiTotals):
     op: str
     phase: str
     macs: int
@@ -152,14 +153,6 @@ class CallRecord:
     region_bytes: int  # cache lines the pynq backend flushes + invalidates for the call, in bytes
     engine_wall_s: float  # C-sim time of the call on this machine (excluded from host time)
     register_accesses: int = 0  # AXI-Lite accesses the pynq backend makes for the call
-
-    @property
-    def axi_bytes(self) -> int:
-        return sum(v["rd_bytes"] + v["wr_bytes"] for v in self.axi.values())
-
-    @property
-    def axi_bursts(self) -> int:
-        return sum(v["rd_bursts"] + v["wr_bursts"] for v in self.axi.values())
 
 
 class CountingBackend:

@@ -24,6 +24,7 @@ from host.backends.base import (  # noqa: F401 (re-exported)
     read_counter_registers,
     zero_counters,
 )
+from host.backends.call_plan import call_dims
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -129,24 +130,7 @@ class CsimBackend(PortMemoryBackend):
         self._fits(name, "stats_off", "aux", int(registers.get("stats_off", 0)), tables * 2 * self._n_tensors[name])
 
     def _check_regions(self, name: str, registers: dict) -> None:
-        n = int(registers.get("n_tokens", 0))
-        flags = int(registers.get("flags", 0))
-        if name.startswith("ATTN"):
-            z = int(self.mem["aux"][int(registers.get("keys_off", 0)) + n]) if flags & self._flag_sparse else n * n
-        else:
-            z = 0
-        k = int(registers.get("n_keep", 0)) or n
-        dims = dict(
-            N=n,
-            P=max(n - 1, 0),
-            K=k,
-            D=int(registers.get("dim", 0)),
-            H=int(registers.get("heads", 0)),
-            M=int(registers.get("mlp_dim", 0)),
-            I=int(registers.get("in_dim", 0)),
-            O=int(registers.get("out_dim", 0)),
-            Z=z,
-        )
+        dims = call_dims(registers, self.mem["aux"], name)  # the same layout symbols the pynq cache plan uses
         key = (name, *dims.values())
         regions = self._regions.get(key)
         if regions is None:

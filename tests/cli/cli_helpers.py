@@ -67,3 +67,11 @@ def make_image_folder(root: Path, classes=("cat", "dog"), train=3, val=2, size=2
                 pixels[..., label % 3] = 255  # a class-specific colour
                 Image.fromarray(pixels).save(folder / f"{i}.png")
     return root
+
+
+def default_sigint():
+    """A job started in the background by a shell inherits SIGINT ignored (and Python then keeps it ignored):
+    give the child the default disposition so it sees Ctrl-C the way an interactive run does."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

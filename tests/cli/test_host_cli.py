@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from cli_helpers import HOST, HOST_TINY, REPO, assert_user_error, make_image_folder, run, snapshot
+from cli_helpers import HOST, HOST_TINY, REPO, assert_user_error, default_sigint, make_image_folder, run, snapshot
 
 
 @pytest.mark.parametrize(
@@ -162,14 +162,6 @@ def test_image_folder_rgb_run_and_broken_image(tmp_path):
     assert not (out / "b").exists()
 
 
-def _default_sigint():
-    """A job started in the background by a shell inherits SIGINT ignored (and Python then keeps it ignored):
-    give the child the default disposition so it sees Ctrl-C the way an interactive run does."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_prints_the_resume_command(tmp_path):
     out = tmp_path / "runs"
     import os
@@ -182,7 +174,7 @@ def test_ctrl_c_prints_the_resume_command(tmp_path):
         text=True,
         cwd=REPO,
         env=env,
-        preexec_fn=_default_sigint,
+        preexec_fn=default_sigint,
     )
     deadline = time.time() + 300
     while not (out / "c" / "checkpoint.npz").exists() and time.time() < deadline and proc.poll() is None:

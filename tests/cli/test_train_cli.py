@@ -3,7 +3,17 @@ errors with exit status 2 and nothing written, no clobbered runs, a strict --res
 
 import pytest
 import torch
-from cli_helpers import BENCH, EXPORT, TRAIN, TRAIN_TINY, assert_user_error, make_image_folder, run, snapshot
+from cli_helpers import (
+    BENCH,
+    EXPORT,
+    TRAIN,
+    TRAIN_TINY,
+    assert_user_error,
+    default_sigint,
+    make_image_folder,
+    run,
+    snapshot,
+)
 
 
 @pytest.mark.parametrize(
@@ -97,14 +107,6 @@ def test_export_and_bench_errors(tmp_path):
     assert_user_error(run(BENCH, "no_such_bench"), "no_such_bench", "known")
 
 
-def _default_sigint():
-    """A job started in the background by a shell inherits SIGINT ignored (and Python then keeps it ignored):
-    give the child the default disposition so it sees Ctrl-C the way an interactive run does."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_prints_the_resume_command(tmp_path):
     import os
     import signal
@@ -121,7 +123,7 @@ def test_ctrl_c_prints_the_resume_command(tmp_path):
         text=True,
         cwd=REPO,
         env=env,
-        preexec_fn=_default_sigint,
+        preexec_fn=default_sigint,
     )
     deadline = time.time() + 300
     while not (tmp_path / "c" / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
