@@ -2,7 +2,7 @@
 
     python -m sim.nonlinear_report            # measure, print, write docs/nonlinear.md
 
-The C++ (hw/include/onion/nonlinear.h) runs through a small driver (tests/hw/nonlinear_driver.cpp)
+The C++ (hw/include/onion/nonlinear.h) runs through a small driver (hw/tb/tb_nonlinear.cpp)
 compiled with sim.cxx; the reference is float64 numpy/scipy. tests/hw/test_nonlinear.py asserts the
 bounds declared here (ERROR_BOUNDS), so the documented numbers and the tested ones share one source.
 """
@@ -22,7 +22,7 @@ from . import gen_nonlinear_tables as tables
 from .cxx import compile_cxx
 from .toolchain import REPO
 
-DRIVER_SOURCE = REPO / "tests" / "hw" / "nonlinear_driver.cpp"
+DRIVER_SOURCE = REPO / "hw" / "tb" / "tb_nonlinear.cpp"
 DOC = REPO / "docs" / "nonlinear.md"
 UINT32_MAX = 2**32 - 1
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1

@@ -16,7 +16,7 @@ def _expected(a: int, b: int) -> int:
 
 
 def test_ap_fixed_multiply_matches_python_integers():
-    exe = compile_cxx([Path(__file__).with_name("fixed_smoke.cpp")], "fixed_smoke")
+    exe = compile_cxx([Path(__file__).resolve().parents[2] / "hw" / "tb" / "tb_fixed_smoke.cpp"], "fixed_smoke")
     rng = random.Random(1)
     pairs = [(rng.randint(-32768, 32767), rng.randint(-32768, 32767)) for _ in range(500)]
     pairs += [(-32768, -32768), (32767, 32767), (0, 5), (1, 1), (-1, 1)]

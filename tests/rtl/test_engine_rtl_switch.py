@@ -4,7 +4,6 @@ bit-exact with onion::gemm_model (row gathers, transposed operands, shifts down 
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,7 @@ ENGINE_GEMM = REPO / "hw" / "include" / "onion" / "engine_gemm.h"
 @pytest.mark.skipif(not ENGINE_GEMM.exists(), reason="the HLS engine (engine_gemm.h) is not in this tree")
 def test_engine_gemm_through_the_blackbox():
     exe = compile_cxx(
-        [Path(__file__).with_name("engine_rtl_switch.cpp"), REPO / "hw" / "rtl" / "mac_array_model.cpp"],
+        [REPO / "hw" / "tb" / "tb_engine_rtl_switch.cpp", REPO / "hw" / "rtl" / "mac_array_model.cpp"],
         "engine_rtl_switch",
         extra_flags=["-Wno-unknown-pragmas", "-Wno-maybe-uninitialized"],
     )

@@ -14,14 +14,14 @@ import pytest
 from sim.cocotb.mac_array import RTL_SIM_SOURCES  # the core + the DSP48E2 simulation model
 from sim.cxx import build_verilated, compile_cxx
 
-HERE = Path(__file__).parent
+TB = Path(__file__).resolve().parents[2] / "hw" / "tb"  # every C++ test program lives there
 DEADLOCK_EXIT = 86  # ONION_BOUNDED_DEADLOCK_EXIT
 RTL_GEOMETRY = {"ROWS": 4, "COLS": 8, "MAX_M": 64}  # small, so Verilator builds in seconds
 
 
 @pytest.fixture(scope="module")
 def regions_exe() -> Path:
-    return compile_cxx([HERE / "bounded_regions.cpp"], "bounded_regions", bounded=True)
+    return compile_cxx([TB / "tb_bounded_regions.cpp"], "bounded_regions", bounded=True)
 
 
 def run(exe: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -63,14 +63,14 @@ def test_wall_clock_watchdog_ends_a_livelock(regions_exe):
 
 def test_unbounded_csim_hides_the_fill_then_call_deadlock():
     """Why the bounded build exists: ordinary C-sim streams are unbounded, so the same code passes."""
-    exe = compile_cxx([HERE / "bounded_regions.cpp"], "bounded_regions_unbounded")
+    exe = compile_cxx([TB / "tb_bounded_regions.cpp"], "bounded_regions_unbounded")
     out = run(exe, "fill_then_call")
     assert out.returncode == 0 and "finished: no deadlock detected" in out.stdout
     out = run(exe, "pass")  # the macros are plain sequential calls there, same result
     assert (
         out.returncode == 0
         and out.stdout
-        == run(compile_cxx([HERE / "bounded_regions.cpp"], "bounded_regions", bounded=True), "pass").stdout
+        == run(compile_cxx([TB / "tb_bounded_regions.cpp"], "bounded_regions", bounded=True), "pass").stdout
     )
 
 
@@ -81,7 +81,7 @@ def rtl_gemm_exe() -> Path:
         RTL_SIM_SOURCES,
         "mac_array",
         g,
-        HERE / "bounded_rtl_gemm.cpp",
+        TB / "tb_bounded_rtl_gemm.cpp",
         "bounded_rtl_gemm",
         cxx_flags=[f"-DMAC_TEST_{k}={v}" for k, v in g.items()],
     )
@@ -117,7 +117,7 @@ def test_default_geometry_core_in_the_loop_on_deit_tiny_gemms():
         RTL_SIM_SOURCES,
         "mac_array",
         g,
-        HERE / "bounded_rtl_gemm.cpp",
+        TB / "tb_bounded_rtl_gemm.cpp",
         "bounded_rtl_gemm_default",
         cxx_flags=[f"-DMAC_TEST_{k}={v}" for k, v in g.items()],
     )
