@@ -41,9 +41,9 @@ format: $(STAMP)
 
 # The generated files (spec.h, the engine's interface block, nonlinear tables, RTL geometry) match their generators.
 check-generated: $(STAMP)
-	$(PY) -m sim.gen_spec --check
-	$(PY) -m sim.gen_nonlinear_tables --check
-	$(PY) -m sim.gen_mac_geometry --check
+	$(PY) -m hw.gen.spec --check
+	$(PY) -m hw.gen.nonlinear_tables --check
+	$(PY) -m hw.gen.mac_geometry --check
 
 # The demo's run folder is runs/onion_micro_digits_s0; --overwrite so that a second `make demo` starts afresh
 # (resume an interrupted one with: .venv/bin/python host/train_on_board.py --resume).

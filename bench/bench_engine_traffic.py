@@ -23,7 +23,7 @@ from host.engine_driver import EngineDriver
 from host.model_configs import get_config
 from host.model_init import init_weights
 from host.ta_selector import select_stage
-from sim import gen_spec
+from hw.gen import spec as gen_spec
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_MD = REPO / "docs" / "bench" / "engine_traffic.md"
@@ -96,7 +96,7 @@ def _mac_cols() -> int:
 
 def bram_budget(limits: dict | None = None) -> dict:
     """Per op: the 16-bit words and int32 aux words of one call's regions at the limits (the pool the
-    generator sizes, sim/gen_spec.py pool_words), and the engine's RAMB36 with its buffers as
+    generator sizes, hw/gen/spec.py pool_words), and the engine's RAMB36 with its buffers as
     partitioned (pool and attention stage cyclic by the element-wise lanes; aux whole) and unpartitioned."""
     spec = json.loads(json.dumps(es.load_spec()))
     if limits:
@@ -227,7 +227,7 @@ def main() -> None:
     lines += [
         "## On-chip buffers against the ZU9EG's BRAM (computed from the spec)",
         "",
-        "One call's regions are staged whole in the pool (sim/gen_spec.py `pool_words`, each region in whole "
+        "One call's regions are staged whole in the pool (hw/gen/spec.py `pool_words`, each region in whole "
         "128-bit beats; the pool is sized by the largest op), plus aux, the attention stage (3 x max_tokens x "
         "the stage row of whole MAC_COLS tiles) and the RTL core's declared BRAM. A RAMB36 holds 2048 16-bit "
         "or 1024 int32 words; a cyclic partition rounds every bank up on its own (aux is not partitioned). Counted from the declared "

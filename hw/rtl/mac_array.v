@@ -34,7 +34,7 @@
 // Simulation needs a DSP48E2 model (hw/rtl/sim/dsp48e2_model.v); synthesis uses the primitive.
 `timescale 1ns / 1ps
 module mac_array #(
-    // BEGIN generated geometry (python -m sim.gen_mac_geometry, from hw/include/onion/mac_array_timing.h)
+    // BEGIN generated geometry (python -m hw.gen.mac_geometry, from hw/include/onion/mac_array_timing.h)
     parameter integer ROWS     = 32,   // k lanes per tile = DSPs per column chain (power of two, >= 4)
     parameter integer COLS     = 64,   // n columns per tile (power of two, >= 4)
     parameter integer MAX_M    = 512,  // rows of the accumulator memory: M <= MAX_M

@@ -7,7 +7,7 @@
 // takes no operands and the call returns at once with ap_return = 0xFFFFFFFF.
 `timescale 1ns / 1ps
 module mac_array_hls #(
-    // BEGIN generated geometry (python -m sim.gen_mac_geometry, from hw/include/onion/mac_array_timing.h)
+    // BEGIN generated geometry (python -m hw.gen.mac_geometry, from hw/include/onion/mac_array_timing.h)
     parameter integer ROWS     = 32,
     parameter integer COLS     = 64,
     parameter integer MAX_M    = 512,

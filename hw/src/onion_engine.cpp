@@ -3,7 +3,7 @@
 // register offsets the board host writes are the ones declared there.
 #include "onion/engine.h"
 
-// ---- BEGIN GENERATED INTERFACE (python -m sim.gen_spec; do not edit) ----
+// ---- BEGIN GENERATED INTERFACE (python -m hw.gen.spec; do not edit) ----
 void onion_engine(word_t *wts,
                   word_t *act,
                   word_t *grd,

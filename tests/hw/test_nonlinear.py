@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.special import erf
 
-from sim import gen_nonlinear_tables
+from hw.gen import nonlinear_tables as gen_nonlinear_tables
 from sim.nonlinear_report import ERROR_BOUNDS, FULL_RANGE_FORMATS, FUNCTIONS, full_range_args, run, typical_sweeps
 
 UINT32_MAX = 2**32 - 1
@@ -108,7 +108,7 @@ def test_driver_arguments_are_checked():
 
 def test_committed_tables_are_current():
     assert gen_nonlinear_tables.HEADER.read_text() == gen_nonlinear_tables.render(), (
-        "hw/include/onion/nonlinear_tables.h is stale: run python -m sim.gen_nonlinear_tables"
+        "hw/include/onion/nonlinear_tables.h is stale: run python -m hw.gen.nonlinear_tables"
     )
 
 

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 
 from host import engine_spec as es
-from sim import gen_spec, hls_lint
+from hw.gen import spec as gen_spec
+from sim import hls_lint
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_generated_files_are_fresh():
-    assert gen_spec.stale_files() == [], "run `python -m sim.gen_spec`"
+    assert gen_spec.stale_files() == [], "run `python -m hw.gen.spec`"
 
 
 def test_top_function_pragmas_carry_the_declared_offsets():

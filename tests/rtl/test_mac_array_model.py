@@ -87,8 +87,8 @@ def test_rtl_defaults_are_the_header_constants(module):
 
 
 def test_rtl_geometry_is_generated_from_the_header():
-    """The RTL defaults are written by sim/gen_mac_geometry.py, and it rewrites a stale block."""
-    from sim import gen_mac_geometry as gen
+    """The RTL defaults are written by hw/gen/mac_geometry.py, and it rewrites a stale block."""
+    from hw.gen import mac_geometry as gen
 
     assert gen.main(["--check"]) == 0
     c = cycle_model.constants()

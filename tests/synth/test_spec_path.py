@@ -1,5 +1,5 @@
 """The engine contract's path has one definition per language: host.engine_spec.SPEC_PATH for
-Python (sim/gen_spec.py and these tests import it) and SPEC in hw/Makefile for the Xilinx flow,
+Python (hw/gen/spec.py and these tests import it) and SPEC in hw/Makefile for the Xilinx flow,
 which passes it to every Tcl script (they have no copy of their own)."""
 
 import os
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from host.engine_spec import SPEC_PATH
-from sim import gen_spec
+from hw.gen import spec as gen_spec
 
 from .conftest import REPO, SCRIPTS_DIR
 

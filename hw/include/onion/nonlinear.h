@@ -1,7 +1,7 @@
 // Onion's nonlinear units: softmax exp, reciprocal, LayerNorm rsqrt, GELU and its derivative.
 //
 // Integer-only, the way the fabric computes them: ROM tables (onion/nonlinear_tables.h, generated
-// by sim/gen_nonlinear_tables.py), shifts, leading-zero counts, short piecewise polynomials and a
+// by hw/gen/nonlinear_tables.py), shifts, leading-zero counts, short piecewise polynomials and a
 // fixed number of Newton steps. No floats, no libm, no run-time division; every loop has a constant
 // bound, so everything here synthesises as is.
 //

@@ -2,8 +2,8 @@
 ("mac_array", read through host.cycle_model.constants), into the parameter defaults of the RTL files,
 between the `BEGIN/END generated geometry` markers.
 
-    python -m sim.gen_mac_geometry           # rewrite the blocks
-    python -m sim.gen_mac_geometry --check   # exit 1 if a block differs from the header
+    python -m hw.gen.mac_geometry           # rewrite the blocks
+    python -m hw.gen.mac_geometry --check   # exit 1 if a block differs from the header
 """
 
 from __future__ import annotations
