@@ -34,6 +34,9 @@ def top_positions(scores: torch.Tensor, k: int) -> torch.Tensor:
     """
     if torch.onnx.is_in_onnx_export():
         return scores.topk(k, dim=-1).indices.sort(dim=-1).values
+    # a NaN score (diverged weights) ranks last, so that the step still selects k tokens and the trainer's
+    # non-finite-loss check, not a shape error here, reports the divergence
+    scores = scores.nan_to_num(nan=float("-inf"))
     kth = scores.topk(k, dim=-1).values[..., -1:]
     above = scores > kth
     tied = scores == kth
