@@ -41,6 +41,7 @@ def test_unwritable_output_is_refused_before_training(tmp_path):
     assert_user_error(run(HOST, *HOST_TINY, "--output", "/proc/onion-runs"), "/proc")
 
 
+@pytest.mark.slow
 def test_run_refuse_strict_resume_overwrite(tmp_path):
     out, run_dir = tmp_path / "runs", tmp_path / "runs" / "r"
     first = run(HOST, *HOST_TINY, "--epochs", "1", "--output", out, "--experiment", "r")
@@ -188,6 +189,7 @@ def test_ctrl_c_prints_the_resume_command(tmp_path):
         assert int(z["epoch"]) >= 1
 
 
+@pytest.mark.slow
 def test_report_runs_and_help_shows_real_defaults():
     proc = run(HOST, "--report")
     assert proc.returncode == 0, proc.stderr

@@ -49,6 +49,7 @@ def test_help_shows_the_defaults_a_bare_run_uses():
     assert "(default: None)" not in text
 
 
+@pytest.mark.slow
 def test_run_refuse_strict_resume(tmp_path):
     out, run_dir = tmp_path / "runs", tmp_path / "runs" / "t"
     first = run(TRAIN, *TRAIN_TINY, "--epochs", "2", "--stop-after", "1", "--output", out, "--experiment", "t")
@@ -99,6 +100,7 @@ def test_image_folder_with_a_broken_image_is_named_up_front(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_export_and_bench_errors(tmp_path):
     assert_user_error(run(EXPORT, "--checkpoint", tmp_path / "none.pt", "--output", tmp_path / "e"), "none.pt")
     assert_user_error(run(EXPORT, "--random", "--model", "vit_huge", "--output", tmp_path / "e"), "vit_huge")

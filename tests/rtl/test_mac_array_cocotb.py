@@ -35,6 +35,7 @@ def _run(simulator, ref_lib, cases_path, geometry, rtl_sources, bench_dir):
 
 
 @pytest.mark.parametrize("simulator", SIMULATORS)
+@pytest.mark.slow
 def test_mac_array_bench(simulator, ref_lib, bench_cases, geometry, rtl_sources, bench_dir):
     cases, path = bench_cases
     results = _run(simulator, ref_lib, path, geometry, rtl_sources, bench_dir)
@@ -65,6 +66,7 @@ def test_simulators_agree():
 
 
 @pytest.mark.parametrize("simulator", SIMULATORS)
+@pytest.mark.slow
 def test_hls_blackbox_wrapper(simulator, ref_lib, geometry, rtl_sources, bench_dir):
     wrapper = rtl_sources[0].parent / "mac_array_hls.v"
     wrapper_geometry = {k: geometry[k] for k in ("ROWS", "COLS", "MAX_M")}  # the wrapper's parameters

@@ -29,6 +29,7 @@ def csim_reference(cases, tmp_path_factory):
     return work
 
 
+@pytest.mark.slow
 def test_bounded_engine_matches_csim_on_deit_tiny_blocks(cases, csim_reference, tmp_path):
     root, dirs = cases
     out = run_tb(build_tb("tb_onion_engine_bounded", [], bounded=True), root, tmp_path / "bounded")
@@ -51,6 +52,7 @@ def assert_regions_ran(stderr: str) -> None:
     assert processes == 3 * regions  # feeder, MAC array, drain per GEMM job
 
 
+@pytest.mark.slow
 def test_bounded_engine_with_the_rtl_switch(cases, tmp_path):
     root, dirs = cases
     ref = tmp_path / "rtl_csim"

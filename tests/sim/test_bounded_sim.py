@@ -106,6 +106,7 @@ def test_deit_tiny_qkv_gemm_through_the_verilated_core(rtl_gemm_exe):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_default_geometry_core_in_the_loop_on_deit_tiny_gemms():
     """The engine's own 32x64 array (geometry from engine_spec.json; Verilator needs ~3 min on 2 cores):
     the unit shapes and DeiT-Tiny's QKV and projection GEMMs, bit-exact and on the cycle model."""

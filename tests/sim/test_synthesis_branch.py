@@ -26,6 +26,7 @@ def csim_reference(cases, tmp_path_factory):
 
 
 @pytest.mark.parametrize("rtl", [False, True], ids=["hls_gemm", "rtl_gemm"])
+@pytest.mark.slow
 def test_synthesis_branch_matches_csim(cases, csim_reference, tmp_path, rtl):
     root, dirs = cases
     flags = ["-DONION_USE_RTL_GEMM"] if rtl else []
