@@ -56,3 +56,16 @@ def clear_outputs(run_dir: Path, names) -> None:
         path = run_dir / name
         if path.is_file() or path.is_symlink():
             path.unlink()
+
+
+def find_checkpoint(resume: str, candidates: list[Path], name: str) -> Path:
+    """--resume's checkpoint for both trainers: `resume` names a run folder or a file, else ("auto") the
+    first of `candidates` that exists; a one-line FileNotFoundError when there is none."""
+    if resume not in ("auto", ""):
+        path = Path(resume).expanduser()
+        path = path / name if path.is_dir() else path
+    else:
+        path = next((c for c in candidates if c.is_file()), candidates[0])
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+    return path

@@ -35,7 +35,14 @@ from host.cli_support import (  # noqa: E402
     run_cli,
     shell_join,
 )
-from host.run_dir import DEFAULT_OUTPUT, check_fresh, check_writable, clear_outputs, run_dir_in  # noqa: E402
+from host.run_dir import (  # noqa: E402
+    DEFAULT_OUTPUT,
+    check_fresh,
+    check_writable,
+    clear_outputs,
+    find_checkpoint,
+    run_dir_in,
+)
 from host.validation import check_selector_blocks, parse_int_list  # noqa: E402
 
 PROG = "host/train_on_board.py"
@@ -172,20 +179,14 @@ class Run:
 
 def locate_checkpoint(args, explicit: set[str]) -> Path:
     """--resume's checkpoint: a given run folder or file, else <output>/<experiment>, else <output>."""
-    if args.resume != "auto":
-        path = Path(args.resume).expanduser()
-        path = path / CHECKPOINT if path.is_dir() else path
+    if args.experiment is not None or "experiment" in explicit:
+        candidates = [run_dir_in(args.output, args.experiment) / CHECKPOINT]
     else:
-        candidates = []
-        if args.experiment is not None or "experiment" in explicit:
-            candidates.append(run_dir_in(args.output, args.experiment) / CHECKPOINT)
-        else:
-            candidates.append(Path(args.output).expanduser() / CHECKPOINT)
-            candidates.append(run_dir_in(args.output, default_experiment(args)) / CHECKPOINT)
-        path = next((c for c in candidates if c.is_file()), candidates[0])
-    if not path.is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint at {path}")
-    return path
+        candidates = [
+            Path(args.output).expanduser() / CHECKPOINT,
+            run_dir_in(args.output, default_experiment(args)) / CHECKPOINT,
+        ]
+    return find_checkpoint(args.resume, candidates, CHECKPOINT)
 
 
 def read_checkpoint_meta(path: Path) -> dict:

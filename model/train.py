@@ -30,7 +30,7 @@ import yaml
 
 from host.atomic_io import atomic_write_text
 from host.cli_support import DefaultsHelpFormatter, check_against_checkpoint, explicit_dests, run_cli, shell_join
-from host.run_dir import DEFAULT_OUTPUT, check_fresh, check_writable, clear_outputs, run_dir_in
+from host.run_dir import DEFAULT_OUTPUT, check_fresh, check_writable, clear_outputs, find_checkpoint, run_dir_in
 from host.validation import (
     check_fraction,
     check_keep_ratio,
@@ -388,17 +388,10 @@ OUTPUTS = ("config.yaml", CHECKPOINT_NAME, "log.csv", "log.jsonl", "selections.n
 
 
 def locate_checkpoint(args: argparse.Namespace) -> Path:
-    if args.resume not in ("auto", ""):
-        path = Path(args.resume).expanduser()
-        path = path / CHECKPOINT_NAME if path.is_dir() else path
-    else:
-        candidates = [run_dir_for(args) / CHECKPOINT_NAME]
-        if args.experiment is None:
-            candidates.append(Path(args.output).expanduser() / CHECKPOINT_NAME)
-        path = next((c for c in candidates if c.is_file()), candidates[0])
-    if not path.is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint at {path}")
-    return path
+    candidates = [run_dir_for(args) / CHECKPOINT_NAME]
+    if args.experiment is None:
+        candidates.append(Path(args.output).expanduser() / CHECKPOINT_NAME)
+    return find_checkpoint(args.resume, candidates, CHECKPOINT_NAME)
 
 
 def read_checkpoint(path: Path) -> dict:
