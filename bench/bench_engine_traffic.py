@@ -90,8 +90,9 @@ def _ramb36(words: int, per_block: int, banks: int) -> int:
 
 
 def _mac_cols() -> int:
-    text = (REPO / "hw" / "include" / "onion" / "mac_array_timing.h").read_text()
-    return int(text.split("const int MAC_COLS =")[1].split(";")[0])
+    from host import cycle_model
+
+    return cycle_model.constants()["MAC_COLS"]
 
 
 def bram_budget(limits: dict | None = None) -> dict:
