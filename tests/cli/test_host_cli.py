@@ -2,14 +2,19 @@
 written, runs are never clobbered, --resume is strict, Ctrl-C says how to resume."""
 
 import json
-import signal
 import stat
-import subprocess
-import time
 
 import numpy as np
 import pytest
-from cli_helpers import HOST, HOST_TINY, REPO, assert_user_error, default_sigint, make_image_folder, run, snapshot
+from cli_helpers import (
+    HOST,
+    HOST_TINY,
+    assert_user_error,
+    interrupt_once_written,
+    make_image_folder,
+    run,
+    snapshot,
+)
 
 
 @pytest.mark.parametrize(
@@ -165,24 +170,9 @@ def test_image_folder_rgb_run_and_broken_image(tmp_path):
 
 def test_ctrl_c_prints_the_resume_command(tmp_path):
     out = tmp_path / "runs"
-    import os
-
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(
-        [*HOST, *HOST_TINY, "--epochs", "200", "--output", str(out), "--experiment", "c"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env=env,
-        preexec_fn=default_sigint,
-    )
-    deadline = time.time() + 300
-    while not (out / "c" / "checkpoint.npz").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
+    cmd = [*HOST, *HOST_TINY, "--epochs", "200", "--output", out, "--experiment", "c"]
+    code, stderr = interrupt_once_written(cmd, out / "c" / "checkpoint.npz")
+    assert code == 130, stderr
     assert "Traceback" not in stderr
     assert "interrupted; resume with:" in stderr and "--resume" in stderr and str(out / "c") in stderr
     with np.load(out / "c" / "checkpoint.npz") as z:  # the checkpoint left behind is whole

@@ -9,7 +9,7 @@ from cli_helpers import (
     TRAIN,
     TRAIN_TINY,
     assert_user_error,
-    default_sigint,
+    interrupt_once_written,
     make_image_folder,
     run,
     snapshot,
@@ -110,28 +110,8 @@ def test_export_and_bench_errors(tmp_path):
 
 
 def test_ctrl_c_prints_the_resume_command(tmp_path):
-    import os
-    import signal
-    import subprocess
-    import time
-
-    from cli_helpers import REPO
-
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(
-        [*TRAIN, *TRAIN_TINY, "--epochs", "200", "--eval-every", "0", "--output", str(tmp_path), "--experiment", "c"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env=env,
-        preexec_fn=default_sigint,
-    )
-    deadline = time.time() + 300
-    while not (tmp_path / "c" / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
+    cmd = [*TRAIN, *TRAIN_TINY, "--epochs", "200", "--eval-every", "0", "--output", tmp_path, "--experiment", "c"]
+    code, stderr = interrupt_once_written(cmd, tmp_path / "c" / "last.pt")
+    assert code == 130, stderr
     assert "Traceback" not in stderr
     assert "interrupted; resume with:" in stderr and "model.train --resume" in stderr
