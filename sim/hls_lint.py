@@ -378,26 +378,8 @@ def check_maxi_elementwise(path: Path, text: str, ddr: dict[tuple[Path, int], se
 def function_bodies(text: str) -> dict[str, list[str]]:
     """name -> bodies of function definitions (simple brace matching)."""
     funcs: dict[str, list[str]] = {}
-    for m in re.finditer(r"\b([A-Za-z_]\w*)\s*\(", text):
-        name = m.group(1)
-        if name in KEYWORDS:
-            continue
-        close = _match_paren(text, m.end() - 1, "(", ")")
-        if close < 0:
-            continue
-        rest = text[close + 1 :]
-        tail = re.match(r"\s*(?:const\s*)?(?:noexcept\s*)?\{", rest)
-        if not tail:
-            continue
-        prefix = text[max(0, m.start() - 200) : m.start()].rstrip()
-        if prefix.endswith((".", "->", "=", "return", ",", "(", "!", "&&", "||", "?", ":")) and not prefix.endswith(
-            "::"
-        ):
-            continue
-        brace = close + 1 + tail.end() - 1
-        end = _match_paren(text, brace, "{", "}")
-        if end > 0:
-            funcs.setdefault(name, []).append(text[brace + 1 : end])
+    for name, _params, body, _start, _at in _functions(text):
+        funcs.setdefault(name, []).append(body)
     return funcs
 
 

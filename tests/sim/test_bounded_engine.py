@@ -9,27 +9,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from engine_builds import build_tb, differing_outputs, run_tb, write_deit_tiny_cases
+from engine_builds import build_tb, differing_outputs, run_tb
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def cases(tmp_path_factory):
-    root = tmp_path_factory.mktemp("deit_tiny_cases")
-    return root, write_deit_tiny_cases(root)
-
-
-@pytest.fixture(scope="module")
-def csim_reference(cases, tmp_path_factory):
-    root, dirs = cases
-    work = tmp_path_factory.mktemp("ref") / "csim"
-    out = run_tb(build_tb("tb_onion_engine", []), root, work)
-    assert out.returncode == 0, out.stdout + out.stderr
-    return work
-
-
-@pytest.mark.slow
 def test_bounded_engine_matches_csim_on_deit_tiny_blocks(cases, csim_reference, tmp_path):
     root, dirs = cases
     out = run_tb(build_tb("tb_onion_engine_bounded", [], bounded=True), root, tmp_path / "bounded")
@@ -52,7 +36,6 @@ def assert_regions_ran(stderr: str) -> None:
     assert processes == 3 * regions  # feeder, MAC array, drain per GEMM job
 
 
-@pytest.mark.slow
 def test_bounded_engine_with_the_rtl_switch(cases, tmp_path):
     root, dirs = cases
     ref = tmp_path / "rtl_csim"

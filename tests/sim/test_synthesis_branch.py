@@ -5,28 +5,12 @@ dense and pruned + sparse) bit-identical to the C-sim build: every output word a
 from __future__ import annotations
 
 import pytest
-from engine_builds import build_tb, differing_outputs, run_tb, write_deit_tiny_cases
+from engine_builds import build_tb, differing_outputs, run_tb
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def cases(tmp_path_factory):
-    root = tmp_path_factory.mktemp("deit_tiny_cases_synth")
-    return root, write_deit_tiny_cases(root)
-
-
-@pytest.fixture(scope="module")
-def csim_reference(cases, tmp_path_factory):
-    root, _ = cases
-    work = tmp_path_factory.mktemp("ref_synth") / "csim"
-    out = run_tb(build_tb("tb_onion_engine", []), root, work)
-    assert out.returncode == 0, out.stdout + out.stderr
-    return work
-
-
 @pytest.mark.parametrize("rtl", [False, True], ids=["hls_gemm", "rtl_gemm"])
-@pytest.mark.slow
 def test_synthesis_branch_matches_csim(cases, csim_reference, tmp_path, rtl):
     root, dirs = cases
     flags = ["-DONION_USE_RTL_GEMM"] if rtl else []
