@@ -41,18 +41,7 @@ inline void attn_fwd(const AttnView &v, const word_t *x, const word_t *w, word_t
     MhsaFwdStats ms = {&st[T::SCORES], &st[T::PROBS], &st[T::CTX], &st[T::ATTN_AVG]};
     mhsa_fwd(qkv, n, D, v.H, rp, keys, save + v.sv.probs, ctx, avg, ms, cnt);
     linear_fwd(ctx, D, n, D, w + v.pw.proj_w, w + v.pw.proj_b, D, y, D, st[T::PROJ_OUT], cnt);
-    for (long i0 = 0; i0 < (long)n * D; i0 += EW_LANES) {  // residual: reads x, y, writes y: EW_POOL_II
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM_LANES
-#pragma HLS PIPELINE II=2
-        for (int l = 0; l < EW_LANES; ++l) {
-#pragma HLS UNROLL
-            const long i = i0 + l;
-            if (i < (long)n * D)
-                y[i] = add_words(x[i], spec::FRAC_ACTIVATION, y[i], spec::FRAC_ACTIVATION, spec::FRAC_ACTIVATION,
-                                 st[T::OUT].sat);
-        }
-    }
-    count_elementwise(cnt, (long)n * D, EW_LANES, EW_POOL_II, EW_DEPTH_REQUANT);
+    residual_add(x, y, (long)n * D, st[T::OUT].sat, cnt);
     stats_scan(st[T::OUT], y, (long)n * D, cnt);
 }
 

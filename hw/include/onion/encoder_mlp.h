@@ -58,18 +58,7 @@ inline void mlp_fwd(const MlpView &v, const word_t *x, const int32_t *keep, cons
     linear_fwd(ln, D, k, D, w + v.pw.fc1_w, w + v.pw.fc1_b, M, u, M, st[T::FC1_OUT], cnt);
     gelu_fwd(u, g, (long)k * M, st[T::GELU_OUT], cnt);
     linear_fwd(g, M, k, M, w + v.pw.fc2_w, w + v.pw.fc2_b, D, y, D, st[T::FC2_OUT], cnt);
-    for (long i0 = 0; i0 < (long)k * D; i0 += EW_LANES) {  // residual: reads x, y, writes y: EW_POOL_II
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM_LANES
-#pragma HLS PIPELINE II=2
-        for (int l = 0; l < EW_LANES; ++l) {
-#pragma HLS UNROLL
-            const long i = i0 + l;
-            if (i < (long)k * D)
-                y[i] = add_words(xg[i], spec::FRAC_ACTIVATION, y[i], spec::FRAC_ACTIVATION, spec::FRAC_ACTIVATION,
-                                 st[T::OUT].sat);
-        }
-    }
-    count_elementwise(cnt, (long)k * D, EW_LANES, EW_POOL_II, EW_DEPTH_REQUANT);
+    residual_add(xg, y, (long)k * D, st[T::OUT].sat, cnt);
     stats_scan(st[T::OUT], y, (long)k * D, cnt);
 }
 

@@ -164,6 +164,22 @@ inline word_t add_words(word_t a, int fa, word_t b, int fb, int fo, uint32_t &sa
     return requantize_any(acc, f - fo, sat);
 }
 
+// The encoder's residual connection, y = x + y over `count` activation words, at the lane width; three
+// pool accesses per word (reads x and y, writes y), so EW_POOL_II.
+inline void residual_add(const word_t *x, word_t *y, long count, uint32_t &sat, Counters &cnt) {
+    for (long i0 = 0; i0 < count; i0 += EW_LANES) {
+#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_DIM_LANES
+#pragma HLS PIPELINE II=2
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            const long i = i0 + l;
+            if (i < count)
+                y[i] = add_words(x[i], spec::FRAC_ACTIVATION, y[i], spec::FRAC_ACTIVATION, spec::FRAC_ACTIVATION, sat);
+        }
+    }
+    count_elementwise(cnt, count, EW_LANES, EW_POOL_II, EW_DEPTH_REQUANT);
+}
+
 // Column sums of a [rows, cols] word matrix (frac fi) written at frac fo: bias gradients. L columns
 // at a time, one accumulator each, walking the rows (each L-word slice of a row is consecutive);
 // integer sums are exact, so the result equals the column-by-column sum.
