@@ -132,7 +132,7 @@ class OpRecord(AxiTotals):
 
     @classmethod
     def from_counters(cls, op: str, c: dict) -> OpRecord:
-        axi = {p: {f: int(c["axi"][p][f]) for f in AXI_FIELDS} for p in c["axi"]}
+        axi = {p: {f: int(fields[f]) for f in AXI_FIELDS} for p, fields in c["axi"].items()}
         return cls(
             op,
             int(c["macs"]),
@@ -331,8 +331,7 @@ class EngineDriver:
         missing = [r for r in declared if r not in regs]
         if missing:
             raise RuntimeError(f"driver bug: {op} declares registers {missing} the driver did not set")
-        self.be.call_checked(op, **{r: regs[r] for r in declared})  # EngineError names the status
-        c = self.be.read_counters()
+        c = self.be.call_checked(op, **{r: regs[r] for r in declared})  # EngineError names the status
         rec = OpRecord.from_counters(op, c)
         self.counters.add(rec)
         return rec

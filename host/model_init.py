@@ -5,6 +5,33 @@ from __future__ import annotations
 import numpy as np
 
 from host.bundle import expected_shapes
+from host.model_configs import POS_EMBED_INITS
+
+SINCOS_TEMPERATURE = 10000.0
+
+
+def sincos_pos_embed(grid: int, dim: int, temperature: float = SINCOS_TEMPERATURE) -> np.ndarray:
+    """[grid * grid, dim] 2-D sine-cosine position values of a row-major patch grid, in the layout of
+    timm's build_sincos2d_pos_embed: per patch [sin(y f), sin(x f), cos(y f), cos(x f)] over the
+    dim/4 frequencies f_i = temperature^(-i / (dim/4))."""
+    if dim % 4:
+        raise ValueError(f"sincos pos_embed: embed_dim = {dim} must be a multiple of 4")
+    freqs = 1.0 / temperature ** (np.arange(dim // 4) / (dim // 4))
+    y, x = np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij")
+    py, px = y.reshape(-1, 1) * freqs, x.reshape(-1, 1) * freqs
+    return np.concatenate([np.sin(py), np.sin(px), np.cos(py), np.cos(px)], axis=1)
+
+
+def initial_pos_embed(config: dict, how: str, rng: np.random.Generator | None = None) -> np.ndarray:
+    """pos_embed [1, N, D] as `how` (POS_EMBED_INITS) starts it: sincos values for the patches
+    with a zero [CLS] row, or timm's trunc_normal(std .02)."""
+    n, d = (config["img_size"] // config["patch_size"]) ** 2 + 1, config["embed_dim"]
+    if how == "trunc_normal":
+        return _trunc_normal(rng or np.random.default_rng(), (1, n, d), 0.02)
+    if how == "sincos":
+        grid = config["img_size"] // config["patch_size"]
+        return np.concatenate([np.zeros((1, d)), sincos_pos_embed(grid, d)])[None]
+    raise ValueError(f"pos_embed init: {how!r} is not one of {', '.join(POS_EMBED_INITS)}")
 
 
 def _trunc_normal(rng, shape, std):
@@ -17,16 +44,16 @@ def _trunc_normal(rng, shape, std):
     return out
 
 
-def init_weights(config: dict, seed: int = 0) -> dict[str, np.ndarray]:
-    """Linear weights trunc_normal(std .02), biases 0, LayerNorm 1/0, pos_embed trunc_normal(.02),
-    cls_token normal(1e-6), patch conv PyTorch's default uniform(+-1/sqrt(fan_in))."""
+def init_weights(config: dict, seed: int = 0, pos_embed: str = "trunc_normal") -> dict[str, np.ndarray]:
+    """Linear weights trunc_normal(std .02), biases 0, LayerNorm 1/0, pos_embed as `pos_embed` says
+    (initial_pos_embed), cls_token normal(1e-6), patch conv PyTorch's default uniform(+-1/sqrt(fan_in))."""
     rng = np.random.default_rng(seed)
     weights = {}
     for name, shape in expected_shapes(config).items():
         if name == "cls_token":
             w = rng.normal(0.0, 1e-6, size=shape)
         elif name == "pos_embed":
-            w = _trunc_normal(rng, shape, 0.02)
+            w = initial_pos_embed(config, pos_embed, rng)
         elif name.startswith("patch_embed."):
             fan_in = int(np.prod(expected_shapes(config)["patch_embed.proj.weight"][1:]))
             w = rng.uniform(-1.0, 1.0, size=shape) / np.sqrt(fan_in)

@@ -35,6 +35,7 @@ from host.cli_support import (  # noqa: E402
     run_cli,
     shell_join,
 )
+from host.model_configs import POS_EMBED_INITS, default_pos_embed_init  # noqa: E402
 from host.run_dir import (  # noqa: E402
     DEFAULT_OUTPUT,
     check_fresh,
@@ -84,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="initial_checkpoint",
         default=None,
         help="start from an exported bundle (python -m model.export); its sparsity settings apply unless given here",
+    )
+    g.add_argument(
+        "--pos-embed-init",
+        default=None,
+        choices=POS_EMBED_INITS,
+        help="how a fresh pos_embed starts (default: sincos for the onion_* models, else trunc_normal)",
     )
     g.add_argument(
         "--backend",
@@ -434,7 +441,8 @@ def train(args, explicit: set[str], state: dict) -> int:
         *arrays, _ = image_folder.load_split(args.data_dir, config["img_size"], config["in_chans"], scanned)
         data = tuple(arrays)
     model, kind = build_model(args.backend, config)
-    weights = bundle.weights if bundle is not None else init_weights(config, seed=settings.seed)
+    pos_init = args.pos_embed_init or default_pos_embed_init(args.model)
+    weights = bundle.weights if bundle is not None else init_weights(config, settings.seed, pos_init)
 
     # 2. now the run folder
     out = run.run_dir

@@ -7,7 +7,7 @@ from model.torchvision_compat import ensure_torchvision_importable
 ensure_torchvision_importable()  # before timm: PyPI torchvision on a CPU-only torch build
 import timm  # noqa: E402
 
-from host.model_configs import CONFIGS, SHAPE_KEYS  # noqa: E402
+from host.model_configs import CONFIGS, SHAPE_KEYS, default_pos_embed_init  # noqa: E402
 
 _BASE_ARCH = "vit_tiny_patch16_224"  # a plain timm ViT (class token, qkv bias) to re-shape
 
@@ -28,8 +28,31 @@ def create_timm_model(name: str, **overrides):
     return timm.create_model(name, pretrained=False, **overrides)
 
 
-def build_model(name: str, tri_level=None, **overrides):
-    """A timm ViT patched with the TA-Selector (`tri_level`: TriLevelConfig, default config if None)."""
+def init_pos_embed(model, how: str) -> None:
+    """Starts a timm ViT's pos_embed as host/model_init.py's initial_pos_embed says (the host's one
+    definition): "sincos" writes its values, "trunc_normal" keeps timm's own draw."""
+    import torch
+
+    from host.model_init import initial_pos_embed
+
+    if how == "trunc_normal":
+        return
+    grid = model.patch_embed.grid_size
+    config = dict(img_size=grid[0] * model.patch_embed.patch_size[0], patch_size=model.patch_embed.patch_size[0])
+    values = initial_pos_embed({**config, "embed_dim": model.embed_dim}, how)
+    if grid[0] != grid[1] or tuple(model.pos_embed.shape) != values.shape:
+        raise ValueError(
+            f"pos_embed init {how!r}: needs a square grid and a [CLS] row, got {tuple(model.pos_embed.shape)}"
+        )
+    with torch.no_grad():
+        model.pos_embed.copy_(torch.as_tensor(values, dtype=model.pos_embed.dtype))
+
+
+def build_model(name: str, tri_level=None, pos_embed_init: str | None = None, **overrides):
+    """A timm ViT patched with the TA-Selector (`tri_level`: TriLevelConfig, default config if None);
+    pos_embed starts as `pos_embed_init` says (default: host.model_configs.default_pos_embed_init)."""
     from model.tri_level import TriLevelConfig, patch_model
 
-    return patch_model(create_timm_model(name, **overrides), tri_level or TriLevelConfig())
+    net = create_timm_model(name, **overrides)
+    init_pos_embed(net, pos_embed_init or default_pos_embed_init(name))
+    return patch_model(net, tri_level or TriLevelConfig())

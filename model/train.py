@@ -30,6 +30,7 @@ import yaml
 
 from host.atomic_io import atomic_write_text
 from host.cli_support import DefaultsHelpFormatter, check_against_checkpoint, explicit_dests, run_cli, shell_join
+from host.model_configs import POS_EMBED_INITS
 from host.run_dir import DEFAULT_OUTPUT, check_fresh, check_writable, clear_outputs, find_checkpoint, run_dir_in
 from host.validation import (
     check_fraction,
@@ -108,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("model")
     g.add_argument("--model", default="deit_tiny_patch16_224", help="a name from host/model_configs.py")
     g.add_argument("--drop-path", type=float, default=0.1)
+    g.add_argument(
+        "--pos-embed-init",
+        default=None,
+        choices=POS_EMBED_INITS,
+        help="how pos_embed starts (default: sincos for the onion_* models, else trunc_normal)",
+    )
     g.add_argument("--tri-level", action=Switch, default=True, help="token + attention selection in the model")
     g.add_argument("--selector-blocks", type=_int_list, default=[3, 6, 9], help="0-based blocks with a TA-Selector")
     g.add_argument("--token-keep", type=float, default=0.7, help="R_T")
@@ -539,7 +546,12 @@ def build_network(args: argparse.Namespace, num_classes: int, in_chans: int | No
         fields["warmup_end"] = args.keep_warmup_end
     extra = {"in_chans": in_chans} if in_chans is not None else {}  # the onion_* models follow the data (RGB)
     return build_model(
-        args.model, tri_level=TriLevelConfig(**fields), drop_path_rate=args.drop_path, num_classes=num_classes, **extra
+        args.model,
+        tri_level=TriLevelConfig(**fields),
+        pos_embed_init=args.pos_embed_init,
+        drop_path_rate=args.drop_path,
+        num_classes=num_classes,
+        **extra,
     )
 
 

@@ -14,6 +14,7 @@ host/backends/__init__.py, so this module imports no backend and no backend cycl
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -49,25 +50,38 @@ def input_registers() -> dict[str, dict]:
     return {r["name"]: r for r in engine_spec.registers() if r["dir"] == "in" and not r["name"].endswith("_addr")}
 
 
-def read_counter_registers(read: Callable[[str], int]) -> dict:
-    """The counters of the last call from the output registers (`read(name)` gives one 32-bit word),
-    as engine_spec.json "counters" declares them: {"status", "macs", "cycles", "saturations",
-    "elementwise_cycles", "min_axi_bytes", "axi": {port: {"rd_bytes", "wr_bytes", "rd_bursts",
-    "wr_bursts"}}}; a counter spread over _lo/_hi registers is joined, low word first."""
+def counter_plan() -> tuple[tuple[str, str | None, tuple[str, ...]], ...]:
+    """The counters as engine_spec.json "counters" declares them, flattened once per loaded spec:
+    (key, port or None, register names low word first) for "status" (one register), each scalar
+    counter and each AXI field of each port."""
+    return _counter_plan(id(engine_spec.load_spec()))
+
+
+@functools.lru_cache(maxsize=4)
+def _counter_plan(spec_id: int) -> tuple[tuple[str, str | None, tuple[str, ...]], ...]:
     decl = engine_spec.load_spec()["counters"]
+    plan = [("status", None, ("status",))]
+    plan += [(k, None, tuple(regs)) for k, regs in decl.items() if not k.startswith("_") and k != "axi"]
+    for port in engine_spec.ports():
+        plan += [(f, port, tuple(r.format(port=port) for r in regs)) for f, regs in decl["axi"].items()]
+    return tuple(plan)
 
-    def value(regs: list[str]) -> int:
-        return sum(int(read(name)) << (32 * i) for i, name in enumerate(regs))
 
-    out = {"status": int(read("status"))}
-    for key, regs in decl.items():
-        if key.startswith("_") or key == "axi":
-            continue
-        out[key] = value(regs)
-    out["axi"] = {
-        port: {field: value([r.format(port=port) for r in regs]) for field, regs in decl["axi"].items()}
-        for port in engine_spec.ports()
-    }
+def read_counter_registers(words: dict[str, int] | Callable[[str], int]) -> dict:
+    """The counters of the last call from its output registers (`words[name]` or `words(name)`: one
+    32-bit word), as engine_spec.json "counters" declares them: {"status", "macs", "cycles",
+    "saturations", "elementwise_cycles", "min_axi_bytes", "axi": {port: {"rd_bytes", "wr_bytes",
+    "rd_bursts", "wr_bursts"}}}; a counter spread over _lo/_hi registers is joined, low word first."""
+    read = words.__getitem__ if isinstance(words, dict) else words
+    out: dict = {"axi": {port: {} for port in engine_spec.ports()}}
+    for key, port, regs in counter_plan():
+        value = int(read(regs[0]))
+        for i, name in enumerate(regs[1:], start=1):
+            value |= int(read(name)) << (32 * i)
+        if port is None:
+            out[key] = value
+        else:
+            out["axi"][port][key] = value
     return out
 
 

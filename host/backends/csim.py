@@ -71,6 +71,10 @@ class CsimBackend(PortMemoryBackend):
         self._flag_sparse, self._flag_gather = engine_spec.flag("SPARSE"), engine_spec.flag("GATHER")
         self._flag_accumulate = engine_spec.flag("GRAD_ACCUMULATE")
         self._regions: dict[tuple, dict] = {}
+        # the memories never move (slices are written in place): their addresses are taken once
+        self._regs_ptr = self._regs.ctypes.data
+        self._aux_ptr = self.mem["aux"].ctypes.data
+        self._port_ptrs = [self.mem[p].ctypes.data for p in self.PORTS]
 
     # -- calls --
     def call(self, op: str | int, **registers: int) -> int:
@@ -83,13 +87,12 @@ class CsimBackend(PortMemoryBackend):
         name = self._op_name(code)
         if name is not None:  # unknown op codes go to the engine, which rejects them
             self._check_lists(name, registers)
-            status = self._validate(self._regs.ctypes.data, self.mem["aux"].ctypes.data)
+            status = self._validate(self._regs_ptr, self._aux_ptr)
             if status != 0:  # rejected before anything runs, as the engine itself would
                 self._last = zero_counters(int(status))
                 return int(status)
             self._check_regions(name, registers)
-        ptrs = [self.mem[p].ctypes.data for p in self.PORTS]
-        self._entry(self._regs.ctypes.data, *ptrs)
+        self._entry(self._regs_ptr, *self._port_ptrs)
         self._last = self._read_outputs()
         return self._last["status"]
 
@@ -141,4 +144,5 @@ class CsimBackend(PortMemoryBackend):
 
     def _read_outputs(self) -> dict:
         """Counters of the call just run (cycles: the modelled MAC-array cycles)."""
-        return read_counter_registers(lambda name: int(self._regs[self._word[name]]))
+        words, index = self._regs.tolist(), self._word  # one conversion, then plain list reads
+        return read_counter_registers(lambda name: words[index[name]])

@@ -90,3 +90,28 @@ def test_cross_entropy_gradient_matches_torch():
     ours, grad = cross_entropy(z, 3, 0.1)
     assert abs(ours - loss.item()) < 1e-12
     np.testing.assert_allclose(grad, t.grad.numpy(), atol=1e-12)
+
+
+def test_sincos_pos_embed_is_timms_build_sincos2d_pos_embed():
+    from timm.layers.pos_embed_sincos import build_sincos2d_pos_embed
+
+    from host.model_init import sincos_pos_embed
+
+    for grid, dim in ((8, 64), (4, 32), (14, 192)):
+        expected = build_sincos2d_pos_embed([grid, grid], dim=dim).numpy()
+        np.testing.assert_allclose(sincos_pos_embed(grid, dim), expected, atol=1e-6)
+
+
+def test_both_trainers_start_pos_embed_alike():
+    """model/ (PyTorch) and host/ (numpy) give the same fresh pos_embed for each initialisation."""
+    from host.model_configs import get_config
+    from model.factory import build_model
+
+    cfg = get_config("onion_tiny")
+    host_sincos = init_weights(cfg, 0, "sincos")["pos_embed"]
+    torch_sincos = build_model("onion_tiny").pos_embed.detach().numpy()  # the onion_* default
+    np.testing.assert_allclose(torch_sincos, host_sincos, atol=1e-6)
+    assert np.all(host_sincos[0, 0] == 0) and np.abs(host_sincos).max() == 1.0
+    timm_default = build_model("onion_tiny", pos_embed_init="trunc_normal").pos_embed.detach().numpy()
+    assert 0.01 < timm_default.std() < 0.03  # timm's own trunc_normal(.02) draw, untouched
+    assert 0.01 < init_weights(cfg, 0)["pos_embed"].std() < 0.03
