@@ -1,10 +1,12 @@
 """The engine driver: the op sequence of a ViT's forward and backward on the layer engine.
 
-One class that lays out the buffers in the engine's four memories, writes each op's registers,
-starts it, reads back outputs, attention rows, per-tensor stats and counters, and keeps the
-gradient exponents (fracs). Register names, op codes, layouts, formats and limits all come from
-the engine declaration (host/engine_spec.py, hw/spec/engine_spec.json); docs/engine_interface.md
-describes the sequence. The backend (csim, pynq) only moves words and runs one op.
+EngineDriver writes each op's registers, starts it, reads back outputs, attention rows, per-tensor
+stats and counters, and keeps the gradient exponents (fracs). Where things live in the four
+memories is host/engine_memory.py; which timm parameter is which layout tensor is
+host/engine_params.py; what the counters say is host/engine_counters.py. Register names, op codes,
+layouts, formats and limits all come from the engine declaration (host/engine_spec.py,
+hw/spec/engine_spec.json); docs/engine_interface.md describes the sequence. The backend (csim,
+pynq) only moves words and runs one op.
 
 Per sample (N tokens incl. [CLS], shrinking at selector blocks):
   forward : PATCH_EMBED_FWD, per block ATTN_FWD (dense, or SPARSE over CSR key lists)
@@ -14,134 +16,19 @@ Per sample (N tokens incl. [CLS], shrinking at selector blocks):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from host import engine_spec as es
+from host.engine_counters import Counters, OpRecord
+from host.engine_memory import EngineLimitError, EngineMemory, layout_dims
+from host.engine_params import layout_tensors, param_blocks, timm_shapes, unpack_params
 from host.model_configs import mlp_hidden, num_tokens, patch_dim
 
 # One bit of range beyond es.next_grad_frac's target (largest word at 2^12..2^13): gradients vary
 # from sample to sample, and a clipped weight gradient costs more than one bit of resolution.
 EXTRA_HEADROOM_BITS = 1
-# [max |word|, saturations] per tensor, twice with GRAD_ACCUMULATE (the accumulators' stats follow;
-# the frac table likewise carries the accumulator fracs)
-_STATS_WORDS = 4 * es.max_op_tensors()
-
-
-# engine parameter layouts (engine_spec.json layouts.*_params) -> timm state_dict names
-_TIMM_NAMES = {
-    "patch_params": {
-        "w": "patch_embed.proj.weight",
-        "b": "patch_embed.proj.bias",
-        "cls": "cls_token",
-        "pos": "pos_embed",
-    },
-    "attn_params": {
-        "ln_w": "norm1.weight",
-        "ln_b": "norm1.bias",
-        "qkv_w": "attn.qkv.weight",
-        "qkv_b": "attn.qkv.bias",
-        "proj_w": "attn.proj.weight",
-        "proj_b": "attn.proj.bias",
-    },
-    "mlp_params": {
-        "ln_w": "norm2.weight",
-        "ln_b": "norm2.bias",
-        "fc1_w": "mlp.fc1.weight",
-        "fc1_b": "mlp.fc1.bias",
-        "fc2_w": "mlp.fc2.weight",
-        "fc2_b": "mlp.fc2.bias",
-    },
-    "head_params": {"ln_w": "norm.weight", "ln_b": "norm.bias", "w": "head.weight", "b": "head.bias"},
-}
-
-
-def param_names(layout: str, block: int | None = None) -> dict[str, str]:
-    """{layout tensor: timm name} of a parameter block (block index for the encoder layers)."""
-    prefix = "" if block is None else f"blocks.{block}."
-    return {tensor: prefix + name for tensor, name in _TIMM_NAMES[layout].items()}
-
-
-class EngineLimitError(ValueError):
-    """A model or request does not fit the engine's declared limits (raised before any call)."""
-
-
-def _is_power_of_4(v: int) -> bool:
-    return v > 0 and (v & (v - 1)) == 0 and (v.bit_length() - 1) % 2 == 0
-
-
-def check_config(config: dict) -> None:
-    """Rejects a model the engine cannot run, naming the limit; nothing has been sent yet."""
-    n = num_tokens(config)
-    d, h = config["embed_dim"], config["num_heads"]
-    checks = [
-        ("max_tokens", n, "tokens (incl. [CLS])"),
-        ("max_dim", d, "embed_dim"),
-        ("max_heads", h, "num_heads"),
-        ("max_head_dim", d // h, "head dim"),
-        ("max_mlp", mlp_hidden(config), "MLP hidden dim"),
-        ("max_patch_dim", patch_dim(config), "patch dim (C*p*p)"),
-        ("max_classes", config["num_classes"], "num_classes"),
-        ("max_keys", n, "keys per query (dense)"),
-    ]
-    for limit_name, value, what in checks:
-        if value > es.limit(limit_name):
-            raise EngineLimitError(f"{what} = {value} exceeds the engine limit {limit_name} = {es.limit(limit_name)}")
-    if d % h or not _is_power_of_4(d // h):
-        raise EngineLimitError(
-            f"head dim = embed_dim/num_heads = {d / h:g}: the engine needs a power "
-            f"of 4 (16, 64) so 1/sqrt(head_dim) is a shift"
-        )
-
-
-AXI_FIELDS = ("rd_bytes", "wr_bytes", "rd_bursts", "wr_bursts")
-
-
-def _zero_axi() -> dict:
-    return {p: {f: 0 for f in AXI_FIELDS} for p in es.ports()}
-
-
-class AxiTotals:
-    """Totals over the ports of an `axi` dict {port: {rd_bytes, wr_bytes, rd_bursts, wr_bursts}}."""
-
-    axi: dict
-
-    @property
-    def axi_bytes(self) -> int:
-        return sum(v["rd_bytes"] + v["wr_bytes"] for v in self.axi.values())
-
-    @property
-    def axi_bursts(self) -> int:
-        return sum(v["rd_bursts"] + v["wr_bursts"] for v in self.axi.values())
-
-
-@dataclass
-class OpRecord(AxiTotals):
-    """What one engine call did, as its counters say (engine_spec.json "counters"): MACs, MAC-array
-    cycles, saturations, element-wise unit cycles, the minimum AXI traffic of the call and the AXI
-    bytes/bursts the engine moved per port."""
-
-    op: str
-    macs: int
-    cycles: int
-    saturations: int
-    elementwise_cycles: int = 0
-    min_axi_bytes: int = 0
-    axi: dict = field(default_factory=_zero_axi)
-
-    @classmethod
-    def from_counters(cls, op: str, c: dict) -> OpRecord:
-        axi = {p: {f: int(fields[f]) for f in AXI_FIELDS} for p, fields in c["axi"].items()}
-        return cls(
-            op,
-            int(c["macs"]),
-            int(c["cycles"]),
-            int(c["saturations"]),
-            int(c["elementwise_cycles"]),
-            int(c["min_axi_bytes"]),
-            axi,
-        )
 
 
 @dataclass
@@ -152,39 +39,15 @@ class _Block:
     gather: bool = False
 
 
-@dataclass
-class Counters(AxiTotals):
-    """Sums of the OpRecords of a run (same field names as the engine's counters)."""
-
-    macs: int = 0
-    cycles: int = 0
-    saturations: int = 0
-    elementwise_cycles: int = 0
-    min_axi_bytes: int = 0
-    axi: dict = field(default_factory=_zero_axi)
-    calls: int = 0
-    ops: list = field(default_factory=list)
-
-    def add(self, rec: OpRecord) -> None:
-        self.macs += rec.macs
-        self.cycles += rec.cycles
-        self.saturations += rec.saturations
-        self.elementwise_cycles += rec.elementwise_cycles
-        self.min_axi_bytes += rec.min_axi_bytes
-        for port, fields in rec.axi.items():
-            for f, v in fields.items():
-                self.axi[port][f] += v
-        self.calls += 1
-        self.ops.append(rec)
-
-
 class EngineDriver:
+    """The op sequences of one model on one backend (see the module doc)."""
+
     def __init__(self, backend, config: dict, record_ops: bool = False):
-        check_config(config)
+        self.mem = EngineMemory(backend, config)  # checks the config against the engine's limits first
         self.be, self.cfg = backend, config
         self.D, self.H = config["embed_dim"], config["num_heads"]
         self.M = mlp_hidden(config)
-        self.C, self.p = config["num_classes"], config["patch_size"]
+        self.C = config["num_classes"]
         self.I = patch_dim(config)
         self.N0 = num_tokens(config)
         self.depth = config["depth"]
@@ -196,8 +59,9 @@ class EngineDriver:
         g = es.load_spec()["formats"]["gradient"]
         self.f_grad_min, self.f_grad_max = int(g["frac_min"]), int(g["frac_max"])
         self.counters = Counters()
-        self._alloc()
         self.fracs: dict[tuple[str, int], np.ndarray] = {}
+        self._shapes = timm_shapes(config)
+        self._param_blocks = {(b.backward_op, b.index): b for b in param_blocks(self.depth)}
         # weight-gradient accumulation on the engine (begin_grad_step / backward(accumulate=True) /
         # read_accumulated_grads): per (op, index) its int32 block in aux and accumulator fracs
         self._gacc: dict[tuple[str, int], object] = {}
@@ -208,125 +72,46 @@ class EngineDriver:
         self._blocks = [_Block() for _ in range(self.depth)]
         self._n_last = self.N0
 
-    # ---------------------------------------------------------------------------------------
-    # buffers
-    @staticmethod
-    def required_words(config: dict) -> dict[str, int]:
-        """Words each port needs for this model (to size the backend's memories)."""
-        d, depth = config["embed_dim"], config["depth"]
-        m = mlp_hidden(config)
-        i_dim = patch_dim(config)
-        n = num_tokens(config)
-        h, c = config["num_heads"], config["num_classes"]
-        dims = dict(N=n, K=n, D=d, H=h, M=m, I=i_dim, O=c, Z=n * n)
-        params = (
-            es.layout_size("patch_params", **dims)
-            + es.layout_size("head_params", **dims)
-            + depth * (es.layout_size("attn_params", **dims) + es.layout_size("mlp_params", **dims))
-        )
-        biggest_params = max(
-            es.layout_size(k, **dims) for k in ("patch_params", "attn_params", "mlp_params", "head_params")
-        )
-        act = (
-            (n - 1) * i_dim
-            + (depth + 1) * n * d
-            + depth * n * d
-            + c
-            + depth * (es.layout_size("attn_save", **dims) + es.layout_size("mlp_save", **dims) + n * n)
-            + es.layout_size("head_save", **dims)
-        )
-        scratch = max(es.layout_size(k, **dims) for k in ("attn_scratch", "mlp_scratch", "head_scratch"))
-        grd = 2 * n * d + biggest_params + scratch
-        aux = depth * (n + 1 + n * n) + depth * n + 2 * _STATS_WORDS
-        aux += params  # int32 weight-gradient accumulators (grad_accumulation), allocated on first use
-        return {"wts": params + 64, "act": act + 64, "grd": grd + 64, "aux": aux + 64}
+    required_words = staticmethod(EngineMemory.required_words)
 
-    def _alloc(self) -> None:
-        be, n, d = self.be, self.N0, self.D
-        dims = self._dims(n, n)
-        lay = es.layout_size
-        self.w_patch = be.alloc("wts", lay("patch_params", **dims))
-        self.w_attn = [be.alloc("wts", lay("attn_params", **dims)) for _ in range(self.depth)]
-        self.w_mlp = [be.alloc("wts", lay("mlp_params", **dims)) for _ in range(self.depth)]
-        self.w_head = be.alloc("wts", lay("head_params", **dims))
-        self.a_patches = be.alloc("act", (n - 1) * self.I)
-        self.a_x = [be.alloc("act", n * d) for _ in range(self.depth + 1)]  # block inputs / final
-        self.a_y = [be.alloc("act", n * d) for _ in range(self.depth)]  # attention outputs
-        self.a_attn_save = [be.alloc("act", lay("attn_save", **dims)) for _ in range(self.depth)]
-        self.a_mlp_save = [be.alloc("act", lay("mlp_save", **dims)) for _ in range(self.depth)]
-        self.a_attn_avg = [be.alloc("act", n * n) for _ in range(self.depth)]
-        self.a_head_save = be.alloc("act", lay("head_save", **dims))
-        self.a_logits = be.alloc("act", self.C)
-        self.g_a = be.alloc("grd", n * d)
-        self.g_b = be.alloc("grd", n * d)
-        self.g_w = be.alloc(
-            "grd", max(lay(k, **dims) for k in ("patch_params", "attn_params", "mlp_params", "head_params"))
-        )
-        self.g_s = be.alloc("grd", max(lay(k, **dims) for k in ("attn_scratch", "mlp_scratch", "head_scratch")))
-        self.x_keys = [be.alloc("aux", n + 1 + n * n) for _ in range(self.depth)]
-        self.x_keep = [be.alloc("aux", n) for _ in range(self.depth)]
-        self.x_fracs = be.alloc("aux", _STATS_WORDS)
-        self.x_stats = be.alloc("aux", _STATS_WORDS)
-
-    def _dims(self, n: int, k: int, z: int | None = None) -> dict:
-        return dict(N=n, K=k, D=self.D, H=self.H, M=self.M, I=self.I, O=self.C, Z=n * n if z is None else z)
+    def _dims(self, n: int, k: int, z: int | None = None) -> dict[str, int]:
+        return layout_dims(self.cfg, n, k, z)
 
     # ---------------------------------------------------------------------------------------
-    # weights: timm names <-> layout tensors
-    def _param_map(self) -> list[tuple[object, str, dict[str, str]]]:
-        """(region, layout, {layout tensor: timm name}) for every parameter block."""
-        out = [(self.w_patch, "patch_params", param_names("patch_params"))]
-        for i in range(self.depth):
-            out.append((self.w_attn[i], "attn_params", param_names("attn_params", i)))
-            out.append((self.w_mlp[i], "mlp_params", param_names("mlp_params", i)))
-        out.append((self.w_head, "head_params", param_names("head_params")))
-        return out
-
+    # weights and gradients by timm name
     def write_weights(
         self, weights: dict[str, np.ndarray] | None = None, words: dict[str, np.ndarray] | None = None
     ) -> int:
         """Writes fp32 weights (quantized here) or ready int16 words; returns saturated words."""
         dims = self._dims(self.N0, self.N0)
         saturated = 0
-        for region, layout, names in self._param_map():
-            for tensor, (off, shape) in es.layout(layout, **dims).items():
-                name = names[tensor]
+        for region, block in self.mem.param_regions():
+            for tensor, name, span, shape in layout_tensors(block.layout, dims, block.names):
                 if words is not None:
                     q = np.asarray(words[name], dtype=np.int16)
                 else:
                     q, sat = es.quantize(weights[name], self.f_w)
                     saturated += sat
-                size = int(np.prod(shape))
-                if q.size != size:
+                if q.size != span.stop - span.start:
                     raise ValueError(
-                        f"weights.{name}: {q.size} values, the engine layout {layout}.{tensor} needs {shape}"
+                        f"weights.{name}: {q.size} values, the engine layout {block.layout}.{tensor} needs {shape}"
                     )
-                region.array[off : off + size] = q.reshape(-1)
+                region.array[span] = q.reshape(-1)
         return saturated
 
-    def _read_grads(
-        self,
-        layout: str,
-        names: dict[str, str],
-        n: int,
-        fr: dict[str, int],
-        grads: dict[str, np.ndarray],
-        shapes: dict[str, tuple],
-    ) -> None:
-        if self._accumulating:  # summed on the engine; read once per step
+    def _read_grads(self, op: str, index: int, n: int, fr: dict[str, int], grads: dict[str, np.ndarray]) -> None:
+        """The weight gradients one backward op wrote at gw_off (not while accumulating: the engine
+        sums those, read once per step)."""
+        if self._accumulating:
             return
-        for tensor, (off, shape) in es.layout(layout, **self._dims(n, n)).items():
-            size = int(np.prod(shape))
-            words = self.g_w.array[off : off + size]
-            name = names[tensor]
-            value = es.dequantize(words, fr["d_" + tensor]).reshape(shapes.get(name, shape))
-            grads[name] = value
+        block = self._param_blocks[(op, index)]
+        unpack_params(self.mem.g_w.array, block.layout, self._dims(n, n), block.names, fr, self._shapes, grads)
 
     # ---------------------------------------------------------------------------------------
     # one call
     def _call(self, op: str, **regs) -> OpRecord:
         """Writes exactly the registers the op declares (engine_spec.json ops.<op>.regs) and runs it."""
-        regs["stats_off"] = self.x_stats.offset
+        regs["stats_off"] = self.mem.x_stats.offset
         declared = es.op(op)["regs"]
         missing = [r for r in declared if r not in regs]
         if missing:
@@ -337,7 +122,7 @@ class EngineDriver:
         return rec
 
     def _stats(self, op: str) -> dict[str, tuple[int, int]]:
-        return self.be.read_stats(op, self.x_stats)
+        return self.be.read_stats(op, self.mem.x_stats)
 
     def reset_counters(self) -> Counters:
         self.counters = Counters()
@@ -363,13 +148,13 @@ class EngineDriver:
         rel = self._frac_table(op, index, f_logits)
         used = np.array([self._clip_frac(f_logits + r) for r in rel], dtype=np.int32)
         used[0] = d_out_frac
-        self.x_fracs.array[: used.size] = used
+        self.mem.x_fracs.array[: used.size] = used
         if "gacc_off" in es.op(op)["regs"]:
             regs["gacc_off"] = 0
             regs.setdefault("flags", 0)
             if self._accumulating:
                 regs.update(self._gacc_regs(op, index, rel, used.size, regs.get("flags", 0)))
-        self._call(op, fracs_off=self.x_fracs.offset, **regs)
+        self._call(op, fracs_off=self.mem.x_fracs.offset, **regs)
         if regs.get("gacc_off"):
             self._read_gacc_stats(op)
         stats = self._stats(op)
@@ -404,13 +189,13 @@ class EngineDriver:
             self._gacc_fracs[key] = np.array(
                 [es.grad_acc_frac(self._clip_frac(f_peak + r), self._gacc_step_images) for r in rel], dtype=np.int32
             )
-        self.x_fracs.array[count : 2 * count] = self._gacc_fracs[key]
+        self.mem.x_fracs.array[count : 2 * count] = self._gacc_fracs[key]
         acc_flags = es.flag("GRAD_ACCUMULATE") | (es.flag("GRAD_CLEAR") if clear else 0)
         return {"flags": int(flags) | acc_flags, "gacc_off": self._gacc[key].offset}
 
     def _read_gacc_stats(self, op: str) -> None:
         names = es.op_tensors(op)
-        values = np.asarray(self.x_stats.array[2 * len(names) : 4 * len(names)]).reshape(-1, 2)
+        values = np.asarray(self.mem.x_stats.array[2 * len(names) : 4 * len(names)]).reshape(-1, 2)
         self.gacc_saturations += int(values[:, 1].sum())
 
     def read_accumulated_grads(self) -> dict[str, np.ndarray]:
@@ -420,34 +205,10 @@ class EngineDriver:
             raise RuntimeError("read_accumulated_grads: no backward(accumulate=True) since begin_grad_step")
         dims = self._dims(self.N0, self.N0)
         grads: dict[str, np.ndarray] = {}
-        blocks = [
-            ("HEAD_BWD", 0, "head_params", param_names("head_params"), {}),
-            (
-                "PATCH_EMBED_BWD",
-                0,
-                "patch_params",
-                param_names("patch_params"),
-                {
-                    "patch_embed.proj.weight": (self.D, self.cfg["in_chans"], self.p, self.p),
-                    "cls_token": (1, 1, self.D),
-                    "pos_embed": (1, self.N0, self.D),
-                },
-            ),
-        ]
-        for i in range(self.depth):
-            blocks += [
-                ("MLP_BWD", i, "mlp_params", param_names("mlp_params", i), {}),
-                ("ATTN_BWD", i, "attn_params", param_names("attn_params", i), {}),
-            ]
-        for op, i, layout, names, shapes in blocks:
-            fa = dict(zip(es.op_tensors(op), self._gacc_fracs[(op, i)]))
-            region = self._gacc[(op, i)]
-            for tensor, (off, shape) in es.layout(layout, **dims).items():
-                size = int(np.prod(shape))
-                words = np.asarray(region.array[off : off + size], dtype=np.float64)
-                grads[names[tensor]] = (words * 2.0 ** -int(fa["d_" + tensor])).reshape(
-                    shapes.get(names[tensor], shape)
-                )
+        for key, block in self._param_blocks.items():
+            fracs = dict(zip(es.op_tensors(block.backward_op), self._gacc_fracs[key]))
+            words = self._gacc[key].array
+            unpack_params(words, block.layout, dims, block.names, fracs, self._shapes, grads, dtype=np.float64)
         return grads
 
     # ---------------------------------------------------------------------------------------
@@ -464,14 +225,14 @@ class EngineDriver:
             raise ValueError("keys: every row must start with [CLS] (0) and be strictly ascending")
         row_ptr = np.concatenate([[0, n], n + np.arange(1, n) * keys.shape[1]]).astype(np.int32)
         flat = np.concatenate([np.arange(n), keys.reshape(-1)]).astype(np.int32)
-        buf = self.x_keys[i].array
+        buf = self.mem.x_keys[i].array
         buf[: n + 1] = row_ptr
         buf[n + 1 : n + 1 + flat.size] = flat
         return int(flat.size)
 
     def _attn_rows(self, i: int, n: int, z: int, keys: np.ndarray | None) -> np.ndarray:
         """Head-averaged attention of block i as a dense [n, n] float map (zeros off the lists)."""
-        vals = es.dequantize(self.a_attn_avg[i].array[:z], self.f_prob).astype(np.float64)
+        vals = es.dequantize(self.mem.a_attn_avg[i].array[:z], self.f_prob).astype(np.float64)
         if keys is None:
             return vals.reshape(n, n)
         dense = np.zeros((n, n))
@@ -484,13 +245,14 @@ class EngineDriver:
         if patches.shape != (self.N0 - 1, self.I):
             raise ValueError(f"patches: shape {patches.shape}, expected {(self.N0 - 1, self.I)}")
         q, sat = es.quantize(patches, self.f_act)
-        self.a_patches.array[:] = q.reshape(-1)
+        self.mem.a_patches.array[:] = q.reshape(-1)
         return sat
 
     def forward(self, patches: np.ndarray, select=None, selector_blocks=(), dense_selectors=False):
         """Runs the forward pass. `select(stage, attn_avg[n, n])` -> (keep positions, keys|None)
         is called after the attention of each selector block, which attends over the previous
         selector's key lists unless `dense_selectors`. Returns (logits, last attention map)."""
+        m = self.mem
         sat_in = self.load_patches(patches)
         n, d = self.N0, self.D
         self._call(
@@ -498,9 +260,9 @@ class EngineDriver:
             n_tokens=n,
             dim=d,
             in_dim=self.I,
-            x_off=self.a_patches.offset,
-            y_off=self.a_x[0].offset,
-            w_off=self.w_patch.offset,
+            x_off=m.a_patches.offset,
+            y_off=m.a_x[0].offset,
+            w_off=m.w_patch.offset,
         )
         keys = None
         attn = None
@@ -510,19 +272,18 @@ class EngineDriver:
             if is_selector and dense_selectors:
                 keys = None  # by default a selector block attends over the previous lists too
             z = n * n if keys is None else self._write_keys(i, n, keys)
-            flags = es.flag("SPARSE") if keys is not None else 0
             self._call(
                 "ATTN_FWD",
-                flags=flags,
+                flags=es.flag("SPARSE") if keys is not None else 0,
                 n_tokens=n,
                 dim=d,
                 heads=self.H,
-                x_off=self.a_x[i].offset,
-                y_off=self.a_y[i].offset,
-                w_off=self.w_attn[i].offset,
-                save_off=self.a_attn_save[i].offset,
-                attn_off=self.a_attn_avg[i].offset,
-                keys_off=self.x_keys[i].offset,
+                x_off=m.a_x[i].offset,
+                y_off=m.a_y[i].offset,
+                w_off=m.w_attn[i].offset,
+                save_off=m.a_attn_save[i].offset,
+                attn_off=m.a_attn_avg[i].offset,
+                keys_off=m.x_keys[i].offset,
             )
             blk.n, blk.keys = n, keys
             attn = None
@@ -537,7 +298,7 @@ class EngineDriver:
                         raise ValueError(
                             f"keep: positions must start with [CLS] (0), ascend strictly, and lie in [0, {n})"
                         )
-                    self.x_keep[i].array[: keep.size] = keep
+                    m.x_keep[i].array[: keep.size] = keep
                     k, gather = int(keep.size), True
             blk.k, blk.gather = k, gather
             self._call(
@@ -547,11 +308,11 @@ class EngineDriver:
                 n_keep=k,
                 dim=d,
                 mlp_dim=self.M,
-                x_off=self.a_y[i].offset,
-                y_off=self.a_x[i + 1].offset,
-                w_off=self.w_mlp[i].offset,
-                save_off=self.a_mlp_save[i].offset,
-                keep_off=self.x_keep[i].offset,
+                x_off=m.a_y[i].offset,
+                y_off=m.a_x[i + 1].offset,
+                w_off=m.w_mlp[i].offset,
+                save_off=m.a_mlp_save[i].offset,
+                keep_off=m.x_keep[i].offset,
             )
             n = k
         self._n_last = n
@@ -560,12 +321,12 @@ class EngineDriver:
             n_tokens=n,
             dim=d,
             out_dim=self.C,
-            x_off=self.a_x[self.depth].offset,
-            y_off=self.a_logits.offset,
-            w_off=self.w_head.offset,
-            save_off=self.a_head_save.offset,
+            x_off=m.a_x[self.depth].offset,
+            y_off=m.a_logits.offset,
+            w_off=m.w_head.offset,
+            save_off=m.a_head_save.offset,
         )
-        logits = es.dequantize(self.a_logits.array, self.f_act).astype(np.float64)
+        logits = es.dequantize(m.a_logits.array, self.f_act).astype(np.float64)
         self.counters.saturations += sat_in
         return logits, attn
 
@@ -586,87 +347,73 @@ class EngineDriver:
             return {}
         return grads
 
+    def _grad_step(self, op: str, index: int, n: int, f: int, grads: dict, **regs) -> int:
+        """One backward op of the chain: d_out at g_a, d_in to g_b (then swapped), its weight
+        gradients read; returns the frac of d_in."""
+        m = self.mem
+        fr, f_in = self._backward_call(op, index, f, gy_off=m.g_a.offset, gw_off=m.g_w.offset, **regs)
+        self._read_grads(op, index, n, fr, grads)
+        m.g_a, m.g_b = m.g_b, m.g_a  # this op's d_in is the next op's d_out
+        return f_in
+
     def _backward_ops(self, dlogits: np.ndarray, grads: dict) -> None:
-        d, n = self.D, self._n_last
+        m, d, n = self.mem, self.D, self._n_last
         f = self._f_logits = self._grad_frac_for(dlogits)
         q, _ = es.quantize(dlogits, f)
-        gy = self.g_a
-        gy.array[: self.C] = q
-        gx = self.g_b
-        fr, f = self._backward_call(
+        m.g_a.array[: self.C] = q
+        f = self._grad_step(
             "HEAD_BWD",
             0,
+            n,
             f,
+            grads,
             n_tokens=n,
             dim=d,
             out_dim=self.C,
-            x_off=self.a_x[self.depth].offset,
-            w_off=self.w_head.offset,
-            save_off=self.a_head_save.offset,
-            gy_off=gy.offset,
-            gx_off=gx.offset,
-            gw_off=self.g_w.offset,
-            gs_off=self.g_s.offset,
+            x_off=m.a_x[self.depth].offset,
+            w_off=m.w_head.offset,
+            save_off=m.a_head_save.offset,
+            gx_off=m.g_b.offset,
+            gs_off=m.g_s.offset,
         )
-        self._read_grads("head_params", param_names("head_params"), n, fr, grads, {})
-        gy, gx = gx, gy
         for i in reversed(range(self.depth)):
             blk = self._blocks[i]
-            fr, f = self._backward_call(
+            f = self._grad_step(
                 "MLP_BWD",
                 i,
+                blk.n,
                 f,
+                grads,
                 flags=es.flag("GATHER") if blk.gather else 0,
                 n_tokens=blk.n,
                 n_keep=blk.k,
                 dim=d,
                 mlp_dim=self.M,
-                w_off=self.w_mlp[i].offset,
-                save_off=self.a_mlp_save[i].offset,
-                keep_off=self.x_keep[i].offset,
-                gy_off=gy.offset,
-                gx_off=gx.offset,
-                gw_off=self.g_w.offset,
-                gs_off=self.g_s.offset,
+                w_off=m.w_mlp[i].offset,
+                save_off=m.a_mlp_save[i].offset,
+                keep_off=m.x_keep[i].offset,
+                gx_off=m.g_b.offset,
+                gs_off=m.g_s.offset,
             )
-            self._read_grads("mlp_params", param_names("mlp_params", i), blk.n, fr, grads, {})
-            gy, gx = gx, gy
             if blk.keys is not None:  # the forward's CSR lists are still in place, rewrite anyway
                 self._write_keys(i, blk.n, blk.keys)
-            fr, f = self._backward_call(
+            f = self._grad_step(
                 "ATTN_BWD",
                 i,
+                blk.n,
                 f,
+                grads,
                 flags=es.flag("SPARSE") if blk.keys is not None else 0,
                 n_tokens=blk.n,
                 dim=d,
                 heads=self.H,
-                x_off=self.a_x[i].offset,
-                w_off=self.w_attn[i].offset,
-                save_off=self.a_attn_save[i].offset,
-                keys_off=self.x_keys[i].offset,
-                gy_off=gy.offset,
-                gx_off=gx.offset,
-                gw_off=self.g_w.offset,
-                gs_off=self.g_s.offset,
+                x_off=m.a_x[i].offset,
+                w_off=m.w_attn[i].offset,
+                save_off=m.a_attn_save[i].offset,
+                keys_off=m.x_keys[i].offset,
+                gx_off=m.g_b.offset,
+                gs_off=m.g_s.offset,
             )
-            self._read_grads("attn_params", param_names("attn_params", i), blk.n, fr, grads, {})
-            gy, gx = gx, gy
-        fr, _ = self._backward_call(
-            "PATCH_EMBED_BWD",
-            0,
-            f,
-            n_tokens=self.N0,
-            dim=d,
-            in_dim=self.I,
-            x_off=self.a_patches.offset,
-            w_off=self.w_patch.offset,
-            gy_off=gy.offset,
-            gw_off=self.g_w.offset,
+        self._grad_step(
+            "PATCH_EMBED_BWD", 0, self.N0, f, grads, n_tokens=self.N0, dim=d, in_dim=self.I, x_off=m.a_patches.offset
         )
-        shapes = {
-            "patch_embed.proj.weight": (self.D, self.cfg["in_chans"], self.p, self.p),
-            "cls_token": (1, 1, self.D),
-            "pos_embed": (1, self.N0, self.D),
-        }
-        self._read_grads("patch_params", param_names("patch_params"), self.N0, fr, grads, shapes)

@@ -39,7 +39,7 @@ import numpy as np
 
 from host import cycle_model, engine_spec, host_timing
 from host.backends.call_plan import plan_call
-from host.engine_driver import AxiTotals
+from host.engine_counters import AxiTotals
 from host.model_configs import get_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -400,7 +400,7 @@ def run_image(
             measures.append(_host_measure(epoch_s, timers, records, be.overhead_s, items))
     finally:
         trainer_module.cross_entropy = loss_fn
-    wts = sum(np.asarray(region.array).nbytes for region, _, _ in model.driver._param_map())
+    wts = sum(np.asarray(region.array).nbytes for region, _ in model.driver.mem.param_regions())
     host = _fastest(measures)
     host.step_wts_bytes = int(wts)
     return ImageRun(

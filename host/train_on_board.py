@@ -349,7 +349,8 @@ def build_model(kind: str, config: dict):
 
         return FloatViT(config, dtype=np.float32), "float"
     from host.backends import open_backend
-    from host.engine_driver import EngineDriver, check_config
+    from host.engine_driver import EngineDriver
+    from host.engine_memory import check_config
     from host.engine_model import EngineViT
 
     check_config(config)  # before a backend is opened or anything is sent

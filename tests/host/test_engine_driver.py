@@ -11,7 +11,8 @@ from host_torch_reference import torch_vit_loss
 from host import engine_spec
 from host.backends.csim import CsimBackend
 from host.backends.pynq_backend import PynqBackend
-from host.engine_driver import EngineDriver, EngineLimitError, check_config
+from host.engine_driver import EngineDriver
+from host.engine_memory import EngineLimitError, check_config
 from host.engine_model import EngineViT
 from host.loss import cross_entropy
 from host.model_init import init_weights
