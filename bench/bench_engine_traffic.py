@@ -35,7 +35,7 @@ BEAT_BYTES = {p: es.load_spec()["ports"][p]["axi_bits"] // 8 for p in es.ports()
 def run_image(config: str, tri_level: bool, seed: int = 0):
     """Forward + backward of one random image; returns the driver's Counters (one OpRecord per call)."""
     cfg = get_config(config)
-    driver = EngineDriver(CsimBackend(words=EngineDriver.required_words(cfg)), cfg)
+    driver = EngineDriver(CsimBackend(words=EngineDriver.required_words(cfg)), cfg, record_ops=True)
     driver.write_weights(init_weights(cfg, seed=seed))
     rng = np.random.default_rng(seed)
     patches = rng.normal(0.0, 0.5, (driver.N0 - 1, driver.I))

@@ -71,9 +71,9 @@ class Counters(AxiTotals):
     min_axi_bytes: int = 0
     axi: dict = field(default_factory=zero_axi)
     calls: int = 0
-    ops: list = field(default_factory=list)
+    ops: list = field(default_factory=list)  # the OpRecords themselves, when add(keep=True)
 
-    def add(self, rec: OpRecord) -> None:
+    def add(self, rec: OpRecord, keep: bool = False) -> None:
         self.macs += rec.macs
         self.cycles += rec.cycles
         self.saturations += rec.saturations
@@ -83,4 +83,5 @@ class Counters(AxiTotals):
             for f, v in fields.items():
                 self.axi[port][f] += v
         self.calls += 1
-        self.ops.append(rec)
+        if keep:  # a training epoch makes ~10^5 calls: records kept only when someone reads them
+            self.ops.append(rec)

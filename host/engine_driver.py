@@ -43,6 +43,7 @@ class EngineDriver:
     """The op sequences of one model on one backend (see the module doc)."""
 
     def __init__(self, backend, config: dict, record_ops: bool = False):
+        """record_ops: keep every call's OpRecord in self.counters.ops (benchmarks, tests)."""
         self.mem = EngineMemory(backend, config)  # checks the config against the engine's limits first
         self.be, self.cfg = backend, config
         self.D, self.H = config["embed_dim"], config["num_heads"]
@@ -118,7 +119,7 @@ class EngineDriver:
             raise RuntimeError(f"driver bug: {op} declares registers {missing} the driver did not set")
         c = self.be.call_checked(op, **{r: regs[r] for r in declared})  # EngineError names the status
         rec = OpRecord.from_counters(op, c)
-        self.counters.add(rec)
+        self.counters.add(rec, keep=self.record_ops)
         return rec
 
     def _stats(self, op: str) -> dict[str, tuple[int, int]]:

@@ -73,8 +73,9 @@ def read_counter_registers(words: dict[str, int] | Callable[[str], int]) -> dict
     "saturations", "elementwise_cycles", "min_axi_bytes", "axi": {port: {"rd_bytes", "wr_bytes",
     "rd_bursts", "wr_bursts"}}}; a counter spread over _lo/_hi registers is joined, low word first."""
     read = words.__getitem__ if isinstance(words, dict) else words
-    out: dict = {"axi": {port: {} for port in engine_spec.ports()}}
-    for key, port, regs in counter_plan():
+    plan = counter_plan()
+    out: dict = {"axi": {port: {} for port in dict.fromkeys(port for _, port, _ in plan if port)}}
+    for key, port, regs in plan:
         value = int(read(regs[0]))
         for i, name in enumerate(regs[1:], start=1):
             value |= int(read(name)) << (32 * i)

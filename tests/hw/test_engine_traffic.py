@@ -137,7 +137,7 @@ def _image_counters(tri_level: bool, attn_keep: float = 0.3):
     from host.ta_selector import select_stage
 
     cfg = get_config("deit_tiny_patch16_224")
-    driver = EngineDriver(CsimBackend(words=EngineDriver.required_words(cfg)), cfg)
+    driver = EngineDriver(CsimBackend(words=EngineDriver.required_words(cfg)), cfg, record_ops=True)
     driver.write_weights(init_weights(cfg, seed=1))
     rng = np.random.default_rng(1)
     select = None
