@@ -21,6 +21,13 @@ def load_spec(path: str | None = None) -> dict:
         return json.load(f)
 
 
+def overlay_paths() -> tuple[Path, Path]:
+    """Bitstream and .hwh paths, as the "overlay" section declares them (relative to the repository)."""
+    ov = load_spec()["overlay"]
+    base = SPEC_PATH.parents[2] / ov["dir"]
+    return base / ov["bitstream"], base / ov["hwh"]
+
+
 def format_frac(kind: str) -> int:
     """Fractional bits of a tensor kind's declared format (e.g. 'weight')."""
     formats = load_spec()["formats"]

@@ -14,19 +14,7 @@ lazily (so a board without a compiler never builds the C-sim, and the C-sim neve
 
 from __future__ import annotations
 
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
 BACKENDS = ("auto", "csim", "pynq")
-
-
-def overlay_paths() -> tuple[Path, Path]:
-    """Bitstream and .hwh paths, as engine_spec.json's "overlay" section declares them."""
-    from host import engine_spec
-
-    ov = engine_spec.load_spec()["overlay"]
-    base = REPO / ov["dir"]
-    return base / ov["bitstream"], base / ov["hwh"]
 
 
 def board_available() -> bool:
@@ -35,7 +23,9 @@ def board_available() -> bool:
         import pynq  # noqa: F401
     except ImportError:
         return False
-    bit, hwh = overlay_paths()
+    from host import engine_spec
+
+    bit, hwh = engine_spec.overlay_paths()
     return bit.exists() and hwh.exists()
 
 

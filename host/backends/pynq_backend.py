@@ -35,9 +35,8 @@ class PynqBackend(PortMemoryBackend):
         """overlay/allocate: injected by tests (a recording fake device); default: PYNQ's."""
         if overlay is None or allocate is None:
             pynq = _import_pynq()
-            from host.backends import overlay_paths
 
-            bit, _ = overlay_paths()
+            bit, _ = engine_spec.overlay_paths()
             if not bit.exists():
                 raise FileNotFoundError(f"overlay bitstream {bit} not found (build it with make bitstream)")
             overlay = overlay or pynq.Overlay(str(bit))
