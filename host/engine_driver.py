@@ -35,7 +35,8 @@ EXTRA_HEADROOM_BITS = 1
 class _Block:
     n: int = 0  # tokens into the block
     k: int = 0  # tokens out (after GATHER)
-    keys: np.ndarray | None = None  # CSR-ready key lists of the patch queries (positions)
+    keys: np.ndarray | None = None  # key lists of the patch queries (positions)
+    csr: np.ndarray | None = None  # the same as written to aux (EngineDriver._csr)
     gather: bool = False
 
 
@@ -214,8 +215,10 @@ class EngineDriver:
 
     # ---------------------------------------------------------------------------------------
     # forward
-    def _write_keys(self, i: int, n: int, keys: np.ndarray) -> int:
-        """CSR key lists for block i: the [CLS] row dense, patch rows as given. Returns entries."""
+    @staticmethod
+    def _csr(n: int, keys: np.ndarray) -> np.ndarray:
+        """Checked CSR key lists of n tokens (row_ptr[n + 1] then the entries): the [CLS] row dense,
+        the patch rows as given. Built once per selection, written for every block that uses it."""
         if keys.shape[0] != n - 1:
             raise ValueError(f"keys: {keys.shape[0]} query rows for {n} tokens (expected {n - 1})")
         if keys.shape[1] > es.limit("max_keys"):
@@ -224,12 +227,13 @@ class EngineDriver:
             raise ValueError(f"keys: positions must lie in [0, {n})")
         if np.any(keys[:, 0] != 0) or np.any(np.diff(keys, axis=1) <= 0):
             raise ValueError("keys: every row must start with [CLS] (0) and be strictly ascending")
-        row_ptr = np.concatenate([[0, n], n + np.arange(1, n) * keys.shape[1]]).astype(np.int32)
-        flat = np.concatenate([np.arange(n), keys.reshape(-1)]).astype(np.int32)
-        buf = self.mem.x_keys[i].array
-        buf[: n + 1] = row_ptr
-        buf[n + 1 : n + 1 + flat.size] = flat
-        return int(flat.size)
+        row_ptr = np.concatenate([[0, n], n + np.arange(1, n) * keys.shape[1]])
+        return np.concatenate([row_ptr, np.arange(n), keys.reshape(-1)]).astype(np.int32)
+
+    def _write_keys(self, i: int, n: int, csr: np.ndarray) -> int:
+        """Block i's key lists into aux; returns the entries (Z)."""
+        self.mem.x_keys[i].array[: csr.size] = csr
+        return csr.size - (n + 1)
 
     def _attn_rows(self, i: int, n: int, z: int, keys: np.ndarray | None) -> np.ndarray:
         """Head-averaged attention of block i as a dense [n, n] float map (zeros off the lists)."""
@@ -266,13 +270,16 @@ class EngineDriver:
             w_off=m.w_patch.offset,
         )
         keys = None
+        csr = csr_keys = None  # the checked CSR form of `keys`
         attn = None
         for i in range(self.depth):
             blk = self._blocks[i]
             is_selector = select is not None and i in selector_blocks
             if is_selector and dense_selectors:
                 keys = None  # by default a selector block attends over the previous lists too
-            z = n * n if keys is None else self._write_keys(i, n, keys)
+            if keys is not None and (csr is None or csr_keys is not keys):
+                csr, csr_keys = self._csr(n, keys), keys
+            z = n * n if keys is None else self._write_keys(i, n, csr)
             self._call(
                 "ATTN_FWD",
                 flags=es.flag("SPARSE") if keys is not None else 0,
@@ -286,7 +293,7 @@ class EngineDriver:
                 attn_off=m.a_attn_avg[i].offset,
                 keys_off=m.x_keys[i].offset,
             )
-            blk.n, blk.keys = n, keys
+            blk.n, blk.keys, blk.csr = n, keys, csr if keys is not None else None
             attn = None
             if is_selector or i == self.depth - 1:
                 attn = self._attn_rows(i, n, z, keys)
@@ -396,8 +403,8 @@ class EngineDriver:
                 gx_off=m.g_b.offset,
                 gs_off=m.g_s.offset,
             )
-            if blk.keys is not None:  # the forward's CSR lists are still in place, rewrite anyway
-                self._write_keys(i, blk.n, blk.keys)
+            if blk.csr is not None:  # the forward's CSR lists are still in place, rewrite anyway
+                self._write_keys(i, blk.n, blk.csr)
             f = self._grad_step(
                 "ATTN_BWD",
                 i,
