@@ -14,9 +14,6 @@
 
 namespace hls {
 
-template <typename T, int DEPTH = 0>
-class stream;
-
 template <typename T>
 class stream<T, 0> : public onion_sim::stream_api<stream<T, 0>, T> {
   public:

@@ -26,11 +26,6 @@
 
 namespace hls {
 
-// As in Vitis, stream<T, DEPTH> derives from stream<T> (= stream<T, 0>), so a process that takes
-// `hls::stream<T> &` accepts a FIFO declared with a depth.
-template <typename T, int DEPTH = 0>
-class stream;
-
 template <typename T>
 class stream<T, 0> : public onion_sim::stream_api<stream<T, 0>, T> {
   public:

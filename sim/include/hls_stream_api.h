@@ -1,9 +1,19 @@
-// The part of hls::stream's API that follows from a stream's own write / read / empty / full, shared by
-// the two open-source streams (sim/include/hls_stream.h, sim/bounded/bounded_stream.h) through CRTP:
+// What the two open-source hls::stream implementations (sim/include/hls_stream.h, unbounded;
+// sim/bounded/bounded_stream.h, blocking at DEPTH) share: the class template they specialise, and the
+// part of the API that follows from a stream's own write / read / empty / full, through CRTP:
 // `class stream<T, 0> : public onion_sim::stream_api<stream<T, 0>, T>` with `using ...::read;` (the
 // stream's own `T read()` would hide the `read(T &)` overload).
 #ifndef ONION_SIM_HLS_STREAM_API_H
 #define ONION_SIM_HLS_STREAM_API_H
+
+namespace hls {
+
+// As in Vitis, stream<T, DEPTH> derives from stream<T> (= stream<T, 0>), so a process that takes
+// `hls::stream<T> &` accepts a FIFO declared with a depth.
+template <typename T, int DEPTH = 0>
+class stream;
+
+}  // namespace hls
 
 namespace onion_sim {
 
