@@ -11,7 +11,8 @@ Rules (each finding names file:line):
                      ALL_CAPS constant expression) or opens its braced body with
                      `#pragma HLS LOOP_TRIPCOUNT`
   tripcount-literal  LOOP_TRIPCOUNT min/max/avg are generated names (ONION_TRIP_*, from
-                     hw/spec/engine_spec.json "trip_counts"), never a number copied by hand
+                     hw/spec/engine_spec.json "trip_counts"), or a helper's template parameter that
+                     its calls set to one, never a number copied by hand
   function-pointer   no function pointer (`(*f)(...)`), no functor (`operator()`), no template
                      parameter used as a callable (a parameter of template type T that is called)
   maxi-elementwise   no element-wise DDR access in loops: a DDR pointer is not indexed or
@@ -209,6 +210,51 @@ def check_tripcount_literals(path: Path, text: str) -> list[Finding]:
         )
         for m in re.finditer(r"LOOP_TRIPCOUNT[^\n]*?\b(?:min|max|avg)\s*=\s*\d+", text)
     ]
+
+
+def check_tripcount_parameters(texts: dict[Path, str]) -> list[Finding]:
+    """A LOOP_TRIPCOUNT value that is a name but not ONION_TRIP_* must be an int template parameter of
+    the function it is in, and every call of that function (`name<...>(`) sets it to an ONION_TRIP_* name."""
+    found, params = [], {}  # function name -> (path, line, index of the trip-count parameter)
+    for path, text in texts.items():
+        spans = []
+        for t in re.finditer(r"\btemplate\s*<", text):
+            close = _match_paren(text, t.end() - 1, "<", ">")
+            nxt = next(_functions(text[close + 1 :]), None)
+            if nxt is not None:
+                name, _params, body, start, _at = nxt
+                ints = [_param_name(a) for a in _split_args(text[t.end() : close])]
+                spans.append((close + 1 + start, close + 1 + start + len(body), name, ints))
+        for m in re.finditer(r"LOOP_TRIPCOUNT[^\n]*", text):
+            for v in re.findall(r"\b(?:min|max|avg)\s*=\s*([A-Za-z_]\w*)", m.group(0)):
+                if v.startswith("ONION_TRIP_"):
+                    continue
+                owner = [(n, ints) for b0, b1, n, ints in spans if b0 <= m.start() < b1 and v in ints]
+                if owner:
+                    params[owner[0][0]] = (path, _line_of(text, m.start()), owner[0][1].index(v))
+                else:
+                    found.append(
+                        Finding(
+                            path,
+                            _line_of(text, m.start()),
+                            "tripcount-literal",
+                            f"`{v}`: use a generated ONION_TRIP_* name or a template parameter set to one",
+                        )
+                    )
+    for path, text in texts.items():
+        for name, (_tpath, _tline, index) in params.items():
+            for c in re.finditer(r"\b" + name + r"\s*<([^<>;]*)>\s*\(", text):
+                args = [a.strip() for a in _split_args(c.group(1))]
+                if index >= len(args) or not re.fullmatch(r"ONION_TRIP_\w+", args[index]):
+                    found.append(
+                        Finding(
+                            path,
+                            _line_of(text, c.start()),
+                            "tripcount-literal",
+                            f"{name}<{c.group(1)}>: its trip-count parameter takes an ONION_TRIP_* name",
+                        )
+                    )
+    return found
 
 
 def _functions(text: str):
@@ -452,7 +498,7 @@ def lint(paths: list[Path] | None = None) -> list[Finding]:
     ddr = ddr_pointers(texts)
     for f, text in texts.items():
         found += check_maxi_elementwise(f, text, ddr)
-    return found + check_recursion(texts)
+    return found + check_recursion(texts) + check_tripcount_parameters(texts)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """`python -m hw.gen.spec`: derives the C++ side of the engine contract from hw/spec/engine_spec.json.
 
 Writes hw/include/onion/spec.h (constants, op codes, status codes, register offsets, the Args /
-Outputs structs and region layouts) and the generated interface block of hw/src/onion_engine.cpp
+Outputs structs, the per-port AXI counters and their output registers, region layouts) and the generated interface block of hw/src/onion_engine.cpp
 (the top function's signature and its `#pragma HLS INTERFACE ... offset=0x..` lines). Both are
 committed; tests/hw/test_spec.py fails when either is stale. `--check` exits 1 when stale.
 """
@@ -165,6 +165,10 @@ def render_dma(spec: dict) -> list[str]:
         "    }",
         "}",
         "",
+    ]
+    lines += _axi_counter_lines(spec)
+    lines += [
+        "",
         "// the on-chip copy of a call's regions, in words: one pool for the 16-bit ports (the most one",
         "// call moves at the limits, whole beats per region) and one for aux",
     ]
@@ -216,6 +220,48 @@ def render_dma(spec: dict) -> list[str]:
     ]
     lines += [f"    case RG_{r.upper()}: a.{r} = off; break;" for r in regs]
     lines += ["    default: break;", "    }", "}"]
+    return lines
+
+
+def _axi_counter_lines(spec: dict) -> list[str]:
+    """AxiCount (one field per counters.axi entry, 32 bits per register) and the copy of each port's
+    counts into its output registers (the templates' {port} = each of ports, low word first)."""
+    axi = _public(spec["counters"]["axi"])
+    ports = _public(spec["ports"])
+    ctype = {1: "uint32_t", 2: "uint64_t"}
+    for field, regs in axi.items():
+        if len(regs) not in ctype:
+            raise ValueError(f"counters.axi.{field}: 1 or 2 registers (32 or 64 bits), not {len(regs)}")
+        if not all(r.startswith("{port}_") for r in regs):
+            raise ValueError(f"counters.axi.{field}: register templates start with '{{port}}_': {regs}")
+    lines = [
+        "// what one AXI port did in a call (counters.axi), counted by the burst load/store units",
+        "// (axi_burst.h) as they run; bytes are whole beats of the port's width",
+        "struct AxiCount {",
+        *[f"    {ctype[len(regs)]} {field};" for field, regs in axi.items()],
+        "};",
+        "",
+        "// one port's counts into its registers (counters.axi order, low word first)",
+    ]
+    regs = [(field, word, reg.replace("{port}_", "")) for field, names in axi.items() for word, reg in enumerate(names)]
+    lines.append(
+        "inline void axi_count_to_registers(const AxiCount &c, "
+        + ", ".join(f"uint32_t &{name}" for _f, _w, name in regs)
+        + ") {"
+    )
+    for field, word, name in regs:
+        value = f"(uint32_t)(c.{field} >> {32 * word})" if word else f"(uint32_t)c.{field}"
+        lines.append(f"    {name} = {value};")
+    lines += [
+        "}",
+        "",
+        "// each port's counts into its output registers ({port} = each of ports)",
+        "inline void axi_counts_to_outputs(const AxiCount *axi, Outputs &o) {",
+    ]
+    for port in ports:
+        outs = ", ".join(f"o.{reg.format(port=port)}" for names in axi.values() for reg in names)
+        lines.append(f"    axi_count_to_registers(axi[PORT_{port.upper()}], {outs});")
+    lines.append("}")
     return lines
 
 

@@ -59,40 +59,44 @@ proc ::onion::json::ParseValue {text posVar} {
     error "JSON: unexpected character '$c' at offset $pos"
 }
 
-proc ::onion::json::ParseObject {text posVar} {
+# The items of a JSON object or array, from its opening bracket through the matching `close`, each
+# read by the proc `item` (text posVar -> value) and separated by commas, as a list.
+proc ::onion::json::ParseItems {text posVar close item} {
     upvar 1 $posVar pos
     incr pos
-    set result [dict create]
+    set items {}
     SkipSpace $text pos
-    if {[string index $text $pos] eq "\}"} { incr pos; return $result }
+    if {[string index $text $pos] eq $close} { incr pos; return $items }
     while 1 {
         SkipSpace $text pos
-        if {[string index $text $pos] ne "\""} { error "JSON: expected a key at offset $pos" }
-        set key [ParseString $text pos]
-        Expect $text pos ":"
-        dict set result $key [ParseValue $text pos]
+        lappend items [$item $text pos]
         SkipSpace $text pos
         set c [string index $text $pos]
         incr pos
-        if {$c eq "\}"} { return $result }
-        if {$c ne ","} { error "JSON: expected ',' or '\}' at offset [expr {$pos - 1}]" }
+        if {$c eq $close} { return $items }
+        if {$c ne ","} { error "JSON: expected ',' or '$close' at offset [expr {$pos - 1}]" }
     }
+}
+
+# One "key": value member of an object, as a {key value} pair.
+proc ::onion::json::ParseMember {text posVar} {
+    upvar 1 $posVar pos
+    if {[string index $text $pos] ne "\""} { error "JSON: expected a key at offset $pos" }
+    set key [ParseString $text pos]
+    Expect $text pos ":"
+    return [list $key [ParseValue $text pos]]
+}
+
+proc ::onion::json::ParseObject {text posVar} {
+    upvar 1 $posVar pos
+    set result [dict create]
+    foreach member [ParseItems $text pos "\}" ParseMember] { dict set result {*}$member }
+    return $result
 }
 
 proc ::onion::json::ParseArray {text posVar} {
     upvar 1 $posVar pos
-    incr pos
-    set result {}
-    SkipSpace $text pos
-    if {[string index $text $pos] eq "\]"} { incr pos; return $result }
-    while 1 {
-        lappend result [ParseValue $text pos]
-        SkipSpace $text pos
-        set c [string index $text $pos]
-        incr pos
-        if {$c eq "\]"} { return $result }
-        if {$c ne ","} { error "JSON: expected ',' or '\]' at offset [expr {$pos - 1}]" }
-    }
+    return [ParseItems $text pos "\]" ParseValue]
 }
 
 proc ::onion::json::ParseString {text posVar} {

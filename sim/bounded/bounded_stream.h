@@ -10,14 +10,12 @@
 #include <string>
 
 #include "bounded_runtime.h"
+#include "hls_stream_api.h"
 
 namespace hls {
 
-template <typename T, int DEPTH = 0>
-class stream;
-
 template <typename T>
-class stream<T, 0> {
+class stream<T, 0> : public onion_sim::stream_api<stream<T, 0>, T> {
   public:
     stream() : name_("stream_" + std::to_string(onion_bounded::Runtime::get().next_stream_id++)) {}
     explicit stream(const char *name) : name_(name) {}
@@ -33,6 +31,7 @@ class stream<T, 0> {
         q_.push_back(v);
         notify();
     }
+    using onion_sim::stream_api<stream<T, 0>, T>::read;  // read(T &), beside this read()
     T read() {
         onion_bounded::block_while([this] { return q_.empty(); }, changed_, name_, cap_, "empty (read)");
         T v = q_.front();
@@ -40,19 +39,6 @@ class stream<T, 0> {
         notify();
         return v;
     }
-    void read(T &v) { v = read(); }
-    bool read_nb(T &v) {
-        if (q_.empty()) return false;
-        v = read();
-        return true;
-    }
-    bool write_nb(const T &v) {
-        if (full()) return false;
-        write(v);
-        return true;
-    }
-    void operator<<(const T &v) { write(v); }
-    void operator>>(T &v) { v = read(); }
     bool empty() const { return q_.empty(); }
     bool full() const { return (int)q_.size() >= cap_; }
     int size() const { return (int)q_.size(); }

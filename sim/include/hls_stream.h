@@ -22,15 +22,12 @@
 #include <deque>
 #include <string>
 
+#include "hls_stream_api.h"
+
 namespace hls {
 
-// As in Vitis, stream<T, DEPTH> derives from stream<T> (= stream<T, 0>), so a process that takes
-// `hls::stream<T> &` accepts a FIFO declared with a depth.
-template <typename T, int DEPTH = 0>
-class stream;
-
 template <typename T>
-class stream<T, 0> {
+class stream<T, 0> : public onion_sim::stream_api<stream<T, 0>, T> {
   public:
     stream() {}
     explicit stream(const char *name) : name_(name) {}
@@ -38,6 +35,7 @@ class stream<T, 0> {
     stream &operator=(const stream &) = delete;
 
     void write(const T &v) { q_.push_back(v); }
+    using onion_sim::stream_api<stream<T, 0>, T>::read;  // read(T &), beside this read()
     T read() {
         if (q_.empty()) {  // Vitis C-sim warns and returns garbage; an engine bug here must be loud
             std::fprintf(stderr, "hls::stream '%s': read while empty\n", name_.c_str());
@@ -47,18 +45,6 @@ class stream<T, 0> {
         q_.pop_front();
         return v;
     }
-    void read(T &v) { v = read(); }
-    bool read_nb(T &v) {
-        if (q_.empty()) return false;
-        v = read();
-        return true;
-    }
-    bool write_nb(const T &v) {
-        write(v);
-        return true;
-    }
-    void operator<<(const T &v) { write(v); }
-    void operator>>(T &v) { v = read(); }
     bool empty() const { return q_.empty(); }
     bool full() const { return false; }
     int size() const { return (int)q_.size(); }

@@ -148,6 +148,16 @@ def test_mac_geometry_and_clock_come_from_the_spec():
             "void f(int n) { for (int i = 0; i < n; ++i) {\n#pragma HLS LOOP_TRIPCOUNT max=197\n } }",
             "tripcount-literal",
         ),
+        (
+            "void f(int n) { for (int i = 0; i < n; ++i) {\n#pragma HLS LOOP_TRIPCOUNT max=ROWS\n } }",
+            "tripcount-literal",
+        ),
+        # a helper's trip-count template parameter set to a number at a call
+        (
+            "template <int ROWS> void f(int n) { for (int i = 0; i < n; ++i) {\n#pragma HLS LOOP_TRIPCOUNT max=ROWS\n } }\n"
+            "void g(int n) { f<8>(n); }",
+            "tripcount-literal",
+        ),
         ("int apply(int (*fn)(int), int v) { return fn(v); }", "function-pointer"),
         ("struct F { int operator()(int v) const { return v; } };", "function-pointer"),
         ("template <class Job> int run(Job job, int v) { return job(v); }", "function-pointer"),
@@ -204,6 +214,12 @@ def test_lint_accepts_bounded_loops_and_csim_only_code(tmp_path):
             }
         }
         template <class T> T twice(T v) { return v + v; }
+        template <int ROWS> void rows(int n) {
+            for (int i = 0; i < n; ++i) {
+        #pragma HLS LOOP_TRIPCOUNT max=ROWS
+            }
+        }
+        void call_rows(int n) { rows<ONION_TRIP_TOKENS>(n); }
         void burst_load(const short *src, short dst[MAX_N]) {
             for (int i = 0; i < MAX_N; ++i) dst[i] = src[i];
         }

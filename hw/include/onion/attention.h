@@ -79,11 +79,7 @@ inline void softmax_row(const word_t *s, int count, word_t *p, uint32_t &sat, Co
             }
         }
     }
-    int64_t sum = 0;
-    for (int l = 0; l < EW_LANES; ++l) {
-#pragma HLS UNROLL
-        sum += sp[l];
-    }
+    const int64_t sum = fold_lanes(sp);
     count_elementwise(cnt, count, EW_LANES, 1, EW_DEPTH_NONLINEAR);
     const uint32_t r = reciprocal_fx((uint32_t)sum, spec::SOFTMAX_EXP_FRAC, spec::SOFTMAX_RECIP_FRAC);
     count_elementwise(cnt, 1, 1, 1, EW_DEPTH_NONLINEAR);
@@ -349,6 +345,33 @@ inline AttnStage &attn_stage() {
     return st;
 }
 
+// A call's head geometry: head dim, score scale shift (log4 hd), key-list entries Z, qkv row stride.
+struct MhsaGeometry {
+    int hd, sh;
+    long Z, ld;
+};
+
+// Both directions start here: the geometry, and the call's schedules planned into the stage.
+inline MhsaGeometry mhsa_plan(int n, int D, int H, const int32_t *rp, const int32_t *keys, AttnStage &sg,
+                              Counters &cnt) {
+    MhsaGeometry g;
+    g.hd = D / H;
+    g.sh = head_scale_shift(g.hd);
+    g.Z = rp[n];
+    g.ld = 3L * D;
+    plan_attention(g.Z == (long)n * n, n, g.hd, rp, keys, sg.mask, sg.plan, cnt);
+    return g;
+}
+
+// Query i's listed entries of the staged products (sg.s) into row, folded into st; returns their count.
+inline int gather_query_row(const AttnStage &sg, int i, int n, const int32_t *rp, const int32_t *keys, word_t *row,
+                            Stat &st, Counters &cnt) {
+    const int c = rp[i + 1] - rp[i];
+    gather_listed(sg.plan.by_query_keys, sg.s, i, keys, rp[i], c, n, row, cnt);
+    stats_scan(st, row, c, cnt);
+    return c;
+}
+
 struct MhsaFwdStats {
     Stat *scores, *probs, *ctx, *avg;
 };
@@ -356,15 +379,13 @@ struct MhsaFwdStats {
 // probs [H, Z] and ctx [n, D] from qkv [n, 3D]; avg [Z]: probabilities averaged over heads.
 inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, const int32_t *keys,
                      word_t *probs, word_t *ctx, word_t *avg, MhsaFwdStats st, Counters &cnt) {
-    const int hd = D / H;
-    const int sh = head_scale_shift(hd);
-    const long Z = rp[n];
-    const long ld = 3L * D;
     AttnStage &sg = attn_stage();
-    plan_attention(Z == (long)n * n, n, hd, rp, keys, sg.mask, sg.plan, cnt);
+    const MhsaGeometry geo = mhsa_plan(n, D, H, rp, keys, sg, cnt);
+    const int hd = geo.hd;
+    const long Z = geo.Z, ld = geo.ld;
     word_t srow[spec::MAX_TOKENS];
 #pragma HLS ARRAY_PARTITION variable=srow cyclic factor=spec::EW_LANES
-    const int score_shift = 2 * spec::FRAC_ACTIVATION - spec::FRAC_ATTN_SCORE + sh;
+    const int score_shift = 2 * spec::FRAC_ACTIVATION - spec::FRAC_ATTN_SCORE + geo.sh;
     for (int h = 0; h < H; ++h) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_HEADS
         word_t *ph = probs + h * Z;
@@ -372,9 +393,7 @@ inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
                         st.scores->sat, cnt);
         for (int i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
-            const int c = rp[i + 1] - rp[i];
-            gather_listed(sg.plan.by_query_keys, sg.s, i, keys, rp[i], c, n, srow, cnt);
-            stats_scan(*st.scores, srow, c, cnt);
+            const int c = gather_query_row(sg, i, n, rp, keys, srow, *st.scores, cnt);
             softmax_row(srow, c, ph + rp[i], st.probs->sat, cnt);
         }
         scatter_dense(n, rp, keys, ph, sg.p, cnt);
@@ -389,18 +408,7 @@ inline void mhsa_fwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_KEYS_LANES
         acc_t sum[EW_LANES];
 #pragma HLS ARRAY_PARTITION variable=sum complete
-        for (int l = 0; l < EW_LANES; ++l) {
-#pragma HLS UNROLL
-            sum[l] = 0;
-        }
-        for (int h = 0; h < H; ++h) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_HEADS
-#pragma HLS PIPELINE II=1
-            for (int l = 0; l < EW_LANES; ++l) {
-#pragma HLS UNROLL
-                if (z0 + l < Z) sum[l] += probs[h * Z + z0 + l];
-            }
-        }
+        lane_column_sums<ONION_TRIP_HEADS>(probs, H, Z, z0, Z, sum);  // probs as an [H, Z] matrix
         for (int l = 0; l < EW_LANES; ++l) {
 #pragma HLS UNROLL
             if (z0 + l < Z) avg[z0 + l] = requantize(sum[l] * inv_h, spec::HEAD_AVG_FRAC, st.avg->sat);
@@ -422,16 +430,14 @@ struct MhsaBwdStats {
 inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, const int32_t *keys,
                      const word_t *probs, const word_t *d_ctx, word_t *d_scores, word_t *d_qkv, MhsaBwdFracs g,
                      MhsaBwdStats st, Counters &cnt) {
-    const int hd = D / H;
-    const int sh = head_scale_shift(hd);
-    const long Z = rp[n];
-    const long ld = 3L * D;
     AttnStage &sg = attn_stage();
-    plan_attention(Z == (long)n * n, n, hd, rp, keys, sg.mask, sg.plan, cnt);
+    const MhsaGeometry geo = mhsa_plan(n, D, H, rp, keys, sg, cnt);
+    const int hd = geo.hd;
+    const long Z = geo.Z, ld = geo.ld;
     word_t dprow[spec::MAX_TOKENS];
 #pragma HLS ARRAY_PARTITION variable=dprow cyclic factor=spec::EW_LANES
     const int dp_shift = g.ctx + spec::FRAC_ACTIVATION - g.probs;
-    const int dq_shift = g.scores + spec::FRAC_ACTIVATION + sh - g.qkv;
+    const int dq_shift = g.scores + spec::FRAC_ACTIVATION + geo.sh - g.qkv;
     const int dv_shift = spec::FRAC_ATTN_PROB + g.ctx - g.qkv;
     for (int h = 0; h < H; ++h) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_HEADS
@@ -442,17 +448,12 @@ inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
                         st.probs->sat, cnt);
         for (int i = 0; i < n; ++i) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
-            const int c = rp[i + 1] - rp[i];
-            gather_listed(sg.plan.by_query_keys, sg.s, i, keys, rp[i], c, n, dprow, cnt);
-            stats_scan(*st.probs, dprow, c, cnt);
+            const int c = gather_query_row(sg, i, n, rp, keys, dprow, *st.probs, cnt);
             // dS = P (dP - sum_k P dP); the dot product as L lane partials folded in lane order
             const word_t *p = ph + rp[i];
             int64_t dp[EW_LANES];
 #pragma HLS ARRAY_PARTITION variable=dp complete
-            for (int l = 0; l < EW_LANES; ++l) {
-#pragma HLS UNROLL
-                dp[l] = 0;
-            }
+            lanes_clear(dp);
             for (int j0 = 0; j0 < c; j0 += EW_LANES) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_KEYS_LANES
 #pragma HLS PIPELINE II=1
@@ -461,11 +462,7 @@ inline void mhsa_bwd(const word_t *qkv, int n, int D, int H, const int32_t *rp, 
                     if (j0 + l < c) dp[l] += (int64_t)p[j0 + l] * dprow[j0 + l];
                 }
             }
-            int64_t dot = 0;
-            for (int l = 0; l < EW_LANES; ++l) {
-#pragma HLS UNROLL
-                dot += dp[l];
-            }
+            const int64_t dot = fold_lanes(dp);
             for (int j0 = 0; j0 < c; j0 += EW_LANES) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_KEYS_LANES
 #pragma HLS PIPELINE II=1

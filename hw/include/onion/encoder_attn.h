@@ -18,14 +18,8 @@ struct AttnView {
 };
 
 inline AttnView attn_view(int n, int D, int H, long Z) {
-    spec::Dims d = {n, n, D, H, 0, 0, 0, Z};
-    AttnView v;
-    v.n = n;
-    v.D = D;
-    v.H = H;
-    v.pw = spec::attn_params_layout(d);
-    v.sv = spec::attn_save_layout(d);
-    v.sc = spec::attn_scratch_layout(d);
+    const spec::Dims d = {n, n, D, H, 0, 0, 0, Z};
+    const AttnView v = {n, D, H, spec::attn_params_layout(d), spec::attn_save_layout(d), spec::attn_scratch_layout(d)};
     return v;
 }
 
@@ -59,17 +53,17 @@ inline void attn_bwd(const AttnView &v, const word_t *x, const word_t *w, const 
     word_t *d_qkv = gs + v.sc.d_qkv;
     word_t *d_ln = gs + v.sc.d_ln;
     // output projection
-    linear_bwd_params(dy, D, fr[T::D_OUT], ctx, D, n, D, D, gw + v.pw.proj_w, fr[T::D_PROJ_W], gw + v.pw.proj_b,
-                      fr[T::D_PROJ_B], st[T::D_PROJ_W], st[T::D_PROJ_B], cnt);
-    linear_bwd_data(dy, D, fr[T::D_OUT], n, D, D, w + v.pw.proj_w, d_ctx, D, fr[T::D_CTX], st[T::D_CTX], cnt);
+    linear_bwd(dy, D, fr[T::D_OUT], ctx, D, n, D, D, w + v.pw.proj_w, gw + v.pw.proj_w, fr[T::D_PROJ_W],
+               gw + v.pw.proj_b, fr[T::D_PROJ_B], d_ctx, D, fr[T::D_CTX], st[T::D_PROJ_W], st[T::D_PROJ_B],
+               st[T::D_CTX], cnt);
     // attention core
     MhsaBwdFracs g = {fr[T::D_CTX], fr[T::D_PROBS], fr[T::D_SCORES], fr[T::D_QKV]};
     MhsaBwdStats ms = {&st[T::D_PROBS], &st[T::D_SCORES], &st[T::D_QKV]};
     mhsa_bwd(qkv, n, D, v.H, rp, keys, save + v.sv.probs, d_ctx, gs + v.sc.d_scores, d_qkv, g, ms, cnt);
     // qkv projection
-    linear_bwd_params(d_qkv, 3 * D, fr[T::D_QKV], ln, D, n, D, 3 * D, gw + v.pw.qkv_w, fr[T::D_QKV_W],
-                      gw + v.pw.qkv_b, fr[T::D_QKV_B], st[T::D_QKV_W], st[T::D_QKV_B], cnt);
-    linear_bwd_data(d_qkv, 3 * D, fr[T::D_QKV], n, D, 3 * D, w + v.pw.qkv_w, d_ln, D, fr[T::D_LN], st[T::D_LN], cnt);
+    linear_bwd(d_qkv, 3 * D, fr[T::D_QKV], ln, D, n, D, 3 * D, w + v.pw.qkv_w, gw + v.pw.qkv_w, fr[T::D_QKV_W],
+               gw + v.pw.qkv_b, fr[T::D_QKV_B], d_ln, D, fr[T::D_LN], st[T::D_QKV_W], st[T::D_QKV_B], st[T::D_LN],
+               cnt);
     // LN1 backward + the residual branch: dx = dy + LN1'(d_ln)
     layernorm_bwd(x, D, n, D, w + v.pw.ln_w, d_ln, D, fr[T::D_LN], dy, fr[T::D_OUT], dx, D, 0, fr[T::D_IN],
                   gw + v.pw.ln_w, fr[T::D_LN_W], gw + v.pw.ln_b, fr[T::D_LN_B], st[T::D_IN], st[T::D_LN_W],

@@ -19,15 +19,8 @@ struct MlpView {
 };
 
 inline MlpView mlp_view(int n, int k, int D, int M) {
-    spec::Dims d = {n, k, D, 0, M, 0, 0, 0};
-    MlpView v;
-    v.n = n;
-    v.k = k;
-    v.D = D;
-    v.M = M;
-    v.pw = spec::mlp_params_layout(d);
-    v.sv = spec::mlp_save_layout(d);
-    v.sc = spec::mlp_scratch_layout(d);
+    const spec::Dims d = {n, k, D, 0, M, 0, 0, 0};
+    const MlpView v = {n, k, D, M, spec::mlp_params_layout(d), spec::mlp_save_layout(d), spec::mlp_scratch_layout(d)};
     return v;
 }
 
@@ -88,13 +81,11 @@ inline void mlp_bwd(const MlpView &v, const int32_t *keep, const word_t *w, cons
     word_t *d_g = gs + v.sc.d_gelu;
     word_t *d_u = gs + v.sc.d_fc1;
     word_t *d_ln = gs + v.sc.d_ln;
-    linear_bwd_params(dy, D, fr[T::D_OUT], g, M, k, M, D, gw + v.pw.fc2_w, fr[T::D_FC2_W], gw + v.pw.fc2_b,
-                      fr[T::D_FC2_B], st[T::D_FC2_W], st[T::D_FC2_B], cnt);
-    linear_bwd_data(dy, D, fr[T::D_OUT], k, M, D, w + v.pw.fc2_w, d_g, M, fr[T::D_GELU], st[T::D_GELU], cnt);
+    linear_bwd(dy, D, fr[T::D_OUT], g, M, k, M, D, w + v.pw.fc2_w, gw + v.pw.fc2_w, fr[T::D_FC2_W], gw + v.pw.fc2_b,
+               fr[T::D_FC2_B], d_g, M, fr[T::D_GELU], st[T::D_FC2_W], st[T::D_FC2_B], st[T::D_GELU], cnt);
     gelu_bwd(u, d_g, fr[T::D_GELU], d_u, fr[T::D_FC1], (long)k * M, st[T::D_FC1], cnt);
-    linear_bwd_params(d_u, M, fr[T::D_FC1], ln, D, k, D, M, gw + v.pw.fc1_w, fr[T::D_FC1_W], gw + v.pw.fc1_b,
-                      fr[T::D_FC1_B], st[T::D_FC1_W], st[T::D_FC1_B], cnt);
-    linear_bwd_data(d_u, M, fr[T::D_FC1], k, D, M, w + v.pw.fc1_w, d_ln, D, fr[T::D_LN], st[T::D_LN], cnt);
+    linear_bwd(d_u, M, fr[T::D_FC1], ln, D, k, D, M, w + v.pw.fc1_w, gw + v.pw.fc1_w, fr[T::D_FC1_W], gw + v.pw.fc1_b,
+               fr[T::D_FC1_B], d_ln, D, fr[T::D_LN], st[T::D_FC1_W], st[T::D_FC1_B], st[T::D_LN], cnt);
     zero_pruned_rows(dx, v.n, D, keep, k, cnt);  // pruned rows get no gradient
     layernorm_bwd(xg, D, k, D, w + v.pw.ln_w, d_ln, D, fr[T::D_LN], dy, fr[T::D_OUT], dx, D, keep, fr[T::D_IN],
                   gw + v.pw.ln_w, fr[T::D_LN_W], gw + v.pw.ln_b, fr[T::D_LN_B], st[T::D_IN], st[T::D_LN_W],

@@ -225,9 +225,9 @@ inline void dispatch(const spec::Args &a, word_t *wts, word_t *act, word_t *grd,
         namespace T = spec::linear_bwd;
         const int I = (int)a.in_dim, O = (int)a.out_dim;
         const word_t *dy = grd + a.gy_off;
-        linear_bwd_params(dy, O, fr[T::D_OUT], act + a.x_off, I, n, I, O, grd + a.gw_off, fr[T::D_W],
-                          grd + a.gw_off + (long)O * I, fr[T::D_B], st[T::D_W], st[T::D_B], cnt);
-        linear_bwd_data(dy, O, fr[T::D_OUT], n, I, O, wts + a.w_off, grd + a.gx_off, I, fr[T::D_IN], st[T::D_IN], cnt);
+        linear_bwd(dy, O, fr[T::D_OUT], act + a.x_off, I, n, I, O, wts + a.w_off, grd + a.gw_off, fr[T::D_W],
+                   grd + a.gw_off + (long)O * I, fr[T::D_B], grd + a.gx_off, I, fr[T::D_IN], st[T::D_W], st[T::D_B],
+                   st[T::D_IN], cnt);
         break;
     }
     case spec::OP_LAYERNORM_FWD:
@@ -391,32 +391,7 @@ inline void run_engine(const spec::Args &a, word_t *wts, word_t *act, word_t *gr
     out.ew_cycles_hi = hi32(cnt.ew_cycles);
     out.min_axi_bytes_lo = lo32(cnt.min_axi_bytes);
     out.min_axi_bytes_hi = hi32(cnt.min_axi_bytes);
-    const AxiCount &w = cnt.axi[spec::PORT_WTS], &ac = cnt.axi[spec::PORT_ACT], &g = cnt.axi[spec::PORT_GRD],
-                   &x = cnt.axi[spec::PORT_AUX];
-    out.wts_rd_bytes_lo = lo32(w.rd_bytes);
-    out.wts_rd_bytes_hi = hi32(w.rd_bytes);
-    out.wts_wr_bytes_lo = lo32(w.wr_bytes);
-    out.wts_wr_bytes_hi = hi32(w.wr_bytes);
-    out.wts_rd_bursts = w.rd_bursts;
-    out.wts_wr_bursts = w.wr_bursts;
-    out.act_rd_bytes_lo = lo32(ac.rd_bytes);
-    out.act_rd_bytes_hi = hi32(ac.rd_bytes);
-    out.act_wr_bytes_lo = lo32(ac.wr_bytes);
-    out.act_wr_bytes_hi = hi32(ac.wr_bytes);
-    out.act_rd_bursts = ac.rd_bursts;
-    out.act_wr_bursts = ac.wr_bursts;
-    out.grd_rd_bytes_lo = lo32(g.rd_bytes);
-    out.grd_rd_bytes_hi = hi32(g.rd_bytes);
-    out.grd_wr_bytes_lo = lo32(g.wr_bytes);
-    out.grd_wr_bytes_hi = hi32(g.wr_bytes);
-    out.grd_rd_bursts = g.rd_bursts;
-    out.grd_wr_bursts = g.wr_bursts;
-    out.aux_rd_bytes_lo = lo32(x.rd_bytes);
-    out.aux_rd_bytes_hi = hi32(x.rd_bytes);
-    out.aux_wr_bytes_lo = lo32(x.wr_bytes);
-    out.aux_wr_bytes_hi = hi32(x.wr_bytes);
-    out.aux_rd_bursts = x.rd_bursts;
-    out.aux_wr_bursts = x.wr_bursts;
+    spec::axi_counts_to_outputs(cnt.axi, out);
 }
 
 }  // namespace onion

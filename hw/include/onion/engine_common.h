@@ -24,19 +24,13 @@ typedef ap_int<128> wide_t;
 typedef __int128 wide_t;  // C-sim: a native 128-bit integer (same values as ap_int<128>)
 #endif
 
-// What one AXI port did in a call, counted by the burst load/store units (axi_burst.h) as they run.
-struct AxiCount {
-    uint64_t rd_bytes, wr_bytes;  // whole beats of the port's width
-    uint32_t rd_bursts, wr_bursts;
-};
-
 // Work of one engine call (read back through the output registers, engine_spec.json "counters").
 struct Counters {
     uint64_t macs;           // multiply-accumulates of the GEMMs issued
     uint64_t cycles;         // MAC-array cycles: gemm_cycles of every job issued
     uint64_t ew_cycles;      // element-wise loops: trip count x II + pipeline depth each (count_elementwise)
     uint64_t min_axi_bytes;  // each operand region read once, each result region written once
-    AxiCount axi[spec::PORT_COUNT];
+    spec::AxiCount axi[spec::PORT_COUNT];  // per port (spec.h, from counters.axi)
 };
 
 inline void counters_clear(Counters &c) {
@@ -78,6 +72,44 @@ inline void count_elementwise(Counters &cnt, long trips, int lanes, int ii, int 
     if (trips > 0) cnt.ew_cycles += (uint64_t)((trips + lanes - 1) / lanes) * (uint64_t)ii + (uint64_t)depth;
 }
 
+// ---- lane partials: a laned loop keeps one partial per lane (an array the caller partitions
+// complete) and folds them in lane order after the loop ----
+
+// Zeroes the L lane partials.
+template <typename T>
+inline void lanes_clear(T *part) {
+    for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+        part[l] = 0;
+    }
+}
+
+// Sum of the L lane partials, in lane order (integer: the same exact sum in any order).
+inline int64_t fold_lanes(const int64_t *part) {
+    int64_t s = 0;
+    for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+        s += part[l];
+    }
+    return s;
+}
+
+// sum[l] = column c0 + l of a word matrix summed over `rows` rows (row stride `stride`), for the
+// columns < cols: one L-word row slice per cycle. MAX_ROWS: the row loop's trip count (an
+// ONION_TRIP_* name at the call). Counting is the caller's (it knows how its slices are scheduled).
+template <int MAX_ROWS>
+inline void lane_column_sums(const word_t *p, long rows, long stride, long c0, long cols, acc_t *sum) {
+    lanes_clear(sum);
+    for (long r = 0; r < rows; ++r) {
+#pragma HLS LOOP_TRIPCOUNT max=MAX_ROWS
+#pragma HLS PIPELINE II=1
+        for (int l = 0; l < EW_LANES; ++l) {
+#pragma HLS UNROLL
+            if (c0 + l < cols) sum[l] += p[r * stride + c0 + l];
+        }
+    }
+}
+
 // Per-tensor stats: largest |word| written and saturations while converting to it.
 struct Stat {
     int32_t max_abs;
@@ -97,10 +129,7 @@ inline void stats_clear(Stat *st, int n) {
 inline void stats_scan(Stat &st, const word_t *p, long n, Counters &cnt) {
     int32_t m[EW_LANES];
 #pragma HLS ARRAY_PARTITION variable=m complete
-    for (int l = 0; l < EW_LANES; ++l) {
-#pragma HLS UNROLL
-        m[l] = 0;
-    }
+    lanes_clear(m);
     for (long i0 = 0; i0 < n; i0 += EW_LANES) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS_X_MLP_LANES
 #pragma HLS PIPELINE II=1
@@ -189,18 +218,7 @@ inline void column_sums(const word_t *p, long rows, long cols, long stride, int 
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_OUT_DIM_LANES
         acc_t acc[EW_LANES];
 #pragma HLS ARRAY_PARTITION variable=acc complete
-        for (int l = 0; l < EW_LANES; ++l) {
-#pragma HLS UNROLL
-            acc[l] = 0;
-        }
-        for (long r = 0; r < rows; ++r) {
-#pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_TOKENS
-#pragma HLS PIPELINE II=1
-            for (int l = 0; l < EW_LANES; ++l) {
-#pragma HLS UNROLL
-                if (c0 + l < cols) acc[l] += p[r * stride + c0 + l];
-            }
-        }
+        lane_column_sums<ONION_TRIP_TOKENS>(p, rows, stride, c0, cols, acc);
         for (int l = 0; l < EW_LANES; ++l) {
 #pragma HLS UNROLL
             if (c0 + l < cols) out[c0 + l] = requantize_any(acc[l], fi - fo, st.sat);

@@ -59,11 +59,8 @@ inline void accumulate_tensor(const word_t *grad, int32_t *aux, long acc_off, lo
         int32_t lane_max[EW_LANES];
 #pragma HLS ARRAY_PARTITION variable=lane_sat complete
 #pragma HLS ARRAY_PARTITION variable=lane_max complete
-        for (int l = 0; l < EW_LANES; ++l) {
-#pragma HLS UNROLL
-            lane_sat[l] = 0;
-            lane_max[l] = 0;
-        }
+        lanes_clear(lane_sat);
+        lanes_clear(lane_max);
         for (int i0 = 0; i0 < GACC_CHUNK; i0 += EW_LANES) {
 #pragma HLS PIPELINE II=1
             for (int l = 0; l < EW_LANES; ++l) {

@@ -15,11 +15,8 @@ struct HeadView {
 };
 
 inline HeadView head_view(int D, int O) {
-    spec::Dims d = {1, 1, D, 0, 0, 0, O, 0};
-    HeadView v;
-    v.pw = spec::head_params_layout(d);
-    v.sv = spec::head_save_layout(d);
-    v.sc = spec::head_scratch_layout(d);
+    const spec::Dims d = {1, 1, D, 0, 0, 0, O, 0};
+    const HeadView v = {spec::head_params_layout(d), spec::head_save_layout(d), spec::head_scratch_layout(d)};
     return v;
 }
 
@@ -38,9 +35,8 @@ inline void head_bwd(int n, int D, int O, const word_t *x, const word_t *w, cons
     namespace T = spec::head_bwd;
     const HeadView v = head_view(D, O);
     word_t *d_ln = gs + v.sc.d_ln;
-    linear_bwd_params(dy, O, fr[T::D_OUT], save + v.sv.ln_out, D, 1, D, O, gw + v.pw.w, fr[T::D_W], gw + v.pw.b,
-                      fr[T::D_B], st[T::D_W], st[T::D_B], cnt);
-    linear_bwd_data(dy, O, fr[T::D_OUT], 1, D, O, w + v.pw.w, d_ln, D, fr[T::D_LN], st[T::D_LN], cnt);
+    linear_bwd(dy, O, fr[T::D_OUT], save + v.sv.ln_out, D, 1, D, O, w + v.pw.w, gw + v.pw.w, fr[T::D_W], gw + v.pw.b,
+               fr[T::D_B], d_ln, D, fr[T::D_LN], st[T::D_W], st[T::D_B], st[T::D_LN], cnt);
     fill_zero(dx + D, (long)(n - 1) * D, cnt);  // rows 1..n-1; row 0 is written by the LayerNorm backward
     layernorm_bwd(x, D, 1, D, w + v.pw.ln_w, d_ln, D, fr[T::D_LN], 0, 0, dx, D, 0, fr[T::D_IN], gw + v.pw.ln_w,
                   fr[T::D_LN_W], gw + v.pw.ln_b, fr[T::D_LN_B], st[T::D_IN], st[T::D_LN_W], st[T::D_LN_B], cnt);

@@ -15,26 +15,13 @@ const int LN_C_FRAC = 14;  // centred values and x-hat carry 14 fractional bits 
 // 1/D with spec::INV_COUNT_FRAC fractional bits.
 inline int64_t ln_inv_count(int D) { return (int64_t)reciprocal_fx((uint32_t)D, 0, spec::INV_COUNT_FRAC); }
 
-// Sum of L lane partials, in lane order (integer: the same exact sum in any order).
-inline int64_t fold_lanes(const int64_t *part) {
-    int64_t s = 0;
-    for (int l = 0; l < EW_LANES; ++l) {
-#pragma HLS UNROLL
-        s += part[l];
-    }
-    return s;
-}
-
 // Row statistics: c[i] = x[i] - mean (frac LN_C_FRAC) and rstd (frac spec::LN_RSTD_FRAC). The sums
 // are L lane partials folded at the end of the row (exact integer sums: the same result).
 inline void ln_row_stats(const word_t *x, int D, int64_t inv_d, int64_t *c, int64_t &rstd, Counters &cnt) {
     const int up = LN_C_FRAC - spec::FRAC_ACTIVATION;
     int64_t part[EW_LANES];
 #pragma HLS ARRAY_PARTITION variable=part complete
-    for (int l = 0; l < EW_LANES; ++l) {
-#pragma HLS UNROLL
-        part[l] = 0;
-    }
+    lanes_clear(part);
     for (int i0 = 0; i0 < D; i0 += EW_LANES) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_DIM_LANES
 #pragma HLS PIPELINE II=1
@@ -46,10 +33,7 @@ inline void ln_row_stats(const word_t *x, int D, int64_t inv_d, int64_t *c, int6
     const int64_t sum = fold_lanes(part);
     // mean at frac LN_C_FRAC: sum (frac act) * inv_d (frac INV_COUNT) -> shift away the rest
     const int64_t mean = round_shift(sum * inv_d, spec::FRAC_ACTIVATION + spec::INV_COUNT_FRAC - LN_C_FRAC);
-    for (int l = 0; l < EW_LANES; ++l) {
-#pragma HLS UNROLL
-        part[l] = 0;  // now: sum of c^2, frac 2*LN_C_FRAC
-    }
+    lanes_clear(part);  // now: sum of c^2, frac 2*LN_C_FRAC
     for (int i0 = 0; i0 < D; i0 += EW_LANES) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_DIM_LANES
 #pragma HLS PIPELINE II=1
@@ -143,11 +127,8 @@ inline void layernorm_bwd(const word_t *x, long x_stride, int rows, int D, const
         int64_t p1[EW_LANES], p2[EW_LANES];  // lane partials of s1, s2
 #pragma HLS ARRAY_PARTITION variable=p1 complete
 #pragma HLS ARRAY_PARTITION variable=p2 complete
-        for (int l = 0; l < EW_LANES; ++l) {
-#pragma HLS UNROLL
-            p1[l] = 0;
-            p2[l] = 0;
-        }
+        lanes_clear(p1);
+        lanes_clear(p2);
         for (int i0 = 0; i0 < D; i0 += EW_LANES) {
 #pragma HLS LOOP_TRIPCOUNT max=ONION_TRIP_DIM_LANES
 #pragma HLS PIPELINE II=1

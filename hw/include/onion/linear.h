@@ -33,6 +33,14 @@ inline void linear_bwd_params(const word_t *dy, long dy_stride, int g_out, const
     column_sums(dy, rows, out, dy_stride, g_out, db, g_b, st_b, cnt);
 }
 
+// A linear layer's whole backward: dw, db (linear_bwd_params) and dx [rows, in] (linear_bwd_data).
+inline void linear_bwd(const word_t *dy, long dy_stride, int g_out, const word_t *x, long x_stride, int rows, int in,
+                       int out, const word_t *w, word_t *dw, int g_w, word_t *db, int g_b, word_t *dx, long dx_stride,
+                       int g_in, Stat &st_w, Stat &st_b, Stat &st_dx, Counters &cnt) {
+    linear_bwd_params(dy, dy_stride, g_out, x, x_stride, rows, in, out, dw, g_w, db, g_b, st_w, st_b, cnt);
+    linear_bwd_data(dy, dy_stride, g_out, rows, in, out, w, dx, dx_stride, g_in, st_dx, cnt);
+}
+
 }  // namespace onion
 
 #endif

@@ -574,6 +574,33 @@ inline int axi_beat_bytes(int port) {
     }
 }
 
+// what one AXI port did in a call (counters.axi), counted by the burst load/store units
+// (axi_burst.h) as they run; bytes are whole beats of the port's width
+struct AxiCount {
+    uint64_t rd_bytes;
+    uint64_t wr_bytes;
+    uint32_t rd_bursts;
+    uint32_t wr_bursts;
+};
+
+// one port's counts into its registers (counters.axi order, low word first)
+inline void axi_count_to_registers(const AxiCount &c, uint32_t &rd_bytes_lo, uint32_t &rd_bytes_hi, uint32_t &wr_bytes_lo, uint32_t &wr_bytes_hi, uint32_t &rd_bursts, uint32_t &wr_bursts) {
+    rd_bytes_lo = (uint32_t)c.rd_bytes;
+    rd_bytes_hi = (uint32_t)(c.rd_bytes >> 32);
+    wr_bytes_lo = (uint32_t)c.wr_bytes;
+    wr_bytes_hi = (uint32_t)(c.wr_bytes >> 32);
+    rd_bursts = (uint32_t)c.rd_bursts;
+    wr_bursts = (uint32_t)c.wr_bursts;
+}
+
+// each port's counts into its output registers ({port} = each of ports)
+inline void axi_counts_to_outputs(const AxiCount *axi, Outputs &o) {
+    axi_count_to_registers(axi[PORT_WTS], o.wts_rd_bytes_lo, o.wts_rd_bytes_hi, o.wts_wr_bytes_lo, o.wts_wr_bytes_hi, o.wts_rd_bursts, o.wts_wr_bursts);
+    axi_count_to_registers(axi[PORT_ACT], o.act_rd_bytes_lo, o.act_rd_bytes_hi, o.act_wr_bytes_lo, o.act_wr_bytes_hi, o.act_rd_bursts, o.act_wr_bursts);
+    axi_count_to_registers(axi[PORT_GRD], o.grd_rd_bytes_lo, o.grd_rd_bytes_hi, o.grd_wr_bytes_lo, o.grd_wr_bytes_hi, o.grd_rd_bursts, o.grd_wr_bursts);
+    axi_count_to_registers(axi[PORT_AUX], o.aux_rd_bytes_lo, o.aux_rd_bytes_hi, o.aux_wr_bytes_lo, o.aux_wr_bytes_hi, o.aux_rd_bursts, o.aux_wr_bursts);
+}
+
 // the on-chip copy of a call's regions, in words: one pool for the 16-bit ports (the most one
 // call moves at the limits, whole beats per region) and one for aux
 const long POOL_WORDS = 5629440;
