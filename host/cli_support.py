@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 import zipfile
+from collections.abc import Callable
+
+from host.run_dir import DEFAULT_OUTPUT
 
 USER_ERRORS = (
     ValueError,
@@ -35,6 +38,58 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default is None or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
+
+
+def add_run_folder_args(
+    group: argparse._ArgumentGroup, experiment_default: str, checkpoint: str, timm_aliases: bool = False
+) -> None:
+    """--output, --experiment, --resume and --overwrite, the run-folder flags both trainers share.
+    experiment_default describes the run folder's default name; checkpoint is the file --resume looks
+    for; timm_aliases adds timm's train.py spellings (--output-dir, --run-name)."""
+    output_flags = ("--output", "--output-dir") if timm_aliases else ("--output",)
+    experiment_flags = ("--experiment", "--run-name") if timm_aliases else ("--experiment",)
+    group.add_argument(
+        *output_flags,
+        dest="output",
+        default=str(DEFAULT_OUTPUT),
+        help="output root; the run goes to <output>/<experiment>",
+    )
+    group.add_argument(
+        *experiment_flags, dest="experiment", default=None, help=f"run folder name (default: {experiment_default})"
+    )
+    group.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="RUN_DIR_OR_CHECKPOINT",
+        help=f"continue a run with its stored settings (bare or 'auto': <output>/<experiment>/{checkpoint}, "
+        f"or <output>/{checkpoint} when --output is itself a run folder)",
+    )
+    group.add_argument("--overwrite", action="store_true", help="replace the outputs of a previous run in that folder")
+
+
+def add_keep_warmup_args(
+    group: argparse._ArgumentGroup,
+    start: float | None,
+    end: float | None,
+    parse: Callable[[str], float | None] = float,
+    note: str = "",
+) -> None:
+    """--keep-warmup-start / --keep-warmup-end (both trainers): where in the run R_T and R_A leave 1.0 and
+    where they reach their targets, as fractions; note is appended to both helps."""
+    group.add_argument(
+        "--keep-warmup-start",
+        type=parse,
+        default=start,
+        help=f"fraction of the run where R_T/R_A start shrinking{note}",
+    )
+    group.add_argument(
+        "--keep-warmup-end",
+        type=parse,
+        default=end,
+        help=f"fraction of the run where R_T/R_A reach their targets{note}",
+    )
 
 
 def message_of(exc: BaseException) -> str:

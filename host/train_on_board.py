@@ -30,6 +30,8 @@ from host import engine_spec, schedules  # noqa: E402
 from host.cli_support import (  # noqa: E402
     EXIT_USAGE,
     DefaultsHelpFormatter,
+    add_keep_warmup_args,
+    add_run_folder_args,
     check_against_checkpoint,
     explicit_dests,
     run_cli,
@@ -37,7 +39,6 @@ from host.cli_support import (  # noqa: E402
 )
 from host.model_configs import POS_EMBED_INITS, default_pos_embed_init  # noqa: E402
 from host.run_dir import (  # noqa: E402
-    DEFAULT_OUTPUT,
     check_fresh,
     check_writable,
     clear_outputs,
@@ -118,18 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="comma-separated 0-based blocks, ascending (default 3,6,9; onion_micro 1,2,3)",
     )
-    g.add_argument(
-        "--keep-warmup-start",
-        type=float,
-        default=schedules.DEFAULT_KEEP_START,
-        help="fraction of the run where R_T/R_A start to shrink from 1.0",
-    )
-    g.add_argument(
-        "--keep-warmup-end",
-        type=float,
-        default=schedules.DEFAULT_KEEP_END,
-        help="fraction of the run where they reach the target",
-    )
+    add_keep_warmup_args(g, schedules.DEFAULT_KEEP_START, schedules.DEFAULT_KEEP_END)
     g.add_argument(
         "--example-interval",
         type=int,
@@ -148,18 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--smoothing", type=float, default=0.1)
     g.add_argument("--seed", type=int, default=0)
     g = p.add_argument_group("run")
-    g.add_argument("--output", default=str(DEFAULT_OUTPUT), help="output root; the run goes to <output>/<experiment>")
-    g.add_argument("--experiment", default=None, help="run folder name (default <model>_<data>_s<seed>)")
-    g.add_argument(
-        "--resume",
-        nargs="?",
-        const="auto",
-        default=None,
-        metavar="RUN_DIR_OR_CHECKPOINT",
-        help="continue a run with its stored settings (bare: <output>/<experiment>, or <output> itself "
-        "when it holds a checkpoint)",
-    )
-    g.add_argument("--overwrite", action="store_true", help="replace the outputs of a previous run in that folder")
+    add_run_folder_args(g, "<model>_<data>_s<seed>", CHECKPOINT)
     g.add_argument("--max-samples-per-epoch", type=int, default=None, help="cut epochs short (smoke runs)")
     g.add_argument("--eval-samples", type=int, default=None, help="evaluate on the first N test images")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="a progress bar for the run")

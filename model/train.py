@@ -29,9 +29,17 @@ import torch.distributed as dist
 import yaml
 
 from host.atomic_io import atomic_write_text
-from host.cli_support import DefaultsHelpFormatter, check_against_checkpoint, explicit_dests, run_cli, shell_join
+from host.cli_support import (
+    DefaultsHelpFormatter,
+    add_keep_warmup_args,
+    add_run_folder_args,
+    check_against_checkpoint,
+    explicit_dests,
+    run_cli,
+    shell_join,
+)
 from host.model_configs import POS_EMBED_INITS
-from host.run_dir import DEFAULT_OUTPUT, check_fresh, check_writable, clear_outputs, find_checkpoint, run_dir_in
+from host.run_dir import check_fresh, check_writable, clear_outputs, find_checkpoint, run_dir_in
 from host.validation import (
     check_fraction,
     check_keep_ratio,
@@ -126,18 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=False,
         help="selector blocks attend densely instead of over the previous selector's key lists",
     )
-    g.add_argument(
-        "--keep-warmup-start",
-        type=_optional_float,
-        default=None,
-        help="fraction of the run where R_T/R_A start shrinking (model default when unset)",
-    )
-    g.add_argument(
-        "--keep-warmup-end",
-        type=_optional_float,
-        default=None,
-        help="fraction of the run where R_T/R_A reach their targets (model default when unset)",
-    )
+    add_keep_warmup_args(g, None, None, parse=_optional_float, note=" (model default when unset)")
     g = p.add_argument_group("example level")
     g.add_argument("--example-keep", type=float, default=0.8, help="r_e; 1 trains on all examples")
     g.add_argument(
@@ -200,30 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--compile", action=Switch, default=False, help="torch.compile the model")
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    g.add_argument(
-        "--output",
-        "--output-dir",
-        dest="output",
-        default=str(DEFAULT_OUTPUT),
-        help="output root; the run goes to <output>/<experiment>",
-    )
-    g.add_argument(
-        "--experiment",
-        "--run-name",
-        dest="experiment",
-        default=None,
-        help="run folder name (default: <config name>_s<seed>)",
-    )
-    g.add_argument(
-        "--resume",
-        nargs="?",
-        const="auto",
-        default=None,
-        metavar="RUN_DIR_OR_CHECKPOINT",
-        help="continue a run with its stored settings (bare or 'auto': <output>/<experiment>/last.pt, "
-        "or <output>/last.pt when --output is itself a run folder)",
-    )
-    g.add_argument("--overwrite", action="store_true", help="replace the outputs of a previous run in that folder")
+    add_run_folder_args(g, "<config name>_s<seed>", CHECKPOINT_NAME, timm_aliases=True)
     g.add_argument(
         "--initial-checkpoint",
         default=None,
