@@ -122,7 +122,6 @@ class TriLevel:
     # -- forward ------------------------------------------------------------------------------
     def run_blocks(self, blocks, x: torch.Tensor, training: bool) -> torch.Tensor:
         plans = self.plan(training)
-        sparse = sparse_attention.SPARSE_IMPLS[self.config.attn_impl]
         record = self.record_selection
         batch, n_tokens, _ = x.shape
         if n_tokens != self.n_patch + 1:
@@ -138,8 +137,14 @@ class TriLevel:
                     block.attn, h, want_cls_row=plan.cls_row, want_qk=plan.kept_map
                 )
             else:
-                out, cls_row, qk = sparse(
-                    block.attn, h, keys, want_cls_row=plan.cls_row, want_qk=plan.kept_map, bias=bias
+                out, cls_row, qk = sparse_attention.sparse(
+                    block.attn,
+                    h,
+                    keys,
+                    self.config.attn_impl,
+                    want_cls_row=plan.cls_row,
+                    want_qk=plan.kept_map,
+                    bias=bias,
                 )
             x = x + block.drop_path1(block.ls1(out))
             if plan.index == self.depth - 1:
