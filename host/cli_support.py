@@ -12,6 +12,7 @@ import argparse
 import sys
 import zipfile
 from collections.abc import Callable
+from typing import NoReturn
 
 from host.run_dir import DEFAULT_OUTPUT
 
@@ -38,6 +39,17 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default is None or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
+
+
+class CliParser(argparse.ArgumentParser):
+    """The tools' parser: '(default: X)' in --help, and a bad flag is one line on stderr with exit
+    status 2 instead of argparse's usage block."""
+
+    def __init__(self, prog: str, description: str) -> None:
+        super().__init__(prog=prog, description=description, formatter_class=DefaultsHelpFormatter)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
 
 
 def add_run_folder_args(

@@ -34,6 +34,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -718,14 +719,9 @@ def _accesses_per_call(report: dict) -> str:
     return f"{min(per):.0f}-{max(per):.0f} per call" if per else "none"
 
 
-def print_report(
-    quick: bool = False,
-    as_json: bool = False,
-    attn_keep: float = DEFAULT_ATTN_KEEP,
-    example_keep: float = DEFAULT_EXAMPLE_KEEP,
-    batch: int = DEFAULT_BATCH,
-) -> dict:
-    report = build_report(quick=quick, attn_keep=attn_keep, example_keep=example_keep, batch=batch)
+def print_report(as_json: bool = False, **build_args: Any) -> dict:
+    """Prints build_report(**build_args) as the table, or as one JSON object; returns the report."""
+    report = build_report(**build_args)
     print(json.dumps(report, indent=1) if as_json else format_report(report))
     return report
 

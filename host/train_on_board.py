@@ -26,17 +26,7 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from host import engine_spec, schedules  # noqa: E402
-from host.cli_support import (  # noqa: E402
-    EXIT_USAGE,
-    DefaultsHelpFormatter,
-    add_keep_warmup_args,
-    add_run_folder_args,
-    check_against_checkpoint,
-    explicit_dests,
-    run_cli,
-    shell_join,
-)
+from host import cli_support, engine_spec, schedules  # noqa: E402
 from host.model_configs import POS_EMBED_INITS, default_pos_embed_init  # noqa: E402
 from host.run_dir import (  # noqa: E402
     check_fresh,
@@ -67,13 +57,8 @@ RUN_CONTROL = ("resume", "overwrite", "output", "experiment", "progress", "repor
 SETTINGS_FORMAT = 1
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2 (argparse prints the whole usage block)
-        self.exit(EXIT_USAGE, f"error: {message} (see {PROG} --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog=PROG, description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter)
+    p = cli_support.CliParser(PROG, __doc__.split("\n")[0])
     g = p.add_argument_group("model")
     g.add_argument(
         "--model",
@@ -119,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="comma-separated 0-based blocks, ascending (default 3,6,9; onion_micro 1,2,3)",
     )
-    add_keep_warmup_args(g, schedules.DEFAULT_KEEP_START, schedules.DEFAULT_KEEP_END)
+    cli_support.add_keep_warmup_args(g, schedules.DEFAULT_KEEP_START, schedules.DEFAULT_KEEP_END)
     g.add_argument(
         "--example-interval",
         type=int,
@@ -138,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--smoothing", type=float, default=0.1)
     g.add_argument("--seed", type=int, default=0)
     g = p.add_argument_group("run")
-    add_run_folder_args(g, "<model>_<data>_s<seed>", CHECKPOINT)
+    cli_support.add_run_folder_args(g, "<model>_<data>_s<seed>", CHECKPOINT)
     g.add_argument("--max-samples-per-epoch", type=int, default=None, help="cut epochs short (smoke runs)")
     g.add_argument("--eval-samples", type=int, default=None, help="evaluate on the first N test images")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="a progress bar for the run")
@@ -216,7 +201,7 @@ def resolve_run(args, explicit: set[str]) -> Run:
         meta = read_checkpoint_meta(run.checkpoint)
         saved = meta["args"]
         current = {k: v for k, v in vars(args).items() if k not in RUN_CONTROL and not k.startswith("_")}
-        check_against_checkpoint(saved, current, explicit - set(RUN_CONTROL), str(run.checkpoint))
+        cli_support.check_against_checkpoint(saved, current, explicit - set(RUN_CONTROL), str(run.checkpoint))
         for key, value in saved.items():
             if key not in RUN_CONTROL:
                 setattr(args, key, value)
@@ -237,7 +222,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    args._explicit = explicit_dests(parser, argv)
+    args._explicit = cli_support.explicit_dests(parser, argv)
     return args
 
 
@@ -447,7 +432,7 @@ def train(args, explicit: set[str], state: dict) -> int:
         progress=args.progress,
         run_meta=meta,
     )
-    state["resume"] = shell_join([".venv/bin/python", PROG, "--resume", out])
+    state["resume"] = cli_support.shell_join([".venv/bin/python", PROG, "--resume", out])
     if run.checkpoint is not None:
         trainer.resume(run.checkpoint)
         state["checkpointed"] = True
@@ -559,7 +544,7 @@ def main(argv=None) -> int:
 
     def body() -> int:
         args = parser.parse_args(argv)
-        explicit = explicit_dests(parser, argv)
+        explicit = cli_support.explicit_dests(parser, argv)
         args._explicit = explicit
         if args.report:
             return report(args, explicit)
@@ -568,7 +553,7 @@ def main(argv=None) -> int:
     def resume_hint():
         return state.get("resume") if state.get("checkpointed") else None
 
-    return run_cli(body, resume_hint)
+    return cli_support.run_cli(body, resume_hint)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from host.atomic_io import atomic_write_text
 from host.bundle import write_bundle
-from host.cli_support import DefaultsHelpFormatter
+from host.cli_support import CliParser
 from model.factory import build_model
 from model.tri_level import ATTN_IMPLS, TriLevelConfig
 
@@ -197,18 +197,11 @@ def onnx_op_types(path: Path) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------ CLI
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line and exit 2, not argparse's usage block
-        self.exit(2, f"error: {message} (see python -m model.export --help)\n")
-
-
 OUTPUTS = ("bundle.npz", "model.onnx", "export_report.json")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(
-        prog="python -m model.export", description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
-    )
+    p = CliParser("python -m model.export", __doc__.split("\n\n")[0])
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="a checkpoint written by model/train.py")
     src.add_argument("--random", action="store_true", help="a freshly initialised model instead")

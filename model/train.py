@@ -28,16 +28,8 @@ import torch
 import torch.distributed as dist
 import yaml
 
+from host import cli_support
 from host.atomic_io import atomic_write_text
-from host.cli_support import (
-    DefaultsHelpFormatter,
-    add_keep_warmup_args,
-    add_run_folder_args,
-    check_against_checkpoint,
-    explicit_dests,
-    run_cli,
-    shell_join,
-)
 from host.model_configs import POS_EMBED_INITS
 from host.run_dir import check_fresh, check_writable, clear_outputs, find_checkpoint, run_dir_in
 from host.validation import (
@@ -100,14 +92,9 @@ class Switch(argparse.Action):
         return " | ".join(self.option_strings)
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line and exit 2, not argparse's usage block
-        self.exit(2, f"error: {message} (see python -m model.train --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The paper's recipe as defaults (DeiT-Tiny on ImageNet, 300 epochs, Tri-Level/0.7)."""
-    p = Parser(prog="python -m model.train", description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter)
+    p = cli_support.CliParser("python -m model.train", __doc__.split("\n")[0])
     p.add_argument(
         "--config",
         default=None,
@@ -134,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=False,
         help="selector blocks attend densely instead of over the previous selector's key lists",
     )
-    add_keep_warmup_args(g, None, None, parse=_optional_float, note=" (model default when unset)")
+    cli_support.add_keep_warmup_args(g, None, None, parse=_optional_float, note=" (model default when unset)")
     g = p.add_argument_group("example level")
     g.add_argument("--example-keep", type=float, default=0.8, help="r_e; 1 trains on all examples")
     g.add_argument(
@@ -197,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--compile", action=Switch, default=False, help="torch.compile the model")
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    add_run_folder_args(g, "<config name>_s<seed>", CHECKPOINT_NAME, timm_aliases=True)
+    cli_support.add_run_folder_args(g, "<config name>_s<seed>", CHECKPOINT_NAME, timm_aliases=True)
     g.add_argument(
         "--initial-checkpoint",
         default=None,
@@ -284,7 +271,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.set_defaults(**_yaml_defaults(parser, config))
     args = parser.parse_args(argv)
     args.config = str(config) if config is not None else None
-    args._explicit = explicit_dests(parser, argv)
+    args._explicit = cli_support.explicit_dests(parser, argv)
     _validate(args)
     return args
 
@@ -417,7 +404,7 @@ def apply_resume(args: argparse.Namespace) -> tuple[Path, dict]:
     saved["experiment"] = saved.get("experiment", saved.pop("run_name", None))
     current = settings_of(args)
     explicit = set(getattr(args, "_explicit", ())) - set(RUN_CONTROL)
-    check_against_checkpoint(saved, current, explicit, str(path))
+    cli_support.check_against_checkpoint(saved, current, explicit, str(path))
     for key, value in saved.items():
         if key not in RUN_CONTROL and key in current:
             setattr(args, key, value)
@@ -673,7 +660,7 @@ def main(argv: list[str] | None = None, state: dict | None = None) -> dict:
         checkpoint, resume_state = apply_resume(args)
         _validate(args)
     run_dir = prepare_run_dir(args, checkpoint is not None, checkpoint)
-    state["resume"] = shell_join([".venv/bin/python", "-m", "model.train", "--resume", run_dir])
+    state["resume"] = cli_support.shell_join([".venv/bin/python", "-m", "model.train", "--resume", run_dir])
     state["checkpointed"] = checkpoint is not None
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -1074,7 +1061,7 @@ class Training:
 def cli(argv: list[str] | None = None) -> int:
     """``python -m model.train``: one-line errors (exit 2), Ctrl-C says how to resume."""
     state: dict = {}
-    return run_cli(
+    return cli_support.run_cli(
         lambda: (main(argv, state), 0)[1], lambda: state.get("resume") if state.get("checkpointed") else None
     )
 
