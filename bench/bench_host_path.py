@@ -54,7 +54,7 @@ class _Planning(CsimBackend):
 class _NullEngine(CsimBackend):
     """Port memories and register checks of a backend, but every call returns at once."""
 
-    def call(self, op, **registers):
+    def call(self, op, **registers) -> int:
         self._register_values(registers)
         self._last = {"status": 0, "macs": 0, "cycles": 0, "saturations": 0}
         return 0

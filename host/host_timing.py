@@ -122,20 +122,20 @@ class _NullDevice:
     def __init__(self):
         self.ctrl = engine_spec.register("ctrl")["offset"]
 
-    def write(self, offset, value):
+    def write(self, offset, value) -> None:
         pass
 
-    def read(self, offset):
+    def read(self, offset) -> int:
         return 0x2 if offset == self.ctrl else 0
 
 
 class _NullBuffer(np.ndarray):
     device_address = 0x4000_0000
 
-    def flush(self):
+    def flush(self) -> None:
         pass
 
-    def invalidate(self):
+    def invalidate(self) -> None:
         pass
 
 

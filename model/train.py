@@ -20,8 +20,9 @@ import os
 import random
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 import torch
@@ -41,8 +42,11 @@ from host.validation import (
     parse_int_list,
 )
 from model.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from model.data import build_digits, build_image_folder, build_synthetic
+from model.data import DataBundle, build_digits, build_image_folder, build_synthetic
 from model.example_level import EXAMPLE_POLICIES, ExampleLevel, ShardSampler, SubsetSampler, build_policy
+
+if TYPE_CHECKING:  # imports timm: loaded where a model is built, after the torchvision shim
+    from model.tri_level import TriLevel
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "digits_tiny.yaml"
@@ -60,27 +64,35 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected a boolean, got {text!r}")
 
 
-def _int_list(text) -> list[int]:
+def _int_list(text: str) -> list[int]:
     try:
         return parse_int_list(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _optional_float(text):
+def _optional_float(text: str | None) -> float | None:
     return None if text in (None, "", "none", "None") else float(text)
 
 
 class Switch(argparse.Action):
     """An on/off switch: ``--x`` / ``--no-x`` (``--x false`` still parses, as YAML files say it)."""
 
-    def __init__(self, option_strings, dest, default=None, help=None, **_):
+    def __init__(
+        self, option_strings: list[str], dest: str, default: bool | None = None, help: str | None = None, **_: object
+    ) -> None:
         names = []
         for name in option_strings:
             names += [name, "--no-" + name[2:]]
         super().__init__(names, dest, nargs="?", default=default, help=help, metavar="BOOL")
 
-    def __call__(self, parser, namespace, values, option_string=None):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | None,
+        option_string: str | None = None,
+    ) -> None:
         if option_string.startswith("--no-"):
             if values is not None:
                 parser.error(f"{option_string} takes no value")
@@ -88,7 +100,7 @@ class Switch(argparse.Action):
         else:
             setattr(namespace, self.dest, True if values is None else _bool(values))
 
-    def format_usage(self):
+    def format_usage(self) -> str:
         return " | ".join(self.option_strings)
 
 
@@ -449,7 +461,7 @@ class Distributed:
         dist.all_reduce(tensor)
         return tensor.tolist()
 
-    def gather(self, obj) -> list:
+    def gather(self, obj: object) -> list:
         if not self.enabled:
             return [obj]
         parts = [None] * self.world_size
@@ -467,7 +479,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_data(args: argparse.Namespace, model_cfg: dict):
+def build_data(args: argparse.Namespace, model_cfg: dict) -> DataBundle:
     if args.data == "digits":
         return build_digits(
             model_cfg["img_size"], model_cfg["in_chans"], args.digits_translate, args.digits_rotate, args.digits_scale
@@ -487,7 +499,7 @@ def build_data(args: argparse.Namespace, model_cfg: dict):
     )
 
 
-def build_network(args: argparse.Namespace, num_classes: int, in_chans: int | None = None):
+def build_network(args: argparse.Namespace, num_classes: int, in_chans: int | None = None) -> torch.nn.Module:
     from model.factory import build_model
     from model.tri_level import TriLevelConfig
 
@@ -516,7 +528,7 @@ def build_network(args: argparse.Namespace, num_classes: int, in_chans: int | No
     )
 
 
-def autocast_dtype(args: argparse.Namespace, device: torch.device):
+def autocast_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype | None:
     if device.type != "cuda" or args.amp == "none":
         return None
     if args.amp == "fp16":
@@ -550,23 +562,23 @@ class RunLog:
             os.replace(tmp, path)
 
     @staticmethod
-    def _csv(handle, fields, history):
+    def _csv(handle: TextIO, fields: list[str], history: list[dict]) -> None:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(history)
 
     @staticmethod
-    def _jsonl(handle, fields, history):
+    def _jsonl(handle: TextIO, fields: list[str], history: list[dict]) -> None:
         for record in history:
             handle.write(json.dumps(record) + "\n")
 
 
 # ------------------------------------------------------------------------------------ training
-def _tri_level(net):
+def _tri_level(net: torch.nn.Module) -> TriLevel | None:
     return getattr(net, "tri_level", None)
 
 
-def step_macs(net, batch_size: int) -> dict[str, int]:
+def step_macs(net: torch.nn.Module, batch_size: int) -> dict[str, int]:
     """This step's MACs: ``forward``/``backward`` as executed (the ``mask`` attention runs dense
     score matrices), ``*_sparse`` as counted by kept keys (what index-list attention executes)."""
     counter = _tri_level(net)
@@ -584,7 +596,7 @@ def step_macs(net, batch_size: int) -> dict[str, int]:
 MAC_KEYS = ("forward", "backward", "forward_sparse", "backward_sparse")
 
 
-def current_keeps(net) -> tuple[float, float]:
+def current_keeps(net: torch.nn.Module) -> tuple[float, float]:
     counter = _tri_level(net)
     if counter is None:
         return 1.0, 1.0
@@ -593,7 +605,13 @@ def current_keeps(net) -> tuple[float, float]:
 
 
 @torch.no_grad()
-def evaluate(net, loader, device, amp_dtype, dist_info: Distributed) -> tuple[float, float]:
+def evaluate(
+    net: torch.nn.Module,
+    loader: torch.utils.data.DataLoader,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    dist_info: Distributed,
+) -> tuple[float, float]:
     net.eval()
     loss_sum, correct, count = 0.0, 0, 0
     for images, targets, _ in loader:
@@ -607,11 +625,18 @@ def evaluate(net, loader, device, amp_dtype, dist_info: Distributed) -> tuple[fl
     return loss_sum / max(count, 1), correct / max(count, 1)
 
 
-def _autocast(device: torch.device, amp_dtype):
+def _autocast(device: torch.device, amp_dtype: torch.dtype | None) -> AbstractContextManager:
     return torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
 
 
-def _loader(dataset, sampler, batch_size, args, device, drop_last=False):
+def _loader(
+    dataset: torch.utils.data.Dataset,
+    sampler: torch.utils.data.Sampler | None,
+    batch_size: int,
+    args: argparse.Namespace,
+    device: torch.device,
+    drop_last: bool = False,
+) -> torch.utils.data.DataLoader:
     workers = args.workers if args.data != "digits" else 0  # in-memory tensors: workers only add overhead
     return torch.utils.data.DataLoader(
         dataset,
@@ -624,7 +649,9 @@ def _loader(dataset, sampler, batch_size, args, device, drop_last=False):
     )
 
 
-def record_selections(net, dataset, count: int, device, path: Path) -> None:
+def record_selections(
+    net: torch.nn.Module, dataset: torch.utils.data.Dataset, count: int, device: torch.device, path: Path
+) -> None:
     """The TA-Selector's choices on the first ``count`` test images, at the final keep ratios."""
     counter = _tri_level(net)
     if counter is None:
@@ -646,7 +673,7 @@ def record_selections(net, dataset, count: int, device, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _percent(value) -> str:
+def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
 
@@ -674,7 +701,9 @@ def main(argv: list[str] | None = None, state: dict | None = None) -> dict:
 class Training:
     """One run: data, network, optimiser, schedule, example level; ``run`` trains epoch by epoch."""
 
-    def __init__(self, args, dist_info: Distributed, run_dir: Path, resume_state: dict | None, state: dict):
+    def __init__(
+        self, args: argparse.Namespace, dist_info: Distributed, run_dir: Path, resume_state: dict | None, state: dict
+    ) -> None:
         from timm.data import Mixup
         from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
         from timm.optim import create_optimizer_v2
@@ -865,7 +894,7 @@ class Training:
             cpu=time.process_time() - epoch_cpu_start,
         )  # this process, all threads
 
-    def _step(self, loss, iteration: int) -> None:
+    def _step(self, loss: torch.Tensor, iteration: int) -> None:
         args, optimizer = self.args, self.optimizer
         optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:

@@ -21,8 +21,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from model.torchvision_compat import ensure_torchvision_importable  # noqa: E402
 
@@ -34,6 +36,9 @@ from timm.models.vision_transformer import Block  # noqa: E402
 from host import engine_spec as es  # noqa: E402
 from host.model_configs import get_config, mlp_hidden, num_tokens, patch_dim  # noqa: E402
 from host.ta_selector import n_keep_keys, n_keep_tokens  # noqa: E402
+
+if TYPE_CHECKING:
+    from host.backends.base import PortMemoryBackend
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN_DIR = REPO / "build" / "golden"
@@ -51,11 +56,11 @@ def pick_frac(max_abs: float) -> int:
     return es.grad_frac_for_peak(max_abs)
 
 
-def q(values, frac: int) -> np.ndarray:
+def q(values: ArrayLike, frac: int) -> np.ndarray:
     return es.quantize(np.asarray(values, dtype=np.float64), frac)[0]
 
 
-def dq(words, frac: int) -> np.ndarray:
+def dq(words: ArrayLike, frac: int) -> np.ndarray:
     return np.asarray(words, dtype=np.float64) * 2.0**-frac
 
 
@@ -74,13 +79,13 @@ class Compare:
 @dataclass
 class Case:
     name: str
-    words: dict = field(default_factory=lambda: {p: [] for p in PORTS})
-    sizes: dict = field(default_factory=lambda: {p: 0 for p in PORTS})
-    calls: list = field(default_factory=list)
-    compares: list = field(default_factory=list)
+    words: dict[str, list[tuple[int, np.ndarray]]] = field(default_factory=lambda: {p: [] for p in PORTS})
+    sizes: dict[str, int] = field(default_factory=lambda: {p: 0 for p in PORTS})
+    calls: list[dict] = field(default_factory=list)  # register dicts, 'op' the op name
+    compares: list[Compare] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
 
-    def put(self, port: str, words) -> int:
+    def put(self, port: str, words: ArrayLike) -> int:
         """Places words in a port's image; returns the word offset."""
         arr = np.ascontiguousarray(np.asarray(words).reshape(-1).astype(PORT_DTYPES[port]))
         off = self.sizes[port]
@@ -97,7 +102,7 @@ class Case:
             img[off : off + arr.size] = arr
         return img
 
-    def compare(self, name, port, offset, frac, ref, direction):
+    def compare(self, name: str, port: str, offset: int, frac: int, ref: ArrayLike, direction: str) -> None:
         ref = np.asarray(ref, dtype=np.float64)
         self.compares.append(Compare(name, port, int(offset), int(frac), ref, direction))
 
@@ -105,11 +110,13 @@ class Case:
         return self.reserve("aux", 2 * len(es.op_tensors(op)))
 
 
-def _t(words, frac):
+def _t(words: ArrayLike, frac: int) -> torch.Tensor:
     return torch.tensor(dq(words, frac), dtype=torch.float64)
 
 
-def _params_from_layout(case, layout_name, dims, tensors: dict):
+def _params_from_layout(
+    case: Case, layout_name: str, dims: dict[str, int], tensors: dict[str, torch.Tensor]
+) -> tuple[int, dict[str, np.ndarray]]:
     """Quantizes parameters (weight format) into a wts block in layout order; returns (offset, words)."""
     entries = es.layout(layout_name, **dims)
     block = np.zeros(es.layout_size(layout_name, **dims), dtype=np.int16)
@@ -121,7 +128,15 @@ def _params_from_layout(case, layout_name, dims, tensors: dict):
     return case.put("wts", block), words
 
 
-def _grad_compares(case, layout_name, dims, gw_off, grads: dict, fracs: dict, prefix: str):
+def _grad_compares(
+    case: Case,
+    layout_name: str,
+    dims: dict[str, int],
+    gw_off: int,
+    grads: dict[str, np.ndarray],
+    fracs: dict[str, int],
+    prefix: str,
+) -> None:
     for name, (off, shape) in es.layout(layout_name, **dims).items():
         case.compare(f"{prefix}d_{name}", "grd", gw_off + off, fracs[name], grads[name].reshape(shape), "bwd")
 
@@ -303,7 +318,7 @@ def head_case(cfg_name: str = "onion_tiny", seed: int = 4) -> Case:
 # ---------------------------------------------------------------- a whole encoder layer
 
 
-def key_lists(n: int, r_a: float | None, rng) -> list[np.ndarray]:
+def key_lists(n: int, r_a: float | None, rng: np.random.Generator) -> list[np.ndarray]:
     """Per-query key lists: dense when r_a is None; else [CLS] row dense and ceil(r_a (n-1)) random
     keys plus [CLS] for every other query (the shape TA-selection produces: host.ta_selector's count)."""
     if r_a is None:
@@ -320,14 +335,16 @@ def csr(lists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return row_ptr, np.concatenate(lists).astype(np.int32)
 
 
-def keep_list(n: int, keep_ratio: float | None, rng) -> np.ndarray:
+def keep_list(n: int, keep_ratio: float | None, rng: np.random.Generator) -> np.ndarray:
     if keep_ratio is None:
         return np.arange(n)
     k = n_keep_tokens(n - 1, keep_ratio)
     return np.concatenate([[0], np.sort(rng.choice(np.arange(1, n), size=k, replace=False))]).astype(np.int32)
 
 
-def _block_reference(blk: Block, x: torch.Tensor, lists, keep, dz: torch.Tensor, heads: int):
+def _block_reference(
+    blk: Block, x: torch.Tensor, lists: list[np.ndarray], keep: np.ndarray, dz: torch.Tensor, heads: int
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Forward + autograd backward of one block with masked attention and a token gather, keeping
     every intermediate's value and gradient. Cross-checked against timm's own Block.forward."""
     n, d = x.shape
@@ -337,7 +354,7 @@ def _block_reference(blk: Block, x: torch.Tensor, lists, keep, dz: torch.Tensor,
         mask[i, torch.as_tensor(keys)] = True
     t = {}
 
-    def keep_grad(name, v):
+    def keep_grad(name: str, v: torch.Tensor) -> torch.Tensor:
         v.retain_grad()
         t[name] = v
         return v
@@ -364,7 +381,13 @@ def _block_reference(blk: Block, x: torch.Tensor, lists, keep, dz: torch.Tensor,
 
 
 def block_case(
-    cfg_name="onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True, seed=5, name=None, n_tokens: int | None = None
+    cfg_name: str = "onion_tiny",
+    keep_ratio: float | None = 0.7,
+    r_a: float | None = 0.3,
+    sparse: bool = True,
+    seed: int = 5,
+    name: str | None = None,
+    n_tokens: int | None = None,
 ) -> Case:
     """One encoder block: ATTN_FWD, MLP_FWD (gathering ceil(keep_ratio (N-1)) + 1 tokens unless
     keep_ratio is None), MLP_BWD, ATTN_BWD; sparse: per-query key lists of ceil(r_a (N-1)) + 1 keys.
@@ -416,7 +439,7 @@ def block_case(
     t, mask = _block_reference(blk, _t(x, A), lists, keep, _t(dz, g_z), h)
     mnp = mask.numpy()
 
-    def gmax(name, where=None):
+    def gmax(name: str, where: np.ndarray | None = None) -> float:
         g = t[name].grad.numpy()
         return float(np.abs(g[where] if where is not None else g).max())
 
@@ -546,7 +569,7 @@ def register_image(call: dict) -> np.ndarray:
     return img
 
 
-def run_case_csim(case: Case, backend=None) -> tuple[dict, list[dict]]:
+def run_case_csim(case: Case, backend: PortMemoryBackend | None = None) -> tuple[dict[str, np.ndarray], list[dict]]:
     """Runs a case through host.backends.csim; returns (memories after, counters per call)."""
     from host.backends.csim import CsimBackend
 

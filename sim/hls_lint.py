@@ -396,7 +396,7 @@ def check_recursion(files: dict[Path, str]) -> list[Finding]:
     }
     found, state = [], {}
 
-    def visit(node, stack):
+    def visit(node, stack) -> None:
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:

@@ -9,13 +9,15 @@ frac_out. PyTorch cases come from mac_torch_vectors.py.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 ARRAYS = ("a", "b", "bias", "ref", "bound")
 
 
-def save_cases(cases: list[dict], path) -> None:
+def save_cases(cases: list[dict], path: str | Path) -> None:
     arrays, meta = {}, []
     for i, case in enumerate(cases):
         entry = {k: v for k, v in case.items() if k not in ARRAYS}
@@ -27,7 +29,7 @@ def save_cases(cases: list[dict], path) -> None:
     np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
 
 
-def load_cases(path) -> list[dict]:
+def load_cases(path: str | Path) -> list[dict]:
     data = np.load(path)
     cases = []
     for i, entry in enumerate(json.loads(str(data["meta"]))):
@@ -38,7 +40,15 @@ def load_cases(path) -> list[dict]:
     return cases
 
 
-def _case(name, a, b, bias=None, bias_lshift=0, shift=0, stalls=None):
+def _case(
+    name: str,
+    a: ArrayLike,
+    b: ArrayLike,
+    bias: ArrayLike | None = None,
+    bias_lshift: int = 0,
+    shift: int = 0,
+    stalls: dict | None = None,
+) -> dict:
     return {
         "name": name,
         "a": np.asarray(a, np.int16),
