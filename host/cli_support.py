@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NoReturn
 
 from host.run_dir import DEFAULT_OUTPUT
@@ -35,7 +35,7 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Appends '(default: X)' to every option whose default is a value; an unset (None) default
     is explained by the option's own help instead of a bare '(default: None)'."""
 
-    def _get_help_string(self, action):
+    def _get_help_string(self, action: argparse.Action) -> str | None:
         if action.default is None or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
@@ -114,7 +114,7 @@ def message_of(exc: BaseException) -> str:
     return " ".join(text.split())  # one line, always
 
 
-def run_cli(body, resume_hint=None) -> int:
+def run_cli(body: Callable[[], int | None], resume_hint: Callable[[], str | None] | None = None) -> int:
     """Runs body() -> int; maps user errors and Ctrl-C to one line. `resume_hint()` -> command or None."""
     try:
         return int(body() or 0)
@@ -165,7 +165,7 @@ def check_against_checkpoint(saved: dict, current: dict, explicit: set[str], sou
             )
 
 
-def _normal(value):
+def _normal(value: object) -> object:
     if isinstance(value, tuple):
         return list(value)
     if isinstance(value, float) and value.is_integer():
@@ -173,13 +173,13 @@ def _normal(value):
     return value
 
 
-def _show(value) -> str:
+def _show(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value))
     return str(value)
 
 
-def shell_join(parts) -> str:
+def shell_join(parts: Iterable[object]) -> str:
     import shlex
 
     return " ".join(shlex.quote(str(p)) for p in parts)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,7 +212,7 @@ def check_tripcount_literals(path: Path, text: str) -> list[Finding]:
     ]
 
 
-def _functions(text: str):
+def _functions(text: str) -> Iterator[tuple[str, str, str, int, int]]:
     """(name, parameter text, body text, body start) of every function definition."""
     for m in re.finditer(r"\b([A-Za-z_]\w*)\s*\(", text):
         name = m.group(1)
@@ -396,7 +397,7 @@ def check_recursion(files: dict[Path, str]) -> list[Finding]:
     }
     found, state = [], {}
 
-    def visit(node, stack) -> None:
+    def visit(node: str, stack: list[str]) -> None:
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:

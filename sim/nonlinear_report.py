@@ -139,7 +139,9 @@ def measure(name: str, args: np.ndarray, fx: int, fo: int) -> Errors:
 # ---- input sweeps (shared with the test) --------------------------------------------------------
 
 
-def log_uniform_ints(rng: np.random.Generator, lo: float, hi: float, n: int, dtype=np.int64) -> np.ndarray:
+def log_uniform_ints(
+    rng: np.random.Generator, lo: float, hi: float, n: int, dtype: type[np.integer] = np.int64
+) -> np.ndarray:
     """n integers spread evenly in log space over [lo, hi] (0 < lo <= hi, hi exact in float64)."""
     values = np.floor(np.exp(rng.uniform(np.log(lo), np.log(hi), n)))
     return np.clip(values, lo, hi).astype(dtype)

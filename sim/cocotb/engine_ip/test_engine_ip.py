@@ -7,6 +7,8 @@ base address 0 (so the word offsets in the registers are the memories' own indic
 Environment: ONION_ENGINE_IP_CASE (the .npz of linear_case.py), ONION_ENGINE_IP_PERIOD_NS.
 """
 
+from __future__ import annotations
+
 import os
 
 import cocotb

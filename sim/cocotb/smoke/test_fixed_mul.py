@@ -1,5 +1,7 @@
 """cocotb bench for fixed_mul: random and corner operands against Python integers."""
 
+from __future__ import annotations
+
 import random
 
 import cocotb
