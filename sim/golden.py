@@ -75,6 +75,17 @@ class Compare:
     ref: np.ndarray
     direction: str  # 'fwd' or 'bwd'
 
+    def header(self) -> dict:
+        """Everything but the reference values (index.json's entry; load_compares reads it back)."""
+        return dict(
+            name=self.name,
+            port=self.port,
+            offset=self.offset,
+            frac=self.frac,
+            shape=list(self.ref.shape),
+            direction=self.direction,
+        )
+
 
 @dataclass
 class Case:
@@ -625,17 +636,7 @@ def write_case(case: Case, root: Path = GOLDEN_DIR) -> dict:
     refs = []
     for i, c in enumerate(case.compares):
         c.ref.astype(np.float64).tofile(d / f"ref_{i}.bin")
-        refs.append(
-            dict(
-                name=c.name,
-                port=c.port,
-                offset=c.offset,
-                frac=c.frac,
-                shape=list(c.ref.shape),
-                direction=c.direction,
-                file=f"ref_{i}.bin",
-            )
-        )
+        refs.append(dict(c.header(), file=f"ref_{i}.bin"))
     (d / "sizes.txt").write_text(
         " ".join(str(max(case.sizes[p], 1)) for p in PORTS) + f" {len(case.calls)} {calls.shape[1]}\n"
     )
