@@ -386,17 +386,9 @@ def main(argv: list[str] | None = None) -> dict:
         0, args.copies, args.noise, img_size, args.base_images
     )
     rows = summarize(runs, args.keeps, ["dense"] + [p for p in args.policies if p != "dense"])
-    setup = dict(
-        quick=args.quick,
-        seeds=args.seeds,
-        epochs=args.epochs,
-        batch=args.batch,
-        lr=args.lr,
-        copies=args.copies,
-        noise=args.noise,
-        model=args.model,
-        keeps=args.keeps,
-        base_images=args.base_images,
+    flags = ("quick", "seeds", "epochs", "batch", "lr", "copies", "noise", "model", "keeps", "base_images")
+    setup = {name: getattr(args, name) for name in flags}
+    setup.update(
         n_train=len(y_train),
         n_test=len(x_test),
         share_redundant=float(redundant.mean()),

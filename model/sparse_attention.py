@@ -1,6 +1,7 @@
-"""Attention of a timm `Attention` module, computed three ways: dense, `mask`, `gather`.
+"""Attention of a timm `Attention` module, computed three ways: `dense()`, and `sparse()` over
+per-query key lists by `mask` or `gather` (SPARSE_IMPLS).
 
-Each function reuses the module's own layers (qkv, q/k norm, proj, dropouts) and returns
+Both reuse the module's own layers (qkv, q/k norm, proj, dropouts) and return
 (output [B, N, C], cls_row [B, N-1] or None, detached (q, k) or None). The maps are head-averaged
 and detached: they only rank tokens and keys, they never carry gradients.
 
