@@ -24,6 +24,7 @@ typedef double gemm_v4d __attribute__((vector_size(32)));  // 4 doubles; split i
 const int GEMM_MR = 4;                 // rows of A per register block
 const int GEMM_NR = 8;                 // columns of B per register block (two 4-double vectors)
 const int GEMM_N_PAD = (GEMM_N_TILE + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+const long GEMM_PARALLEL_MACS = 1L << 17;  // below this a tile runs on one thread (built with -fopenmp)
 
 inline word_t gemm_operand_word(const word_t *row, const Operand &o, int k) {
     return o.col_idx ? row[(long)o.col_idx[k] * o.col_stride] : row[(long)k * o.col_stride];
@@ -126,13 +127,20 @@ inline void gemm_csim_kernel(const Operand &a, const Operand &b, const word_t *b
         }
         return;
     }
-    static double at[(long)GEMM_MAX_K * GEMM_MR];
-    double block[GEMM_MR][GEMM_NR];
     for (int n0 = 0; n0 < N; n0 += GEMM_N_TILE) {
         const int nn = N - n0 < GEMM_N_TILE ? N - n0 : GEMM_N_TILE;
         const int np = (nn + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
         gemm_pack_b(b, n0, nn, np, K, bt);
-        for (int m0 = 0; m0 < M; m0 += GEMM_MR) {
+        // Row blocks are independent (each writes its own rows of C); with OpenMP the CPU's cores
+        // share them. Exact sums make the result the same for any thread count; only the saturation
+        // count needs a reduction. Small tiles stay on one thread (a fork costs more than they do).
+        uint32_t tile_sat = 0;
+        const int blocks = (M + GEMM_MR - 1) / GEMM_MR;
+#pragma omp parallel for schedule(static) reduction(+ : tile_sat) if ((long)M * nn * K >= GEMM_PARALLEL_MACS)
+        for (int blk = 0; blk < blocks; ++blk) {
+            double at[(long)GEMM_MAX_K * GEMM_MR];  // per thread: A's packed rows
+            double block[GEMM_MR][GEMM_NR];
+            const int m0 = blk * GEMM_MR;
             const int mm = M - m0 < GEMM_MR ? M - m0 : GEMM_MR;
             gemm_pack_a(a, m0, mm, K, at);
             for (int j0 = 0; j0 < np; j0 += GEMM_NR) {
@@ -143,11 +151,12 @@ inline void gemm_csim_kernel(const Operand &a, const Operand &b, const word_t *b
                     for (int j = 0; j < jn; ++j) {
                         acc_t acc = (acc_t)block[r][j];
                         if (bias) acc += (acc_t)bias[n0 + j0 + j] * ((acc_t)1 << bias_lshift);
-                        crow[j0 + j] = requantize_any(acc, shift, sat);
+                        crow[j0 + j] = requantize_any(acc, shift, tile_sat);
                     }
                 }
             }
         }
+        sat += tile_sat;
     }
 }
 
