@@ -69,11 +69,7 @@ def _gemm(
 
 
 def gemm_ref(
-    a: ArrayLike,
-    b: ArrayLike,
-    bias: ArrayLike | None = None,
-    bias_lshift: int = 0,
-    shift: int = 0,
+    a: ArrayLike, b: ArrayLike, bias: ArrayLike | None = None, bias_lshift: int = 0, shift: int = 0
 ) -> tuple[np.ndarray, int]:
     """C = requantize(bias << bias_lshift + A B^T, shift) by onion::gemm_model; returns (C, saturations)."""
     a, b, bias = _operands(a, b, bias)
