@@ -9,6 +9,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from model.torchvision_compat import ensure_torchvision_importable  # noqa: E402
@@ -29,7 +30,7 @@ VARIANTS = [
 ]
 
 
-def time_layer(case, repeats: int) -> tuple[list[float], int, dict]:
+def time_layer(case: golden.Case, repeats: int) -> tuple[list[float], int, dict]:
     eng = CsimBackend(words={p: max(case.sizes[p], 1) for p in golden.PORTS})
     _, counters = golden.run_case_csim(case, eng)  # warm-up and set-up
     calls = [(c["op"], {k: v for k, v in c.items() if k != "op"}) for c in case.calls]
@@ -50,7 +51,7 @@ def main() -> None:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
 
-        def tqdm(x, **_):
+        def tqdm(x: Iterable, **_: object) -> Iterable:
             return x
 
     for cfg, label, kw in tqdm(VARIANTS, desc="bench_csim"):

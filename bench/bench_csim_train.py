@@ -78,7 +78,7 @@ def measure(lib: Path, samples: int, token_keep: float, attn_keep: float) -> dic
     engine_s = [0.0]
     entry = backend._entry
 
-    def timed(*args):
+    def timed(*args: object) -> int:
         start = time.thread_time()
         status = entry(*args)
         engine_s[0] += time.thread_time() - start

@@ -19,7 +19,7 @@ import numpy as np
 
 from host import engine_spec as es
 from host.backends.csim import CsimBackend
-from host.engine_driver import EngineDriver
+from host.engine_driver import Counters, EngineDriver
 from host.model_configs import get_config
 from host.model_init import init_weights
 from host.ta_selector import select_stage
@@ -32,7 +32,7 @@ SELECTOR_BLOCKS = (3, 6, 9)
 BEAT_BYTES = {p: es.load_spec()["ports"][p]["axi_bits"] // 8 for p in es.ports()}
 
 
-def run_image(config: str, tri_level: bool, seed: int = 0):
+def run_image(config: str, tri_level: bool, seed: int = 0) -> Counters:
     """Forward + backward of one random image; returns the driver's Counters (one OpRecord per call)."""
     cfg = get_config(config)
     driver = EngineDriver(CsimBackend(words=EngineDriver.required_words(cfg)), cfg, record_ops=True)
@@ -42,7 +42,7 @@ def run_image(config: str, tri_level: bool, seed: int = 0):
     select = None
     if tri_level:
 
-        def select(_stage, attn):
+        def select(_stage: int, attn: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
             s = select_stage(attn, 0.7, 0.3)
             return s.keep, s.keys
 
@@ -53,7 +53,7 @@ def run_image(config: str, tri_level: bool, seed: int = 0):
     return driver.counters
 
 
-def summarize(counters) -> dict:
+def summarize(counters: Counters) -> dict:
     per_op = defaultdict(lambda: defaultdict(int))
     for rec in counters.ops:
         row = per_op[rec.op]

@@ -41,16 +41,18 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from host.digits import DIGITS_MAX_VALUE, _load_digits, digits_split, upscale  # noqa: E402
-from model.example_level import ExampleLevel, SubsetSampler, build_policy  # noqa: E402
+from model.example_level import ExampleLevel, SubsetPolicy, SubsetSampler, build_policy  # noqa: E402
 from model.factory import create_timm_model  # noqa: E402
 from model.tri_level import TriLevelConfig, patch_model  # noqa: E402
 
 POLICIES = ("dense", "static", "random-swap", "two-phase", "forgetting")
+# (x_train, y_train, is_redundant, is_noisy, x_test, y_test): image/label tensors, numpy masks
+StudyData = tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray, torch.Tensor, torch.Tensor]
 _POLICY_FLAG = {"static": "random", "random-swap": "random-swap", "two-phase": "two-phase", "forgetting": "forgetting"}
 
 
 # -- data ---------------------------------------------------------------------------------------
-def build_study_data(seed: int, copies: int, noise: float, img_size: int, base_limit: int | None = None):
+def build_study_data(seed: int, copies: int, noise: float, img_size: int, base_limit: int | None = None) -> StudyData:
     """(x_train, y_train, is_redundant, is_noisy, x_test, y_test) as tensors / numpy masks."""
     digits = _load_digits()
     images = digits.images / DIGITS_MAX_VALUE
@@ -85,13 +87,13 @@ def build_study_data(seed: int, copies: int, noise: float, img_size: int, base_l
 
 
 # -- one run ------------------------------------------------------------------------------------
-def _policy(name: str, n: int, keep: float, epochs: int, seed: int):
+def _policy(name: str, n: int, keep: float, epochs: int, seed: int) -> SubsetPolicy:
     if name == "dense":
         return build_policy("forgetting", n, 1.0, epochs, seed)
     return build_policy(_POLICY_FLAG[name], n, keep, epochs, seed)
 
 
-def train_one(policy_name: str, keep: float, data, seed: int, args) -> dict:
+def train_one(policy_name: str, keep: float, data: StudyData, seed: int, args: argparse.Namespace) -> dict:
     x_train, y_train, redundant, noisy, x_test, y_test = data
     n = len(y_train)
     torch.manual_seed(seed)
@@ -194,11 +196,11 @@ def summarize(runs: list[dict], keeps: list[float], policies: list[str]) -> list
     return rows
 
 
-def _pct(x) -> str:
+def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f} %"
 
 
-def _ci(triple) -> str:
+def _ci(triple: tuple[float, float, float] | None) -> str:
     if triple is None:
         return "-"
     mean, lo, hi = triple
@@ -384,17 +386,9 @@ def main(argv: list[str] | None = None) -> dict:
         0, args.copies, args.noise, img_size, args.base_images
     )
     rows = summarize(runs, args.keeps, ["dense"] + [p for p in args.policies if p != "dense"])
-    setup = dict(
-        quick=args.quick,
-        seeds=args.seeds,
-        epochs=args.epochs,
-        batch=args.batch,
-        lr=args.lr,
-        copies=args.copies,
-        noise=args.noise,
-        model=args.model,
-        keeps=args.keeps,
-        base_images=args.base_images,
+    flags = ("quick", "seeds", "epochs", "batch", "lr", "copies", "noise", "model", "keeps", "base_images")
+    setup = {name: getattr(args, name) for name in flags}
+    setup.update(
         n_train=len(y_train),
         n_test=len(x_test),
         share_redundant=float(redundant.mean()),

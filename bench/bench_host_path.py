@@ -23,7 +23,7 @@ import numpy as np
 
 from host import host_timing
 from host.atomic_io import atomic_write_text
-from host.backends.call_plan import plan_call
+from host.backends.call_plan import CallPlan, plan_call
 from host.backends.csim import CsimBackend
 from host.engine_driver import EngineDriver
 from host.engine_model import EngineViT
@@ -41,11 +41,11 @@ IMAGES = 6
 class _Planning(CsimBackend):
     """The C-sim backend that keeps the pynq backend's plan of every call."""
 
-    def __init__(self, words):
+    def __init__(self, words: dict[str, int]) -> None:
         super().__init__(words=words)
-        self.plans = []
+        self.plans: list[CallPlan] = []
 
-    def call(self, op, **registers):
+    def call(self, op: str | int, **registers: int) -> int:
         status = super().call(op, **registers)
         self.plans.append(plan_call(op, registers, self.mem["aux"]))
         return status
@@ -54,7 +54,7 @@ class _Planning(CsimBackend):
 class _NullEngine(CsimBackend):
     """Port memories and register checks of a backend, but every call returns at once."""
 
-    def call(self, op, **registers):
+    def call(self, op: str | int, **registers: int) -> int:
         self._register_values(registers)
         self._last = {"status": 0, "macs": 0, "cycles": 0, "saturations": 0}
         return 0

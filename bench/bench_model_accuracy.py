@@ -15,17 +15,14 @@ first seed of each variant), plus model_selection_overlay.png (the patches Tri-L
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
+from bench.trainer_runs import OUT_DIR, train_flags, write_results
 from model.plots import load_history, plot_accuracy_vs_cost, plot_selection_overlay
-from model.train import REPO_ROOT
 from model.train import main as train_main
-
-OUT_DIR = REPO_ROOT / "docs" / "bench"
 
 VARIANTS = {
     "dense": dict(tri_level=False, example_keep=1.0),
@@ -36,13 +33,6 @@ VARIANTS = {
 for _name in ("Tri-Level/0.9", "Tri-Level/0.8", "Tri-Level/0.7"):
     VARIANTS[f"random {_name[len('Tri-Level') :]}"] = dict(VARIANTS[_name], example_policy="random")
 QUICK_VARIANTS = ("dense", "Tri-Level/0.7", "random /0.7")
-
-
-def _flags(settings: dict) -> list[str]:
-    flags = []
-    for key, value in settings.items():
-        flags += [f"--{key.replace('_', '-')}", str(value).lower() if isinstance(value, bool) else str(value)]
-    return flags
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -67,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
                 record = train_main(
                     [
                         *common,
-                        *_flags(VARIANTS[name]),
+                        *train_flags(VARIANTS[name]),
                         "--seed",
                         str(seed),
                         "--output-dir",
@@ -119,8 +109,6 @@ def report(results: dict[str, list[dict]], setup: dict) -> dict:
             )
         )
     result = dict(setup=setup, rows=rows)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "model_accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         f"# Digits accuracy: dense vs Tri-Level vs random example removal "
         f"({'quick' if setup['quick'] else 'full'} run)",
@@ -146,8 +134,7 @@ def report(results: dict[str, list[dict]], setup: dict) -> dict:
         "![patches kept by each TA-Selector](model_selection_overlay.png)",
         "",
     ]
-    (OUT_DIR / "model_accuracy.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_results("model_accuracy", result, lines)
     return result
 
 

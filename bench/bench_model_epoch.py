@@ -18,16 +18,14 @@ hits them alike. The reported time is the median over repeats of the last epoch'
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from model.train import REPO_ROOT
+from bench.trainer_runs import train_flags, write_results
 from model.train import main as train_main
 
-OUT_DIR = REPO_ROOT / "docs" / "bench"
 TRI_LEVEL_07 = dict(example_keep=0.8, token_keep=0.7, attn_keep=0.3)
 EXAMPLE_TARGET_POINTS = 0.02
 TRI_LEVEL_TARGET = 0.55
@@ -43,15 +41,8 @@ def variants(attn_impls: list[str]) -> dict[str, dict]:
     return table
 
 
-def _flags(settings: dict) -> list[str]:
-    flags = []
-    for key, value in settings.items():
-        flags += [f"--{key.replace('_', '-')}", str(value).lower() if isinstance(value, bool) else str(value)]
-    return flags
-
-
 def run_variant(settings: dict, common: list[str], out_dir: Path, name: str) -> dict:
-    record = train_main([*common, *_flags(settings), "--output-dir", str(out_dir), "--run-name", name])
+    record = train_main([*common, *train_flags(settings), "--output-dir", str(out_dir), "--run-name", name])
     return {
         "epoch_time_s": record["epoch_time_s"],
         "epoch_cpu_s": record["epoch_cpu_s"],
@@ -126,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
         # untimed warm-up: the process's first steps pay one-time costs (allocator, kernels, caches)
         first = next(iter(table.values()))
         train_main(
-            [*common, *_flags(first), "--max-steps-per-epoch", "3", "--output-dir", tmp, "--run-name", "warm-up"]
+            [*common, *train_flags(first), "--max-steps-per-epoch", "3", "--output-dir", tmp, "--run-name", "warm-up"]
         )
         for repeat in range(repeats):
             for i, (name, settings) in enumerate(table.items()):
@@ -181,8 +172,6 @@ def report(times: dict[str, list[dict]], setup: dict) -> dict:
         rows.append(row)
         verdicts[name] = row.get("meets_target")
     result = dict(setup=setup, rows=rows)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "model_epoch.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         f"# Epoch wall time of model.train ({'quick' if setup['quick'] else 'full'} run)",
         "",
@@ -214,8 +203,7 @@ def report(times: dict[str, list[dict]], setup: dict) -> dict:
         "seconds (all threads) for the epoch, a steadier measure than wall time on a shared CPU.",
         "",
     ]
-    (OUT_DIR / "model_epoch.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_results("model_epoch", result, lines)
     return result
 
 

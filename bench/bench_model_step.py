@@ -24,6 +24,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -33,6 +34,9 @@ if str(ROOT) not in sys.path:
 
 from model.factory import create_timm_model  # noqa: E402
 from model.tri_level import TriLevelConfig, patch_model  # noqa: E402
+
+if TYPE_CHECKING:
+    from timm.models.vision_transformer import VisionTransformer
 
 OUT_MD = ROOT / "docs" / "bench" / "model_step.md"
 OUT_JSON = ROOT / "docs" / "bench" / "model_step.json"
@@ -52,14 +56,18 @@ TOKEN_TARGET_EFFICIENCY = 0.95
 TOKEN_TARGET_RATIO_AT_07 = 0.67
 
 
-def _build(base, token_keep: float, attn_keep: float, impl: str, dense_selectors: bool):
+def _build(
+    base: VisionTransformer, token_keep: float, attn_keep: float, impl: str, dense_selectors: bool
+) -> VisionTransformer:
     net = copy.deepcopy(base)  # every variant starts from the same weights
     return patch_model(
         net, TriLevelConfig(token_keep=token_keep, attn_keep=attn_keep, attn_impl=impl, dense_selectors=dense_selectors)
     ).train()
 
 
-def _step(net, optimizer, images, labels) -> tuple[float, float]:
+def _step(
+    net: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor
+) -> tuple[float, float]:
     """(wall seconds, process CPU seconds) of one optimizer step."""
     start, cpu_start = time.perf_counter(), time.process_time()
     optimizer.zero_grad(set_to_none=True)

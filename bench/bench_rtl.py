@@ -29,7 +29,7 @@ OUT_JSON = REPO / "docs" / "bench" / "rtl_utilisation.json"
 DEIT = "deit_tiny_patch16_224"
 
 
-def _layers():
+def _layers() -> list[tuple[str, list[cycle_model.Gemm]]]:
     """(label, list of Gemm) per layer kind measured."""
     from host.model_configs import get_config, num_tokens
     from host.ta_selector import n_keep_tokens
@@ -47,7 +47,7 @@ def _layers():
     ]
 
 
-def _cases(layers, seed=0):
+def _cases(layers: list[tuple[str, list[cycle_model.Gemm]]], seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
     shapes = OrderedDict()
     for _, gemms in layers:

@@ -262,7 +262,7 @@ def _validate_formats(formats: dict, weights: dict) -> None:
 # Writer / reader
 
 
-def _json_array(obj) -> np.ndarray:
+def _json_array(obj: object) -> np.ndarray:
     try:
         text = json.dumps(obj, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -270,7 +270,7 @@ def _json_array(obj) -> np.ndarray:
     return np.frombuffer(text.encode(), dtype=np.uint8).copy()
 
 
-def _parse_json(arr: np.ndarray, field_name: str):
+def _parse_json(arr: np.ndarray, field_name: str) -> object:
     if arr.dtype != np.uint8 or arr.ndim != 1:
         raise BundleError(f"{field_name}: expected uint8 JSON text, got {arr.dtype} {arr.shape}")
     try:
@@ -291,7 +291,7 @@ def quantize_weights(weights: dict[str, np.ndarray]) -> tuple[dict, dict, int]:
 
 
 def write_bundle(
-    path,
+    path: str | Path,
     *,
     config: dict,
     weights: dict[str, np.ndarray],
@@ -341,7 +341,7 @@ def _load_members(path: Path) -> dict[str, np.ndarray]:
         raise BundleError(f"corrupt or truncated bundle file {path}: {exc}") from None
 
 
-def read_bundle(path) -> Bundle:
+def read_bundle(path: str | Path) -> Bundle:
     """Loads and validates a bundle; raises BundleError naming the first bad field."""
     path = Path(path)
     members = _load_members(path)

@@ -11,6 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 import zipfile
+from collections.abc import Callable, Iterable
+from typing import NoReturn
+
+from host.run_dir import DEFAULT_OUTPUT
 
 USER_ERRORS = (
     ValueError,
@@ -31,10 +35,73 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Appends '(default: X)' to every option whose default is a value; an unset (None) default
     is explained by the option's own help instead of a bare '(default: None)'."""
 
-    def _get_help_string(self, action):
+    def _get_help_string(self, action: argparse.Action) -> str | None:
         if action.default is None or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
+
+
+class CliParser(argparse.ArgumentParser):
+    """The tools' parser: '(default: X)' in --help, and a bad flag is one line on stderr with exit
+    status 2 instead of argparse's usage block."""
+
+    def __init__(self, prog: str, description: str) -> None:
+        super().__init__(prog=prog, description=description, formatter_class=DefaultsHelpFormatter)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
+
+
+def add_run_folder_args(
+    group: argparse._ArgumentGroup, experiment_default: str, checkpoint: str, timm_aliases: bool = False
+) -> None:
+    """--output, --experiment, --resume and --overwrite, the run-folder flags both trainers share.
+    experiment_default describes the run folder's default name; checkpoint is the file --resume looks
+    for; timm_aliases adds timm's train.py spellings (--output-dir, --run-name)."""
+    output_flags = ("--output", "--output-dir") if timm_aliases else ("--output",)
+    experiment_flags = ("--experiment", "--run-name") if timm_aliases else ("--experiment",)
+    group.add_argument(
+        *output_flags,
+        dest="output",
+        default=str(DEFAULT_OUTPUT),
+        help="output root; the run goes to <output>/<experiment>",
+    )
+    group.add_argument(
+        *experiment_flags, dest="experiment", default=None, help=f"run folder name (default: {experiment_default})"
+    )
+    group.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="RUN_DIR_OR_CHECKPOINT",
+        help=f"continue a run with its stored settings (bare or 'auto': <output>/<experiment>/{checkpoint}, "
+        f"or <output>/{checkpoint} when --output is itself a run folder)",
+    )
+    group.add_argument("--overwrite", action="store_true", help="replace the outputs of a previous run in that folder")
+
+
+def add_keep_warmup_args(
+    group: argparse._ArgumentGroup,
+    start: float | None,
+    end: float | None,
+    parse: Callable[[str], float | None] = float,
+    note: str = "",
+) -> None:
+    """--keep-warmup-start / --keep-warmup-end (both trainers): where in the run R_T and R_A leave 1.0 and
+    where they reach their targets, as fractions; note is appended to both helps."""
+    group.add_argument(
+        "--keep-warmup-start",
+        type=parse,
+        default=start,
+        help=f"fraction of the run where R_T/R_A start shrinking{note}",
+    )
+    group.add_argument(
+        "--keep-warmup-end",
+        type=parse,
+        default=end,
+        help=f"fraction of the run where R_T/R_A reach their targets{note}",
+    )
 
 
 def message_of(exc: BaseException) -> str:
@@ -47,7 +114,7 @@ def message_of(exc: BaseException) -> str:
     return " ".join(text.split())  # one line, always
 
 
-def run_cli(body, resume_hint=None) -> int:
+def run_cli(body: Callable[[], int | None], resume_hint: Callable[[], str | None] | None = None) -> int:
     """Runs body() -> int; maps user errors and Ctrl-C to one line. `resume_hint()` -> command or None."""
     try:
         return int(body() or 0)
@@ -98,7 +165,7 @@ def check_against_checkpoint(saved: dict, current: dict, explicit: set[str], sou
             )
 
 
-def _normal(value):
+def _normal(value: object) -> object:
     if isinstance(value, tuple):
         return list(value)
     if isinstance(value, float) and value.is_integer():
@@ -106,13 +173,13 @@ def _normal(value):
     return value
 
 
-def _show(value) -> str:
+def _show(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value))
     return str(value)
 
 
-def shell_join(parts) -> str:
+def shell_join(parts: Iterable[object]) -> str:
     import shlex
 
     return " ".join(shlex.quote(str(p)) for p in parts)

@@ -17,6 +17,7 @@ in other engine units and are not counted here.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from host import engine_spec
@@ -155,7 +156,7 @@ def _total(gemms: list[Gemm]) -> int:
     return sum(g.cycles() for g in gemms)
 
 
-def _config(config) -> dict:
+def _config(config: str | dict) -> dict:
     if isinstance(config, str):
         from host.model_configs import get_config
 
@@ -164,7 +165,11 @@ def _config(config) -> dict:
 
 
 def layer_gemms(
-    config, n_tokens: int, keys_per_query: int | None = None, training: bool = True, mlp_tokens: int | None = None
+    config: str | dict,
+    n_tokens: int,
+    keys_per_query: int | None = None,
+    training: bool = True,
+    mlp_tokens: int | None = None,
 ) -> list[Gemm]:
     """The MAC-array GEMMs of one encoder layer.
 
@@ -197,14 +202,22 @@ def layer_gemms(
 
 
 def layer_cycles(
-    config, n_tokens: int, keys_per_query: int | None = None, training: bool = True, mlp_tokens: int | None = None
+    config: str | dict,
+    n_tokens: int,
+    keys_per_query: int | None = None,
+    training: bool = True,
+    mlp_tokens: int | None = None,
 ) -> int:
     """MAC-array cycles of one encoder layer's forward (+ backward) GEMMs."""
     return _total(layer_gemms(config, n_tokens, keys_per_query, training, mlp_tokens))
 
 
 def model_gemms(
-    config_name: str, token_keep: float = 1.0, attn_keep: float = 1.0, selector_blocks=(3, 6, 9), training: bool = True
+    config_name: str,
+    token_keep: float = 1.0,
+    attn_keep: float = 1.0,
+    selector_blocks: Sequence[int] = (3, 6, 9),
+    training: bool = True,
 ) -> list[Gemm]:
     """All MAC-array GEMMs of one image: patch embedding, the encoder layers (Tri-Level E-ViT
     block plan: a selector block attends densely, then keeps ceil(R_T N) patches before its MLP and
@@ -246,7 +259,7 @@ def model_latency(
     config_name: str,
     token_keep: float = 1.0,
     attn_keep: float = 1.0,
-    selector_blocks=(3, 6, 9),
+    selector_blocks: Sequence[int] = (3, 6, 9),
     clock_mhz: float | None = None,
     training: bool = True,
 ) -> float:
@@ -256,7 +269,11 @@ def model_latency(
 
 
 def model_macs(
-    config_name: str, token_keep: float = 1.0, attn_keep: float = 1.0, selector_blocks=(3, 6, 9), training: bool = True
+    config_name: str,
+    token_keep: float = 1.0,
+    attn_keep: float = 1.0,
+    selector_blocks: Sequence[int] = (3, 6, 9),
+    training: bool = True,
 ) -> int:
     return sum(g.macs for g in model_gemms(config_name, token_keep, attn_keep, selector_blocks, training))
 

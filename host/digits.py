@@ -8,14 +8,19 @@ test), normalisation with the training split's mean and standard deviation.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:  # scikit-learn is imported where the data are loaded (the board image may lack it)
+    from sklearn.utils import Bunch
 
 DIGITS_SPLIT_SEED = 0
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_MAX_VALUE = 16.0
 
 
-def _load_digits():
+def _load_digits() -> Bunch:
     try:
         from sklearn.datasets import load_digits
     except ImportError as exc:  # the board image may lack scikit-learn
@@ -44,7 +49,9 @@ def upscale(images: np.ndarray, img_size: int) -> np.ndarray:
     return out[:, None].astype(np.float32)
 
 
-def digits_split(seed: int = DIGITS_SPLIT_SEED, test_fraction: float = DIGITS_TEST_FRACTION):
+def digits_split(
+    seed: int = DIGITS_SPLIT_SEED, test_fraction: float = DIGITS_TEST_FRACTION
+) -> tuple[np.ndarray, np.ndarray]:
     """The fixed stratified split: (train_idx, test_idx), both sorted."""
     from sklearn.model_selection import train_test_split
 
@@ -55,7 +62,7 @@ def digits_split(seed: int = DIGITS_SPLIT_SEED, test_fraction: float = DIGITS_TE
     return np.sort(train_idx), np.sort(test_idx)
 
 
-def load_digits_split(img_size: int = 32):
+def load_digits_split(img_size: int = 32) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Returns (x_train, y_train, x_test, y_test): float32 [N, 1, img_size, img_size], int64 labels."""
     digits = _load_digits()
     x = upscale(digits.images / DIGITS_MAX_VALUE, img_size)

@@ -16,11 +16,13 @@ Per sample (N tokens incl. [CLS], shrinking at selector blocks):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from host import engine_spec as es
+from host.backends.base import EngineBackend
 from host.engine_counters import Counters, OpRecord
 from host.engine_memory import EngineLimitError, EngineMemory, layout_dims
 from host.engine_params import layout_tensors, param_blocks, timm_shapes, unpack_params
@@ -43,7 +45,7 @@ class _Block:
 class EngineDriver:
     """The op sequences of one model on one backend (see the module doc)."""
 
-    def __init__(self, backend, config: dict, record_ops: bool = False):
+    def __init__(self, backend: EngineBackend, config: dict, record_ops: bool = False):
         """record_ops: keep every call's OpRecord in self.counters.ops (benchmarks, tests)."""
         self.mem = EngineMemory(backend, config)  # checks the config against the engine's limits first
         self.be, self.cfg = backend, config
@@ -253,7 +255,13 @@ class EngineDriver:
         self.mem.a_patches.array[:] = q.reshape(-1)
         return sat
 
-    def forward(self, patches: np.ndarray, select=None, selector_blocks=(), dense_selectors=False):
+    def forward(
+        self,
+        patches: np.ndarray,
+        select: Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray | None]] | None = None,
+        selector_blocks: Sequence[int] = (),
+        dense_selectors: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Runs the forward pass. `select(stage, attn_avg[n, n])` -> (keep positions, keys|None)
         is called after the attention of each selector block, which attends over the previous
         selector's key lists unless `dense_selectors`. Returns (logits, last attention map)."""

@@ -9,6 +9,7 @@ lists, keep lists, frac and stats tables). Sizes come from the layouts of engine
 from __future__ import annotations
 
 from host import engine_spec as es
+from host.backends.base import EngineBackend
 from host.engine_params import ParamBlock, param_blocks
 from host.model_configs import mlp_hidden, num_tokens, patch_dim
 
@@ -67,7 +68,7 @@ def layout_dims(config: dict, n: int, k: int, z: int | None = None) -> dict[str,
 class EngineMemory:
     """The regions of one model in a backend's memories (allocated once, at full token count)."""
 
-    def __init__(self, backend, config: dict):
+    def __init__(self, backend: EngineBackend, config: dict):
         check_config(config)
         self.config, self.depth = config, config["depth"]
         n, d = num_tokens(config), config["embed_dim"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from host import ta_selector
-from host.engine_driver import EngineDriver
+from host.engine_driver import Counters, EngineDriver
 from host.ta_selector import Selection
 from host.vit_float import SampleResult, patchify
 
@@ -33,7 +33,7 @@ class EngineViT:
             _, op, i = key.split(":")
             self.driver.fracs[(op, int(i))] = np.asarray(table, dtype=np.int32).copy()
 
-    def reset_counters(self):
+    def reset_counters(self) -> Counters:
         return self.driver.reset_counters()
 
     def forward(self, image: np.ndarray, selection: Selection, train: bool = True) -> SampleResult:
@@ -41,7 +41,7 @@ class EngineViT:
         stages = []
         before = (self.driver.counters.macs, self.driver.counters.saturations)
 
-        def select(stage: int, attn: np.ndarray):
+        def select(stage: int, attn: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
             nonlocal ids
             sel = selection.select(stage, attn, ids)
             ids = ids[sel.keep]

@@ -84,7 +84,7 @@ def _section(name: str) -> dict:
     return cached[1]
 
 
-def _declared(table: dict, name: str, what: str):
+def _declared(table: dict, name: str, what: str) -> object:
     """table[name], or a KeyError naming `what` and the declared names."""
     if name not in table:
         raise KeyError(f"unknown {what} {name!r}; known: {', '.join(table)}")

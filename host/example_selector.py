@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from host.validation import check_keep_ratio
 
@@ -46,7 +47,7 @@ def _keep_count(num_examples: int, keep_ratio: float) -> int:
     return max(1, int(round(keep_ratio * num_examples)))
 
 
-def _check_common(num_examples, keep_ratio) -> None:
+def _check_common(num_examples: int, keep_ratio: float) -> None:
     if not isinstance(num_examples, (int, np.integer)) or num_examples <= 0:
         raise ValueError(f"num_examples: expected a positive int, got {num_examples!r}")
     check_keep_ratio("keep_ratio", keep_ratio)
@@ -74,7 +75,7 @@ class ForgettingWindow:
         self.presentations = np.zeros(self.num_examples, dtype=np.int64)
         self.cls_attn_var = np.full(self.num_examples, np.nan, dtype=np.float64)
 
-    def record(self, indices, correct, cls_attn_var) -> None:
+    def record(self, indices: ArrayLike, correct: ArrayLike, cls_attn_var: ArrayLike) -> None:
         """One entry per presentation, in presentation order (an index may repeat)."""
         indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         correct = np.asarray(correct, dtype=bool).reshape(-1)
@@ -101,7 +102,7 @@ class ForgettingWindow:
     def presented(self) -> np.ndarray:
         return self.presentations > 0
 
-    def least_informative(self, candidates: np.ndarray, n: int, rng) -> np.ndarray:
+    def least_informative(self, candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         """The n candidates with the fewest forgetting events; ties: lower [CLS]-attention variance
         (never measured counts as lowest), then a seeded random order."""
         candidates = np.asarray(candidates, dtype=np.int64)
@@ -182,7 +183,7 @@ class ExampleSelector:
     def presentations(self) -> np.ndarray:
         return self.window.presentations
 
-    def record(self, indices, correct, cls_attn_var) -> None:
+    def record(self, indices: ArrayLike, correct: ArrayLike, cls_attn_var: ArrayLike) -> None:
         self.window.record(indices, correct, cls_attn_var)
         self.presented_total += int(np.asarray(indices).size)
 
@@ -267,7 +268,7 @@ class TwoPhaseForgetting:
     def subset(self) -> np.ndarray:
         return np.flatnonzero(self._in_subset).astype(np.int64)
 
-    def record(self, indices, correct, cls_attn_var) -> None:
+    def record(self, indices: ArrayLike, correct: ArrayLike, cls_attn_var: ArrayLike) -> None:
         if not self.done:
             self.window.record(indices, correct, cls_attn_var)
 

@@ -122,20 +122,20 @@ class _NullDevice:
     def __init__(self):
         self.ctrl = engine_spec.register("ctrl")["offset"]
 
-    def write(self, offset, value):
+    def write(self, offset: int, value: int) -> None:
         pass
 
-    def read(self, offset):
+    def read(self, offset: int) -> int:
         return 0x2 if offset == self.ctrl else 0
 
 
 class _NullBuffer(np.ndarray):
     device_address = 0x4000_0000
 
-    def flush(self):
+    def flush(self) -> None:
         pass
 
-    def invalidate(self):
+    def invalidate(self) -> None:
         pass
 
 
@@ -146,7 +146,7 @@ def measure_register_path_s(calls: int = 50, repeats: int = 5) -> float:
     fastest of `repeats` batches (contention on a shared machine only adds time)."""
     from host.backends.pynq_backend import PynqBackend
 
-    def allocate(shape, dtype):
+    def allocate(shape: int | tuple[int, ...], dtype: np.dtype | type) -> _NullBuffer:
         return np.zeros(shape, dtype=dtype).view(_NullBuffer)
 
     be = PynqBackend(words={p: 64 for p in engine_spec.ports()}, overlay=_NullDevice(), allocate=allocate)

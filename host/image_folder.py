@@ -89,7 +89,9 @@ def _load(path: Path, img_size: int, in_chans: int) -> np.ndarray:
     return pixels.transpose(2, 0, 1)
 
 
-def load_split(data_dir: str | Path, img_size: int, in_chans: int = 3, scanned: dict | None = None):
+def load_split(
+    data_dir: str | Path, img_size: int, in_chans: int = 3, scanned: dict | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """(x_train, y_train, x_val, y_val, classes): float32 [N, C, img_size, img_size], int64 labels."""
     scanned = scanned or scan(data_dir)
     arrays = []

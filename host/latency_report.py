@@ -32,8 +32,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,6 +43,9 @@ from host import cycle_model, engine_spec, host_timing
 from host.backends.call_plan import plan_call
 from host.engine_counters import AxiTotals
 from host.model_configs import get_config
+
+if TYPE_CHECKING:
+    from host.backends.base import EngineBackend, Region
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE_DIR = REPO / "build" / "latency"
@@ -131,7 +136,7 @@ def port_width_bits(port: str, spec: dict | None = None) -> int:
 
 # ---------------------------------------------------------------------------------------------
 # Counting every call
-def _aux_memory(backend):
+def _aux_memory(backend: EngineBackend | None) -> np.ndarray | None:
     """The aux port memory of a backend, through any wrappers (``.inner``); None when it has none."""
     while backend is not None:
         mem = getattr(backend, "mem", None)
@@ -158,26 +163,26 @@ class CallRecord(AxiTotals):
 class CountingBackend:
     """Wraps a backend: every successful call's counters (checked against COUNTER_KEYS) are kept."""
 
-    def __init__(self, inner):
+    def __init__(self, inner: EngineBackend) -> None:
         self.inner = inner
         self.kind = getattr(inner, "kind", "csim")
         self.phase = "train"
         self.records: list[CallRecord] = []
         self.overhead_s = {"train": 0.0, "infer": 0.0}  # this wrapper's own bookkeeping (not host work)
 
-    def __getattr__(self, name):  # mem, reset, ... of the wrapped backend
+    def __getattr__(self, name: str) -> Any:  # mem, reset, ... of the wrapped backend
         return getattr(self.inner, name)
 
-    def alloc(self, port, n_words):
+    def alloc(self, port: str, n_words: int) -> Region:
         return self.inner.alloc(port, n_words)
 
-    def read_counters(self):
+    def read_counters(self) -> dict:
         return self.inner.read_counters()
 
-    def read_stats(self, op, region):
+    def read_stats(self, op: str, region: Region) -> dict[str, tuple[int, int]]:
         return self.inner.read_stats(op, region)
 
-    def call(self, op, **regs) -> int:
+    def call(self, op: str | int, **regs: int) -> int:
         start = time.perf_counter()
         status = self.inner.call(op, **regs)
         done = time.perf_counter()
@@ -201,7 +206,7 @@ class CountingBackend:
         self.overhead_s[self.phase] = self.overhead_s.get(self.phase, 0.0) + time.perf_counter() - done
         return status
 
-    def call_checked(self, op, **regs) -> dict:
+    def call_checked(self, op: str | int, **regs: int) -> dict:
         from host.backends.base import EngineError
 
         status = self.call(op, **regs)
@@ -290,8 +295,8 @@ def run_image(
     config_name: str,
     token_keep: float,
     attn_keep: float,
-    selector_blocks,
-    backend_factory=None,
+    selector_blocks: Sequence[int],
+    backend_factory: Callable[[dict[str, int]], EngineBackend] | None = None,
     label: str | None = None,
     seed: int = 0,
     measured_images: int = 2,
@@ -308,7 +313,7 @@ def run_image(
     if backend_factory is None:
         from host.backends import open_backend
 
-        def backend_factory(words):
+        def backend_factory(words: dict[str, int]) -> EngineBackend:
             return open_backend("csim", words)
 
     wall0 = time.perf_counter()
@@ -342,8 +347,10 @@ def run_image(
     )
     timers: dict[str, float] = {}
 
-    def timed(key, fn, before=None, after=None):
-        def wrapper(*a, **k):
+    def timed(
+        key: str, fn: Callable, before: Callable[[], None] | None = None, after: Callable[[], None] | None = None
+    ) -> Callable:
+        def wrapper(*a: Any, **k: Any) -> Any:
             if before:
                 before()
             start = time.perf_counter()
@@ -356,8 +363,8 @@ def run_image(
 
         return wrapper
 
-    def to_phase(phase):
-        def set_phase():
+    def to_phase(phase: str) -> Callable[[], None]:
+        def set_phase() -> None:
             be.phase = phase
 
         return set_phase
@@ -375,7 +382,7 @@ def run_image(
     trainer.selector.end_epoch = timed("example_selector", trainer.selector.end_epoch)
     make_selection = trainer._selection
 
-    def selection(*a, **k):
+    def selection(*a: Any, **k: Any) -> Any:
         sel = make_selection(*a, **k)
         if be.phase == "train":  # inference selections are part of the eval time
             sel.select = timed("ta_selector", sel.select)
@@ -467,7 +474,14 @@ def _cache_path(key: str, config_name: str, token_keep: float, attn_keep: float)
     return CACHE_DIR / f"{config_name}-t{token_keep:g}-a{attn_keep:g}-{key}.json"
 
 
-def cached_run(config_name, token_keep, attn_keep, selector_blocks, label, use_cache=True) -> ImageRun:
+def cached_run(
+    config_name: str,
+    token_keep: float,
+    attn_keep: float,
+    selector_blocks: Sequence[int],
+    label: str,
+    use_cache: bool = True,
+) -> ImageRun:
     path = _cache_path(engine_key(), config_name, token_keep, attn_keep) if use_cache else None
     if path is not None and path.exists():
         raw = json.loads(path.read_text())
@@ -661,7 +675,7 @@ def build_report(
 
 
 # ---------------------------------------------------------------------------------------------
-def _f(v, fmt):
+def _f(v: float | None, fmt: str) -> str:
     return "-" if v is None else format(v, fmt)
 
 
@@ -718,14 +732,9 @@ def _accesses_per_call(report: dict) -> str:
     return f"{min(per):.0f}-{max(per):.0f} per call" if per else "none"
 
 
-def print_report(
-    quick: bool = False,
-    as_json: bool = False,
-    attn_keep: float = DEFAULT_ATTN_KEEP,
-    example_keep: float = DEFAULT_EXAMPLE_KEEP,
-    batch: int = DEFAULT_BATCH,
-) -> dict:
-    report = build_report(quick=quick, attn_keep=attn_keep, example_keep=example_keep, batch=batch)
+def print_report(as_json: bool = False, **build_args: Any) -> dict:
+    """Prints build_report(**build_args) as the table, or as one JSON object; returns the report."""
+    report = build_report(**build_args)
     print(json.dumps(report, indent=1) if as_json else format_report(report))
     return report
 

@@ -34,7 +34,7 @@ def initial_pos_embed(config: dict, how: str, rng: np.random.Generator | None = 
     raise ValueError(f"pos_embed init: {how!r} is not one of {', '.join(POS_EMBED_INITS)}")
 
 
-def _trunc_normal(rng, shape, std):
+def _trunc_normal(rng: np.random.Generator, shape: int | tuple[int, ...], std: float) -> np.ndarray:
     """Normal(0, std) truncated to [-2, 2] (timm's absolute bounds) by resampling."""
     out = rng.normal(0.0, std, size=shape)
     bad = np.abs(out) > 2.0

@@ -18,7 +18,7 @@ class AdamW:
         self,
         params: dict[str, np.ndarray],
         lr: float = 1e-3,
-        betas=(0.9, 0.999),
+        betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.05,
     ):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ def check_fresh(run_dir: Path, overwrite: bool, resume_hint: str = "--resume") -
         raise ValueError(f"output {str(run_dir)!r} is a file, not a folder")
 
 
-def clear_outputs(run_dir: Path, names) -> None:
+def clear_outputs(run_dir: Path, names: Iterable[str]) -> None:
     """--overwrite: removes the files a previous run of this tool left (nothing else)."""
     for name in names:
         path = run_dir / name

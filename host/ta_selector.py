@@ -20,6 +20,7 @@ Blocks after b, the next selector block included, attend only over these key lis
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,7 +86,14 @@ class Selection:
     """One sample's selection plan: online from the attention maps at the current keep ratios, or
     replayed from recorded masks ({stage: (kept original token ids, keys)})."""
 
-    def __init__(self, selector_blocks, token_keep=1.0, attn_keep=1.0, recorded=None, dense_selectors=False):
+    def __init__(
+        self,
+        selector_blocks: Iterable[int],
+        token_keep: float = 1.0,
+        attn_keep: float = 1.0,
+        recorded: dict[int, tuple[np.ndarray, np.ndarray | None]] | None = None,
+        dense_selectors: bool = False,
+    ) -> None:
         self.blocks = list(selector_blocks)
         self.token_keep = token_keep
         self.attn_keep = attn_keep

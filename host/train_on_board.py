@@ -17,8 +17,10 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -26,18 +28,9 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from host import engine_spec, schedules  # noqa: E402
-from host.cli_support import (  # noqa: E402
-    EXIT_USAGE,
-    DefaultsHelpFormatter,
-    check_against_checkpoint,
-    explicit_dests,
-    run_cli,
-    shell_join,
-)
+from host import cli_support, engine_spec, schedules  # noqa: E402
 from host.model_configs import POS_EMBED_INITS, default_pos_embed_init  # noqa: E402
 from host.run_dir import (  # noqa: E402
-    DEFAULT_OUTPUT,
     check_fresh,
     check_writable,
     clear_outputs,
@@ -45,6 +38,12 @@ from host.run_dir import (  # noqa: E402
     run_dir_in,
 )
 from host.validation import check_selector_blocks, parse_int_list  # noqa: E402
+
+if TYPE_CHECKING:
+    from host.bundle import Bundle
+    from host.engine_model import EngineViT
+    from host.trainer import Trainer, TrainSettings
+    from host.vit_float import FloatViT
 
 PROG = "host/train_on_board.py"
 DEFAULT_MODEL = "onion_micro"  # onion_tiny through the engine does not converge within a demo (docs/host.md)
@@ -66,13 +65,8 @@ RUN_CONTROL = ("resume", "overwrite", "output", "experiment", "progress", "repor
 SETTINGS_FORMAT = 1
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2 (argparse prints the whole usage block)
-        self.exit(EXIT_USAGE, f"error: {message} (see {PROG} --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog=PROG, description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter)
+    p = cli_support.CliParser(PROG, __doc__.split("\n")[0])
     g = p.add_argument_group("model")
     g.add_argument(
         "--model",
@@ -118,18 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="comma-separated 0-based blocks, ascending (default 3,6,9; onion_micro 1,2,3)",
     )
-    g.add_argument(
-        "--keep-warmup-start",
-        type=float,
-        default=schedules.DEFAULT_KEEP_START,
-        help="fraction of the run where R_T/R_A start to shrink from 1.0",
-    )
-    g.add_argument(
-        "--keep-warmup-end",
-        type=float,
-        default=schedules.DEFAULT_KEEP_END,
-        help="fraction of the run where they reach the target",
-    )
+    cli_support.add_keep_warmup_args(g, schedules.DEFAULT_KEEP_START, schedules.DEFAULT_KEEP_END)
     g.add_argument(
         "--example-interval",
         type=int,
@@ -148,18 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--smoothing", type=float, default=0.1)
     g.add_argument("--seed", type=int, default=0)
     g = p.add_argument_group("run")
-    g.add_argument("--output", default=str(DEFAULT_OUTPUT), help="output root; the run goes to <output>/<experiment>")
-    g.add_argument("--experiment", default=None, help="run folder name (default <model>_<data>_s<seed>)")
-    g.add_argument(
-        "--resume",
-        nargs="?",
-        const="auto",
-        default=None,
-        metavar="RUN_DIR_OR_CHECKPOINT",
-        help="continue a run with its stored settings (bare: <output>/<experiment>, or <output> itself "
-        "when it holds a checkpoint)",
-    )
-    g.add_argument("--overwrite", action="store_true", help="replace the outputs of a previous run in that folder")
+    cli_support.add_run_folder_args(g, "<model>_<data>_s<seed>", CHECKPOINT)
     g.add_argument("--max-samples-per-epoch", type=int, default=None, help="cut epochs short (smoke runs)")
     g.add_argument("--eval-samples", type=int, default=None, help="evaluate on the first N test images")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="a progress bar for the run")
@@ -184,7 +156,7 @@ class Run:
         self.run_dir: Path | None = None
 
 
-def locate_checkpoint(args, explicit: set[str]) -> Path:
+def locate_checkpoint(args: argparse.Namespace, explicit: set[str]) -> Path:
     """--resume's checkpoint: a given run folder or file, else <output>/<experiment>, else <output>."""
     if args.experiment is not None or "experiment" in explicit:
         candidates = [run_dir_in(args.output, args.experiment) / CHECKPOINT]
@@ -217,7 +189,7 @@ def read_checkpoint_meta(path: Path) -> dict:
     return meta
 
 
-def default_experiment(args) -> str:
+def default_experiment(args: argparse.Namespace) -> str:
     name = (
         args.model
         if args.initial_checkpoint is None or args.model != DEFAULT_MODEL
@@ -226,18 +198,18 @@ def default_experiment(args) -> str:
     return f"{name}_{data_kind(args)}_s{args.seed}"
 
 
-def data_kind(args) -> str:
+def data_kind(args: argparse.Namespace) -> str:
     return args.data or ("imagefolder" if args.data_dir else "digits")
 
 
-def resolve_run(args, explicit: set[str]) -> Run:
+def resolve_run(args: argparse.Namespace, explicit: set[str]) -> Run:
     run = Run(args, explicit)
     if args.resume is not None:
         run.checkpoint = locate_checkpoint(args, explicit)
         meta = read_checkpoint_meta(run.checkpoint)
         saved = meta["args"]
         current = {k: v for k, v in vars(args).items() if k not in RUN_CONTROL and not k.startswith("_")}
-        check_against_checkpoint(saved, current, explicit - set(RUN_CONTROL), str(run.checkpoint))
+        cli_support.check_against_checkpoint(saved, current, explicit - set(RUN_CONTROL), str(run.checkpoint))
         for key, value in saved.items():
             if key not in RUN_CONTROL:
                 setattr(args, key, value)
@@ -253,16 +225,21 @@ def resolve_run(args, explicit: set[str]) -> Run:
     return run
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The parsed flags; `args._explicit` holds the ones the command line set."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    args._explicit = explicit_dests(parser, argv)
+    args._explicit = cli_support.explicit_dests(parser, argv)
     return args
 
 
-def resolve_settings(args, bundle, explicit: set[str] | None = None, data_shape: tuple[int, int] = (1, 10)):
+def resolve_settings(
+    args: argparse.Namespace,
+    bundle: Bundle | None,
+    explicit: set[str] | None = None,
+    data_shape: tuple[int, int] = (1, 10),
+) -> tuple[dict, TrainSettings]:
     """(config, TrainSettings): flags over the bundle's sparsity over the defaults."""
     explicit = getattr(args, "_explicit", set()) if explicit is None else explicit
     from host.model_configs import CONFIGS, get_config
@@ -291,7 +268,7 @@ def resolve_settings(args, bundle, explicit: set[str] | None = None, data_shape:
             f"in_chans={config['in_chans']}, num_classes={config['num_classes']}"
         )
 
-    def pick(dest, key):
+    def pick(dest: str, key: str) -> object:
         return getattr(args, dest) if dest in explicit or key not in sp else sp[key]
 
     if args.selector_blocks is not None:
@@ -327,7 +304,7 @@ def resolve_settings(args, bundle, explicit: set[str] | None = None, data_shape:
     return config, settings
 
 
-def scan_data(args):
+def scan_data(args: argparse.Namespace) -> tuple[dict | None, str]:
     """(scanned ImageFolder tree or None for digits, description); every image is opened once here."""
     if data_kind(args) == "imagefolder":
         from host import image_folder
@@ -342,7 +319,7 @@ def scan_data(args):
 
 
 # ---------------------------------------------------------------------------------------------
-def build_model(kind: str, config: dict):
+def build_model(kind: str, config: dict) -> tuple[EngineViT | FloatViT, str]:
     """(model, backend kind) for the trainer: the engine on a backend, or the float twin."""
     if kind == "float":
         from host.vit_float import FloatViT
@@ -358,11 +335,11 @@ def build_model(kind: str, config: dict):
     return EngineViT(EngineDriver(backend, config)), backend.kind
 
 
-def latency_probe(kind: str):
+def latency_probe(kind: str) -> Callable[[EngineViT | FloatViT, int], dict]:
     """Per-epoch fabric time: measured on the board, the engine's modelled cycles off it."""
     clock = float(engine_spec.load_spec()["clock_mhz"])
 
-    def probe(model, n_samples: int) -> dict:
+    def probe(model: EngineViT | FloatViT, n_samples: int) -> dict:
         driver = getattr(model, "driver", None)
         if driver is None:
             return {}
@@ -383,7 +360,7 @@ def latency_probe(kind: str):
     return probe
 
 
-def dense_macs_per_sample(trainer) -> int:
+def dense_macs_per_sample(trainer: Trainer) -> int:
     """MACs of one dense forward + backward (all tokens, all connections), counted by the model
     itself on a training image. Run after training: the backward adapts gradient exponents."""
     from host.ta_selector import Selection
@@ -394,7 +371,7 @@ def dense_macs_per_sample(trainer) -> int:
     return int(res.macs)
 
 
-def kept_tokens(trainer, count: int = 4):
+def kept_tokens(trainer: Trainer, count: int = 4) -> tuple[np.ndarray, list[list[np.ndarray]]]:
     """Test images and the token ids each selector kept on them, at the final keep ratios."""
     images, kept = trainer.x_test[:count], []
     for image in images:
@@ -406,7 +383,7 @@ def kept_tokens(trainer, count: int = 4):
 
 
 # ---------------------------------------------------------------------------------------------
-def train(args, explicit: set[str], state: dict) -> int:
+def train(args: argparse.Namespace, explicit: set[str], state: dict) -> int:
     from host.atomic_io import atomic_write_text
     from host.backends import resolve_kind
     from host.bundle import read_bundle, write_bundle
@@ -469,7 +446,7 @@ def train(args, explicit: set[str], state: dict) -> int:
         progress=args.progress,
         run_meta=meta,
     )
-    state["resume"] = shell_join([".venv/bin/python", PROG, "--resume", out])
+    state["resume"] = cli_support.shell_join([".venv/bin/python", PROG, "--resume", out])
     if run.checkpoint is not None:
         trainer.resume(run.checkpoint)
         state["checkpointed"] = True
@@ -488,7 +465,7 @@ def train(args, explicit: set[str], state: dict) -> int:
     start = time.perf_counter()
     original_checkpoint = trainer.checkpoint
 
-    def checkpoint_and_mark():
+    def checkpoint_and_mark() -> None:
         original_checkpoint()
         state["checkpointed"] = True
 
@@ -550,7 +527,7 @@ def train(args, explicit: set[str], state: dict) -> int:
     return 0
 
 
-def report(args, explicit: set[str]) -> int:
+def report(args: argparse.Namespace, explicit: set[str]) -> int:
     """--report: a thin call into host/latency_report.py. The report runs its fixed rows (DeiT-Tiny and
     DeiT-Small, dense and Tri-Level/0.9-0.7 at the paper's token keep ratios); the attention and example keep
     ratios are forwarded, and a flag the report cannot honour is refused, not ignored."""
@@ -574,23 +551,23 @@ def report(args, explicit: set[str]) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     state: dict = {}
 
     def body() -> int:
         args = parser.parse_args(argv)
-        explicit = explicit_dests(parser, argv)
+        explicit = cli_support.explicit_dests(parser, argv)
         args._explicit = explicit
         if args.report:
             return report(args, explicit)
         return train(args, explicit, state)
 
-    def resume_hint():
+    def resume_hint() -> str | None:
         return state.get("resume") if state.get("checkpointed") else None
 
-    return run_cli(body, resume_hint)
+    return cli_support.run_cli(body, resume_hint)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +25,12 @@ from host.loss import cross_entropy
 from host.optim import AdamW
 from host.ta_selector import Selection
 from host.validation import check_fraction, check_keep_ratio, check_non_negative, check_positive
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from host.engine_model import EngineViT
+    from host.vit_float import FloatViT
 
 
 @dataclass
@@ -79,16 +87,16 @@ class Trainer:
 
     def __init__(
         self,
-        model,
+        model: EngineViT | FloatViT,
         config: dict,
         weights: dict,
-        data,
+        data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
         settings: TrainSettings,
         run_dir: Path | None = None,
         recorded_masks: dict | None = None,
-        latency=None,
+        latency: Callable[[object, int], dict] | None = None,
         progress: bool = True,
-        log=print,
+        log: Callable[[str], None] = print,
         run_meta: dict | None = None,
     ):
         settings.validate()
@@ -350,7 +358,7 @@ def history_csv(history: list[dict]) -> str:
     return text.getvalue()
 
 
-def _progress_bar(total: int, done: int, desc: str):
+def _progress_bar(total: int, done: int, desc: str) -> tqdm:
     """One bar for the whole run: its ETA is the run's, not the epoch's."""
     from tqdm import tqdm
 

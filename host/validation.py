@@ -4,9 +4,10 @@ rule, each raising ValueError with a one-line message that names the field."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 
 
-def check_keep_ratio(name: str, value) -> float:
+def check_keep_ratio(name: str, value: object) -> float:
     """A keep ratio (r_e, R_T, R_A) must be a finite number in (0, 1]."""
     value = check_finite(name, value)
     if not 0.0 < value <= 1.0:
@@ -14,7 +15,7 @@ def check_keep_ratio(name: str, value) -> float:
     return value
 
 
-def check_finite(name: str, value) -> float:
+def check_finite(name: str, value: object) -> float:
     import numbers
 
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -25,28 +26,28 @@ def check_finite(name: str, value) -> float:
     return value
 
 
-def check_positive(name: str, value) -> float:
+def check_positive(name: str, value: object) -> float:
     value = check_finite(name, value)
     if value <= 0:
         raise ValueError(f"{name}={value:g}: must be positive")
     return value
 
 
-def check_non_negative(name: str, value) -> float:
+def check_non_negative(name: str, value: object) -> float:
     value = check_finite(name, value)
     if value < 0:
         raise ValueError(f"{name}={value:g}: must be >= 0")
     return value
 
 
-def check_fraction(name: str, value) -> float:
+def check_fraction(name: str, value: object) -> float:
     value = check_finite(name, value)
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name}={value:g}: must be in [0, 1]")
     return value
 
 
-def check_selector_blocks(blocks, depth: int, name: str = "selector_blocks") -> list[int]:
+def check_selector_blocks(blocks: Iterable[int], depth: int, name: str = "selector_blocks") -> list[int]:
     """0-based block indices, strictly ascending, inside [0, depth)."""
     blocks = [int(b) for b in blocks]
     for b in blocks:
@@ -60,7 +61,7 @@ def check_selector_blocks(blocks, depth: int, name: str = "selector_blocks") -> 
     return blocks
 
 
-def parse_int_list(text) -> list[int]:
+def parse_int_list(text: str | Sequence[int]) -> list[int]:
     """'3,6,9' / '3 6 9' / [3, 6, 9] -> [3, 6, 9]."""
     if isinstance(text, (list, tuple)):
         return [int(v) for v in text]

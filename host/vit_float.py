@@ -20,7 +20,7 @@ from host.ta_selector import Selection
 LN_EPS = 1e-6
 
 
-def _erf(x):
+def _erf(x: np.ndarray) -> np.ndarray:
     """erf to ~1e-7 (Abramowitz & Stegun 7.1.26); numpy has none and scipy is not on the board."""
     sign = np.sign(x)
     a = np.abs(x)
@@ -36,16 +36,16 @@ def patchify(image: np.ndarray, patch: int) -> np.ndarray:
     return x.transpose(1, 3, 0, 2, 4).reshape((h // patch) * (w // patch), c * patch * patch)
 
 
-def gelu(u):
+def gelu(u: np.ndarray) -> np.ndarray:
     return 0.5 * u * (1.0 + _erf(u / sqrt(2.0)))
 
 
-def gelu_grad(u):
+def gelu_grad(u: np.ndarray) -> np.ndarray:
     cdf = 0.5 * (1.0 + _erf(u / sqrt(2.0)))
     return cdf + u * np.exp(-0.5 * u * u) / sqrt(2.0 * np.pi)
 
 
-def layernorm(x, g, b):
+def layernorm(x: np.ndarray, g: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     mu = x.mean(-1, keepdims=True)
     xc = x - mu
     rstd = 1.0 / np.sqrt((xc * xc).mean(-1, keepdims=True) + LN_EPS)
@@ -53,7 +53,9 @@ def layernorm(x, g, b):
     return xhat * g + b, (xhat, rstd)
 
 
-def layernorm_backward(dy, g, cache):
+def layernorm_backward(
+    dy: np.ndarray, g: np.ndarray, cache: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     xhat, rstd = cache
     dg = (dy * xhat).sum(0)
     db = dy.sum(0)
@@ -62,7 +64,7 @@ def layernorm_backward(dy, g, cache):
     return dx, dg, db
 
 
-def softmax_masked(s, mask):
+def softmax_masked(s: np.ndarray, mask: np.ndarray) -> np.ndarray:
     s = np.where(mask, s, -np.inf)
     s = s - s.max(-1, keepdims=True)
     e = np.exp(s)
@@ -80,7 +82,7 @@ class SampleResult:
 
 
 class FloatViT:
-    def __init__(self, config: dict, dtype=np.float64):
+    def __init__(self, config: dict, dtype: type[np.floating] = np.float64) -> None:
         self.cfg = config
         self.dtype = dtype
         self.heads = config["num_heads"]
@@ -91,7 +93,9 @@ class FloatViT:
         self.w = {k: np.asarray(v, dtype=self.dtype) for k, v in weights.items()}
 
     # ---------------------------------------------------------------------------------------
-    def _attention(self, h, p, mask):
+    def _attention(
+        self, h: np.ndarray, p: str, mask: np.ndarray
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         w, d, nh = self.w, self.dim, self.heads
         dh = d // nh
         n = h.shape[0]

@@ -17,6 +17,7 @@ Rules (see docs/model_reference.md):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from model.ta_selector import kept_count
@@ -38,7 +39,7 @@ class BlockPlan:
 def plan_blocks(
     depth: int,
     n_patch: int,
-    selector_blocks,
+    selector_blocks: Sequence[int],
     token_keep: float,
     attn_keep: float,
     *,

@@ -17,7 +17,7 @@ import torch
 _NDARRAY = "__ndarray__"
 
 
-def encode(obj):
+def encode(obj: object) -> object:
     """numpy arrays/scalars -> tensors/python numbers, recursively (dicts, lists, tuples)."""
     if isinstance(obj, np.ndarray):
         return {_NDARRAY: torch.from_numpy(np.ascontiguousarray(obj).copy())}
@@ -30,7 +30,7 @@ def encode(obj):
     return obj
 
 
-def decode(obj):
+def decode(obj: object) -> object:
     if isinstance(obj, dict):
         if set(obj) == {_NDARRAY}:
             return obj[_NDARRAY].numpy()

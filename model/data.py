@@ -7,6 +7,7 @@ sampler (``model.example_level.SubsetSampler``); a dataset never sees an index o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from torch.utils.data import Dataset
 from model.torchvision_compat import ensure_torchvision_importable
 
 ensure_torchvision_importable()  # before timm/torchvision: PyPI torchvision on a CPU-only torch build
+
+Transform = Callable[[object], object]  # an image transform (torchvision v2 / timm): PIL or tensor in, tensor out
 
 
 @dataclass
@@ -45,7 +48,7 @@ class IndexedDataset(Dataset):
 class TensorImages(Dataset):
     """Images held in memory as one float tensor [N, C, H, W], with an optional per-image transform."""
 
-    def __init__(self, images: torch.Tensor, targets: torch.Tensor, transform=None):
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor, transform: Transform | None = None) -> None:
         if len(images) != len(targets):
             raise ValueError(f"images ({len(images)}) and targets ({len(targets)}) differ in length")
         self.images = images
@@ -62,7 +65,7 @@ class TensorImages(Dataset):
         return image, int(self.targets[index])
 
 
-def digits_train_transform(translate: float, rotate: float, scale: float, background: float):
+def digits_train_transform(translate: float, rotate: float, scale: float, background: float) -> Transform | None:
     """Light geometric jitter only: 8x8 digits carry too little detail for colour or crop policies.
     Pixels moved in from outside take the (normalised) blank-paper value."""
     from torchvision.transforms import v2
@@ -99,8 +102,8 @@ def deit_train_transform(
     re_prob: float,
     color_jitter: float,
     interpolation: str = "bicubic",
-    **stats,
-):
+    **stats: tuple[float, ...],
+) -> Transform:
     """The DeiT ImageNet training pipeline, built by timm's own factory (``stats``: mean/std)."""
     from timm.data import create_transform
 
@@ -118,7 +121,7 @@ def deit_train_transform(
     return _posterize_keeps_one_bit(transform)
 
 
-def _posterize_keeps_one_bit(transform):
+def _posterize_keeps_one_bit(transform: Transform) -> Transform:
     """timm's increasing posterize ('inc1' policies) maps the top magnitude to 0 bits, which Pillow >= 9
     rejects (ValueError mid-epoch, at random); keep at least 1 bit, as old Pillow's result (black) nearly is."""
     from timm.data.auto_augment import RandAugment
@@ -132,7 +135,7 @@ def _posterize_keeps_one_bit(transform):
     return transform
 
 
-def deit_eval_transform(img_size: int, interpolation: str = "bicubic", **stats):
+def deit_eval_transform(img_size: int, interpolation: str = "bicubic", **stats: tuple[float, ...]) -> Transform:
     from timm.data import create_transform
 
     return create_transform(img_size, is_training=False, interpolation=interpolation, crop_pct=0.875, **stats)
@@ -158,7 +161,15 @@ class SyntheticImages(Dataset):
     """ImageFolder-shaped synthetic data: a deterministic random picture per index, as a PIL image,
     pushed through the same transform as a real ImageFolder (so loading costs what it would)."""
 
-    def __init__(self, length: int, img_size: int, num_classes: int, transform=None, seed: int = 0, in_chans: int = 3):
+    def __init__(
+        self,
+        length: int,
+        img_size: int,
+        num_classes: int,
+        transform: Transform | None = None,
+        seed: int = 0,
+        in_chans: int = 3,
+    ) -> None:
         if in_chans not in (1, 3):
             raise ValueError(f"in_chans={in_chans}: synthetic images are grey (1) or RGB (3)")
         self.length = length

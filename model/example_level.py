@@ -17,6 +17,7 @@ import math
 import numpy as np
 import torch
 import torch.distributed as dist
+from numpy.typing import ArrayLike
 from torch.utils.data import Sampler
 
 from host.example_selector import ExampleSelector, TwoPhaseForgetting, scaled_interval
@@ -31,7 +32,9 @@ class SubsetSampler(Sampler[int]):
     run the same number of steps, and padding would present an example twice).
     """
 
-    def __init__(self, subset, *, seed: int = 0, num_replicas: int = 1, rank: int = 0, shuffle: bool = True):
+    def __init__(
+        self, subset: ArrayLike, *, seed: int = 0, num_replicas: int = 1, rank: int = 0, shuffle: bool = True
+    ) -> None:
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank={rank} outside [0, num_replicas={num_replicas})")
         self.seed = int(seed)
@@ -41,7 +44,7 @@ class SubsetSampler(Sampler[int]):
         self.epoch = 0
         self.set_subset(subset)
 
-    def set_subset(self, subset) -> None:
+    def set_subset(self, subset: ArrayLike) -> None:
         subset = np.asarray(subset, dtype=np.int64).reshape(-1)
         if subset.size < self.num_replicas:
             raise ValueError(f"subset of {subset.size} examples cannot be shared by {self.num_replicas} ranks")
@@ -89,7 +92,7 @@ class StaticRandomSubset:
     def subset(self) -> np.ndarray:
         return self._subset.copy()
 
-    def record(self, indices, correct, cls_attn_var) -> None:
+    def record(self, indices: ArrayLike, correct: ArrayLike, cls_attn_var: ArrayLike) -> None:
         pass  # a static subset ignores the statistics
 
     def end_epoch(self, epoch: int) -> bool:
@@ -114,7 +117,7 @@ class FullData:
     def subset(self) -> np.ndarray:
         return np.arange(self.num_examples, dtype=np.int64)
 
-    def record(self, indices, correct, cls_attn_var) -> None:
+    def record(self, indices: ArrayLike, correct: ArrayLike, cls_attn_var: ArrayLike) -> None:
         pass
 
     def end_epoch(self, epoch: int) -> bool:
@@ -130,6 +133,7 @@ class FullData:
 
 # forgetting: the paper's selector; random-swap: the paper's Random baseline (same swaps, random
 # removal); random: a static random subset; two-phase: Toneva et al.'s count-then-remove-once.
+SubsetPolicy = FullData | StaticRandomSubset | ExampleSelector | TwoPhaseForgetting  # what build_policy returns
 EXAMPLE_POLICIES = ("forgetting", "random-swap", "random", "two-phase")
 
 
@@ -142,7 +146,7 @@ def build_policy(
     swap: int | None = None,
     rounds: int | None = None,
     interval: int | None = None,
-):
+) -> SubsetPolicy:
     """The subset policy. ``interval`` (epochs between swaps; the two-phase policy's counting phase)
     defaults to the paper's 30 of 300 epochs scaled to ``epochs``; ``rounds`` to the paper's rule."""
     if policy not in EXAMPLE_POLICIES:
@@ -180,7 +184,9 @@ def cls_attention_variance(cls_attention: torch.Tensor) -> torch.Tensor:
     return cls_attention.float().var(dim=1, unbiased=False)
 
 
-def gather_records(indices: np.ndarray, correct: np.ndarray, variance: np.ndarray):
+def gather_records(
+    indices: np.ndarray, correct: np.ndarray, variance: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All ranks' records in rank order (the same arrays on every rank); a no-op without DDP."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return indices, correct, variance
@@ -192,7 +198,7 @@ def gather_records(indices: np.ndarray, correct: np.ndarray, variance: np.ndarra
 class ExampleLevel:
     """Collects one epoch's presentations and hands them to the subset policy at its end."""
 
-    def __init__(self, policy, sampler: SubsetSampler):
+    def __init__(self, policy: SubsetPolicy, sampler: SubsetSampler) -> None:
         self.policy = policy
         self.sampler = sampler
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []

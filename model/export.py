@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timm.models.vision_transformer import VisionTransformer
 from tqdm import tqdm
 
 from host.atomic_io import atomic_write_text
 from host.bundle import write_bundle
-from host.cli_support import DefaultsHelpFormatter
+from host.cli_support import CliParser
 from model.factory import build_model
 from model.tri_level import ATTN_IMPLS, TriLevelConfig
 
@@ -32,7 +33,7 @@ RECORD_SPLITS = ("digits-test",)
 
 
 # ------------------------------------------------------------------------------------ model
-def bundle_config(net, name: str) -> dict:
+def bundle_config(net: VisionTransformer, name: str) -> dict:
     """The bundle's model config, read off the network itself."""
     pe = net.patch_embed
     hidden = net.blocks[0].mlp.fc1.out_features
@@ -49,7 +50,7 @@ def bundle_config(net, name: str) -> dict:
     )
 
 
-def load_from_checkpoint(path: str | Path, use_ema: bool = False):
+def load_from_checkpoint(path: str | Path, use_ema: bool = False) -> tuple[VisionTransformer, str]:
     """Rebuilds the trainer's network (model/train.py checkpoint: 'model' + 'config' or 'args')."""
     import pickle
     import zipfile
@@ -114,7 +115,7 @@ def record_images(split: str, config: dict, count: int | None) -> tuple[np.ndarr
 
 
 @torch.no_grad()
-def record_selections(net, images: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
+def record_selections(net: VisionTransformer, images: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
     """The TA-Selector's eval-mode choices per sample: tokens_s{k} (original numbering, [CLS] = 0)
     and keys_s{k} (positions in stage k's kept-token list), as host/bundle.py stores them."""
     ctl = net.tri_level
@@ -133,7 +134,7 @@ def record_selections(net, images: np.ndarray, batch_size: int = 64) -> dict[str
     return {name: np.concatenate(parts).astype(dtype) for name, parts in stages.items()}
 
 
-def sparsity_of(net) -> dict:
+def sparsity_of(net: VisionTransformer) -> dict:
     ctl = net.tri_level
     plans = ctl.plan(training=False)
     selectors = [p for p in plans if p.selector]
@@ -146,15 +147,15 @@ def sparsity_of(net) -> dict:
 
 # ------------------------------------------------------------------------------------ ONNX
 class _InferenceGraph(torch.nn.Module):
-    def __init__(self, net):
+    def __init__(self, net: VisionTransformer) -> None:
         super().__init__()
         self.net = net
 
-    def forward(self, image):
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(image)
 
 
-def export_onnx(net, path: Path, example: torch.Tensor, opset: int = 17) -> None:
+def export_onnx(net: VisionTransformer, path: Path, example: torch.Tensor, opset: int = 17) -> None:
     net.eval()
     ctl = net.tri_level
     ctl.record_selection = False
@@ -180,7 +181,7 @@ def export_onnx(net, path: Path, example: torch.Tensor, opset: int = 17) -> None
             tmp.unlink()
 
 
-def onnx_max_abs_diff(net, path: Path, images: torch.Tensor) -> float:
+def onnx_max_abs_diff(net: VisionTransformer, path: Path, images: torch.Tensor) -> float:
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -197,18 +198,11 @@ def onnx_op_types(path: Path) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------ CLI
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line and exit 2, not argparse's usage block
-        self.exit(2, f"error: {message} (see python -m model.export --help)\n")
-
-
 OUTPUTS = ("bundle.npz", "model.onnx", "export_report.json")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(
-        prog="python -m model.export", description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
-    )
+    p = CliParser("python -m model.export", __doc__.split("\n\n")[0])
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="a checkpoint written by model/train.py")
     src.add_argument("--random", action="store_true", help="a freshly initialised model instead")

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from model.torchvision_compat import ensure_torchvision_importable
 
 ensure_torchvision_importable()  # before timm: PyPI torchvision on a CPU-only torch build
 import timm  # noqa: E402
+from timm.models.vision_transformer import VisionTransformer  # noqa: E402
 
 from host.model_configs import CONFIGS, SHAPE_KEYS, default_pos_embed_init  # noqa: E402
+
+if TYPE_CHECKING:
+    from model.tri_level import TriLevelConfig
 
 _BASE_ARCH = "vit_tiny_patch16_224"  # a plain timm ViT (class token, qkv bias) to re-shape
 
 
-def create_timm_model(name: str, **overrides):
+def create_timm_model(name: str, **overrides: object) -> VisionTransformer:
     """A dense timm ViT: names from host/model_configs.py take their shape from that table
     (DeiT names use timm's DeiT definition, others the plain ViT); other timm names as they are."""
     if overrides.get("num_classes", 0) is None:
@@ -28,7 +34,7 @@ def create_timm_model(name: str, **overrides):
     return timm.create_model(name, pretrained=False, **overrides)
 
 
-def init_pos_embed(model, how: str) -> None:
+def init_pos_embed(model: VisionTransformer, how: str) -> None:
     """Starts a timm ViT's pos_embed as host/model_init.py's initial_pos_embed says (the host's one
     definition): "sincos" writes its values, "trunc_normal" keeps timm's own draw."""
     import torch
@@ -48,7 +54,9 @@ def init_pos_embed(model, how: str) -> None:
         model.pos_embed.copy_(torch.as_tensor(values, dtype=model.pos_embed.dtype))
 
 
-def build_model(name: str, tri_level=None, pos_embed_init: str | None = None, **overrides):
+def build_model(
+    name: str, tri_level: TriLevelConfig | None = None, pos_embed_init: str | None = None, **overrides: object
+) -> VisionTransformer:
     """A timm ViT patched with the TA-Selector (`tri_level`: TriLevelConfig, default config if None);
     pos_embed starts as `pos_embed_init` says (default: host.model_configs.default_pos_embed_init)."""
     from model.tri_level import TriLevelConfig, patch_model

@@ -17,8 +17,12 @@ the image needs none, 1 x) and the selector's [CLS] row and ranking rows (no gra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from model.block_plan import BlockPlan
+
+if TYPE_CHECKING:  # timm: imported where a model is built
+    from timm.models.vision_transformer import VisionTransformer
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class VitDims:
     gated: bool = False
 
 
-def dims_of(net) -> VitDims:
+def dims_of(net: VisionTransformer) -> VitDims:
     proj = net.patch_embed.proj
     attn = net.blocks[0].attn
     head = getattr(net, "head", None)

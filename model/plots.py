@@ -20,6 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 COST_AXES = {
     "macs": ("cum_macs", "training cost (executed MACs, forward + backward)"),
@@ -57,7 +58,7 @@ def plot_accuracy_vs_cost(
     return _save(fig, out)
 
 
-def _save(fig, out: str | Path) -> Path:
+def _save(fig: Figure, out: str | Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)

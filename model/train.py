@@ -20,18 +20,19 @@ import os
 import random
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 import torch
 import torch.distributed as dist
 import yaml
 
+from host import cli_support
 from host.atomic_io import atomic_write_text
-from host.cli_support import DefaultsHelpFormatter, check_against_checkpoint, explicit_dests, run_cli, shell_join
 from host.model_configs import POS_EMBED_INITS
-from host.run_dir import DEFAULT_OUTPUT, check_fresh, check_writable, clear_outputs, find_checkpoint, run_dir_in
+from host.run_dir import check_fresh, check_writable, clear_outputs, find_checkpoint, run_dir_in
 from host.validation import (
     check_fraction,
     check_keep_ratio,
@@ -41,8 +42,11 @@ from host.validation import (
     parse_int_list,
 )
 from model.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from model.data import build_digits, build_image_folder, build_synthetic
+from model.data import DataBundle, build_digits, build_image_folder, build_synthetic
 from model.example_level import EXAMPLE_POLICIES, ExampleLevel, ShardSampler, SubsetSampler, build_policy
+
+if TYPE_CHECKING:  # imports timm: loaded where a model is built, after the torchvision shim
+    from model.tri_level import TriLevel
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "digits_tiny.yaml"
@@ -60,27 +64,35 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected a boolean, got {text!r}")
 
 
-def _int_list(text) -> list[int]:
+def _int_list(text: str) -> list[int]:
     try:
         return parse_int_list(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _optional_float(text):
+def _optional_float(text: str | None) -> float | None:
     return None if text in (None, "", "none", "None") else float(text)
 
 
 class Switch(argparse.Action):
     """An on/off switch: ``--x`` / ``--no-x`` (``--x false`` still parses, as YAML files say it)."""
 
-    def __init__(self, option_strings, dest, default=None, help=None, **_):
+    def __init__(
+        self, option_strings: list[str], dest: str, default: bool | None = None, help: str | None = None, **_: object
+    ) -> None:
         names = []
         for name in option_strings:
             names += [name, "--no-" + name[2:]]
         super().__init__(names, dest, nargs="?", default=default, help=help, metavar="BOOL")
 
-    def __call__(self, parser, namespace, values, option_string=None):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | None,
+        option_string: str | None = None,
+    ) -> None:
         if option_string.startswith("--no-"):
             if values is not None:
                 parser.error(f"{option_string} takes no value")
@@ -88,18 +100,13 @@ class Switch(argparse.Action):
         else:
             setattr(namespace, self.dest, True if values is None else _bool(values))
 
-    def format_usage(self):
+    def format_usage(self) -> str:
         return " | ".join(self.option_strings)
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line and exit 2, not argparse's usage block
-        self.exit(2, f"error: {message} (see python -m model.train --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The paper's recipe as defaults (DeiT-Tiny on ImageNet, 300 epochs, Tri-Level/0.7)."""
-    p = Parser(prog="python -m model.train", description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter)
+    p = cli_support.CliParser("python -m model.train", __doc__.split("\n")[0])
     p.add_argument(
         "--config",
         default=None,
@@ -126,18 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=False,
         help="selector blocks attend densely instead of over the previous selector's key lists",
     )
-    g.add_argument(
-        "--keep-warmup-start",
-        type=_optional_float,
-        default=None,
-        help="fraction of the run where R_T/R_A start shrinking (model default when unset)",
-    )
-    g.add_argument(
-        "--keep-warmup-end",
-        type=_optional_float,
-        default=None,
-        help="fraction of the run where R_T/R_A reach their targets (model default when unset)",
-    )
+    cli_support.add_keep_warmup_args(g, None, None, parse=_optional_float, note=" (model default when unset)")
     g = p.add_argument_group("example level")
     g.add_argument("--example-keep", type=float, default=0.8, help="r_e; 1 trains on all examples")
     g.add_argument(
@@ -200,30 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--compile", action=Switch, default=False, help="torch.compile the model")
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    g.add_argument(
-        "--output",
-        "--output-dir",
-        dest="output",
-        default=str(DEFAULT_OUTPUT),
-        help="output root; the run goes to <output>/<experiment>",
-    )
-    g.add_argument(
-        "--experiment",
-        "--run-name",
-        dest="experiment",
-        default=None,
-        help="run folder name (default: <config name>_s<seed>)",
-    )
-    g.add_argument(
-        "--resume",
-        nargs="?",
-        const="auto",
-        default=None,
-        metavar="RUN_DIR_OR_CHECKPOINT",
-        help="continue a run with its stored settings (bare or 'auto': <output>/<experiment>/last.pt, "
-        "or <output>/last.pt when --output is itself a run folder)",
-    )
-    g.add_argument("--overwrite", action="store_true", help="replace the outputs of a previous run in that folder")
+    cli_support.add_run_folder_args(g, "<config name>_s<seed>", CHECKPOINT_NAME, timm_aliases=True)
     g.add_argument(
         "--initial-checkpoint",
         default=None,
@@ -310,7 +283,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.set_defaults(**_yaml_defaults(parser, config))
     args = parser.parse_args(argv)
     args.config = str(config) if config is not None else None
-    args._explicit = explicit_dests(parser, argv)
+    args._explicit = cli_support.explicit_dests(parser, argv)
     _validate(args)
     return args
 
@@ -443,7 +416,7 @@ def apply_resume(args: argparse.Namespace) -> tuple[Path, dict]:
     saved["experiment"] = saved.get("experiment", saved.pop("run_name", None))
     current = settings_of(args)
     explicit = set(getattr(args, "_explicit", ())) - set(RUN_CONTROL)
-    check_against_checkpoint(saved, current, explicit, str(path))
+    cli_support.check_against_checkpoint(saved, current, explicit, str(path))
     for key, value in saved.items():
         if key not in RUN_CONTROL and key in current:
             setattr(args, key, value)
@@ -488,7 +461,7 @@ class Distributed:
         dist.all_reduce(tensor)
         return tensor.tolist()
 
-    def gather(self, obj) -> list:
+    def gather(self, obj: object) -> list:
         if not self.enabled:
             return [obj]
         parts = [None] * self.world_size
@@ -506,7 +479,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_data(args: argparse.Namespace, model_cfg: dict):
+def build_data(args: argparse.Namespace, model_cfg: dict) -> DataBundle:
     if args.data == "digits":
         return build_digits(
             model_cfg["img_size"], model_cfg["in_chans"], args.digits_translate, args.digits_rotate, args.digits_scale
@@ -526,7 +499,7 @@ def build_data(args: argparse.Namespace, model_cfg: dict):
     )
 
 
-def build_network(args: argparse.Namespace, num_classes: int, in_chans: int | None = None):
+def build_network(args: argparse.Namespace, num_classes: int, in_chans: int | None = None) -> torch.nn.Module:
     from model.factory import build_model
     from model.tri_level import TriLevelConfig
 
@@ -555,7 +528,7 @@ def build_network(args: argparse.Namespace, num_classes: int, in_chans: int | No
     )
 
 
-def autocast_dtype(args: argparse.Namespace, device: torch.device):
+def autocast_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype | None:
     if device.type != "cuda" or args.amp == "none":
         return None
     if args.amp == "fp16":
@@ -589,23 +562,23 @@ class RunLog:
             os.replace(tmp, path)
 
     @staticmethod
-    def _csv(handle, fields, history):
+    def _csv(handle: TextIO, fields: list[str], history: list[dict]) -> None:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(history)
 
     @staticmethod
-    def _jsonl(handle, fields, history):
+    def _jsonl(handle: TextIO, fields: list[str], history: list[dict]) -> None:
         for record in history:
             handle.write(json.dumps(record) + "\n")
 
 
 # ------------------------------------------------------------------------------------ training
-def _tri_level(net):
+def _tri_level(net: torch.nn.Module) -> TriLevel | None:
     return getattr(net, "tri_level", None)
 
 
-def step_macs(net, batch_size: int) -> dict[str, int]:
+def step_macs(net: torch.nn.Module, batch_size: int) -> dict[str, int]:
     """This step's MACs: ``forward``/``backward`` as executed (the ``mask`` attention runs dense
     score matrices), ``*_sparse`` as counted by kept keys (what index-list attention executes)."""
     counter = _tri_level(net)
@@ -623,7 +596,7 @@ def step_macs(net, batch_size: int) -> dict[str, int]:
 MAC_KEYS = ("forward", "backward", "forward_sparse", "backward_sparse")
 
 
-def current_keeps(net) -> tuple[float, float]:
+def current_keeps(net: torch.nn.Module) -> tuple[float, float]:
     counter = _tri_level(net)
     if counter is None:
         return 1.0, 1.0
@@ -632,7 +605,13 @@ def current_keeps(net) -> tuple[float, float]:
 
 
 @torch.no_grad()
-def evaluate(net, loader, device, amp_dtype, dist_info: Distributed) -> tuple[float, float]:
+def evaluate(
+    net: torch.nn.Module,
+    loader: torch.utils.data.DataLoader,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    dist_info: Distributed,
+) -> tuple[float, float]:
     net.eval()
     loss_sum, correct, count = 0.0, 0, 0
     for images, targets, _ in loader:
@@ -646,11 +625,18 @@ def evaluate(net, loader, device, amp_dtype, dist_info: Distributed) -> tuple[fl
     return loss_sum / max(count, 1), correct / max(count, 1)
 
 
-def _autocast(device: torch.device, amp_dtype):
+def _autocast(device: torch.device, amp_dtype: torch.dtype | None) -> AbstractContextManager:
     return torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
 
 
-def _loader(dataset, sampler, batch_size, args, device, drop_last=False):
+def _loader(
+    dataset: torch.utils.data.Dataset,
+    sampler: torch.utils.data.Sampler | None,
+    batch_size: int,
+    args: argparse.Namespace,
+    device: torch.device,
+    drop_last: bool = False,
+) -> torch.utils.data.DataLoader:
     workers = args.workers if args.data != "digits" else 0  # in-memory tensors: workers only add overhead
     return torch.utils.data.DataLoader(
         dataset,
@@ -663,7 +649,9 @@ def _loader(dataset, sampler, batch_size, args, device, drop_last=False):
     )
 
 
-def record_selections(net, dataset, count: int, device, path: Path) -> None:
+def record_selections(
+    net: torch.nn.Module, dataset: torch.utils.data.Dataset, count: int, device: torch.device, path: Path
+) -> None:
     """The TA-Selector's choices on the first ``count`` test images, at the final keep ratios."""
     counter = _tri_level(net)
     if counter is None:
@@ -685,7 +673,7 @@ def record_selections(net, dataset, count: int, device, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _percent(value) -> str:
+def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
 
@@ -699,7 +687,7 @@ def main(argv: list[str] | None = None, state: dict | None = None) -> dict:
         checkpoint, resume_state = apply_resume(args)
         _validate(args)
     run_dir = prepare_run_dir(args, checkpoint is not None, checkpoint)
-    state["resume"] = shell_join([".venv/bin/python", "-m", "model.train", "--resume", run_dir])
+    state["resume"] = cli_support.shell_join([".venv/bin/python", "-m", "model.train", "--resume", run_dir])
     state["checkpointed"] = checkpoint is not None
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -713,7 +701,9 @@ def main(argv: list[str] | None = None, state: dict | None = None) -> dict:
 class Training:
     """One run: data, network, optimiser, schedule, example level; ``run`` trains epoch by epoch."""
 
-    def __init__(self, args, dist_info: Distributed, run_dir: Path, resume_state: dict | None, state: dict):
+    def __init__(
+        self, args: argparse.Namespace, dist_info: Distributed, run_dir: Path, resume_state: dict | None, state: dict
+    ) -> None:
         from timm.data import Mixup
         from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
         from timm.optim import create_optimizer_v2
@@ -904,7 +894,7 @@ class Training:
             cpu=time.process_time() - epoch_cpu_start,
         )  # this process, all threads
 
-    def _step(self, loss, iteration: int) -> None:
+    def _step(self, loss: torch.Tensor, iteration: int) -> None:
         args, optimizer = self.args, self.optimizer
         optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
@@ -1100,7 +1090,7 @@ class Training:
 def cli(argv: list[str] | None = None) -> int:
     """``python -m model.train``: one-line errors (exit 2), Ctrl-C says how to resume."""
     state: dict = {}
-    return run_cli(
+    return cli_support.run_cli(
         lambda: (main(argv, state), 0)[1], lambda: state.get("resume") if state.get("checkpointed") else None
     )
 

@@ -11,10 +11,11 @@ Patching swaps the model's class for a subclass whose forward_features runs the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
-from timm.models.vision_transformer import VisionTransformer
+from timm.models.vision_transformer import Block, VisionTransformer
 
 from host.validation import check_keep_ratio
 from model import sparse_attention
@@ -120,9 +121,8 @@ class TriLevel:
         return count_macs(self._dims, self.plan(training, keep), batch_size, mask_impl=self.config.attn_impl == "mask")
 
     # -- forward ------------------------------------------------------------------------------
-    def run_blocks(self, blocks, x: torch.Tensor, training: bool) -> torch.Tensor:
+    def run_blocks(self, blocks: Iterable[Block], x: torch.Tensor, training: bool) -> torch.Tensor:
         plans = self.plan(training)
-        sparse = sparse_attention.SPARSE_IMPLS[self.config.attn_impl]
         record = self.record_selection
         batch, n_tokens, _ = x.shape
         if n_tokens != self.n_patch + 1:
@@ -138,8 +138,14 @@ class TriLevel:
                     block.attn, h, want_cls_row=plan.cls_row, want_qk=plan.kept_map
                 )
             else:
-                out, cls_row, qk = sparse(
-                    block.attn, h, keys, want_cls_row=plan.cls_row, want_qk=plan.kept_map, bias=bias
+                out, cls_row, qk = sparse_attention.sparse(
+                    block.attn,
+                    h,
+                    keys,
+                    self.config.attn_impl,
+                    want_cls_row=plan.cls_row,
+                    want_qk=plan.kept_map,
+                    bias=bias,
                 )
             x = x + block.drop_path1(block.ls1(out))
             if plan.index == self.depth - 1:
@@ -171,7 +177,9 @@ class TriLevel:
 class TriLevelVisionTransformer(VisionTransformer):
     """A timm VisionTransformer whose blocks run through its `tri_level` (set by patch_model)."""
 
-    def forward_features(self, x: torch.Tensor, attn_mask=None, is_causal: bool = False) -> torch.Tensor:
+    def forward_features(
+        self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, is_causal: bool = False
+    ) -> torch.Tensor:
         if attn_mask is not None or is_causal:
             raise ValueError("attn_mask/is_causal: not supported by the tri-level forward")
         x = self.patch_embed(x)
@@ -201,7 +209,7 @@ _BLOCK_PARTS = ("norm1", "attn", "ls1", "drop_path1", "norm2", "mlp", "ls2", "dr
 _ATTN_PARTS = ("qkv", "q_norm", "k_norm", "norm", "proj", "attn_drop", "proj_drop", "num_heads", "head_dim", "scale")
 
 
-def check_patchable(net) -> None:
+def check_patchable(net: torch.nn.Module) -> None:
     """ValueError naming what stops `net` from carrying the TA-Selector."""
     if not isinstance(net, VisionTransformer):
         raise ValueError(f"model: expected a timm VisionTransformer, got {type(net).__name__}")
@@ -224,7 +232,7 @@ def check_patchable(net) -> None:
             )
 
 
-def patch_model(net, config: TriLevelConfig | None = None):
+def patch_model(net: VisionTransformer, config: TriLevelConfig | None = None) -> VisionTransformer:
     """Add the TA-Selector to a timm ViT in place and return it (re-patching replaces the config)."""
     config = config if config is not None else TriLevelConfig()
     check_patchable(net)

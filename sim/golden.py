@@ -18,10 +18,13 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from model.torchvision_compat import ensure_torchvision_importable  # noqa: E402
 
@@ -33,6 +36,9 @@ from timm.models.vision_transformer import Block  # noqa: E402
 from host import engine_spec as es  # noqa: E402
 from host.model_configs import get_config, mlp_hidden, num_tokens, patch_dim  # noqa: E402
 from host.ta_selector import n_keep_keys, n_keep_tokens  # noqa: E402
+
+if TYPE_CHECKING:
+    from host.backends.base import PortMemoryBackend
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN_DIR = REPO / "build" / "golden"
@@ -50,11 +56,11 @@ def pick_frac(max_abs: float) -> int:
     return es.grad_frac_for_peak(max_abs)
 
 
-def q(values, frac: int) -> np.ndarray:
+def q(values: ArrayLike, frac: int) -> np.ndarray:
     return es.quantize(np.asarray(values, dtype=np.float64), frac)[0]
 
 
-def dq(words, frac: int) -> np.ndarray:
+def dq(words: ArrayLike, frac: int) -> np.ndarray:
     return np.asarray(words, dtype=np.float64) * 2.0**-frac
 
 
@@ -69,17 +75,28 @@ class Compare:
     ref: np.ndarray
     direction: str  # 'fwd' or 'bwd'
 
+    def header(self) -> dict:
+        """Everything but the reference values (index.json's entry; load_compares reads it back)."""
+        return dict(
+            name=self.name,
+            port=self.port,
+            offset=self.offset,
+            frac=self.frac,
+            shape=list(self.ref.shape),
+            direction=self.direction,
+        )
+
 
 @dataclass
 class Case:
     name: str
-    words: dict = field(default_factory=lambda: {p: [] for p in PORTS})
-    sizes: dict = field(default_factory=lambda: {p: 0 for p in PORTS})
-    calls: list = field(default_factory=list)
-    compares: list = field(default_factory=list)
+    words: dict[str, list[tuple[int, np.ndarray]]] = field(default_factory=lambda: {p: [] for p in PORTS})
+    sizes: dict[str, int] = field(default_factory=lambda: {p: 0 for p in PORTS})
+    calls: list[dict] = field(default_factory=list)  # register dicts, 'op' the op name
+    compares: list[Compare] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
 
-    def put(self, port: str, words) -> int:
+    def put(self, port: str, words: ArrayLike) -> int:
         """Places words in a port's image; returns the word offset."""
         arr = np.ascontiguousarray(np.asarray(words).reshape(-1).astype(PORT_DTYPES[port]))
         off = self.sizes[port]
@@ -96,7 +113,7 @@ class Case:
             img[off : off + arr.size] = arr
         return img
 
-    def compare(self, name, port, offset, frac, ref, direction):
+    def compare(self, name: str, port: str, offset: int, frac: int, ref: ArrayLike, direction: str) -> None:
         ref = np.asarray(ref, dtype=np.float64)
         self.compares.append(Compare(name, port, int(offset), int(frac), ref, direction))
 
@@ -104,11 +121,13 @@ class Case:
         return self.reserve("aux", 2 * len(es.op_tensors(op)))
 
 
-def _t(words, frac):
+def _t(words: ArrayLike, frac: int) -> torch.Tensor:
     return torch.tensor(dq(words, frac), dtype=torch.float64)
 
 
-def _params_from_layout(case, layout_name, dims, tensors: dict):
+def _params_from_layout(
+    case: Case, layout_name: str, dims: dict[str, int], tensors: dict[str, torch.Tensor]
+) -> tuple[int, dict[str, np.ndarray]]:
     """Quantizes parameters (weight format) into a wts block in layout order; returns (offset, words)."""
     entries = es.layout(layout_name, **dims)
     block = np.zeros(es.layout_size(layout_name, **dims), dtype=np.int16)
@@ -120,7 +139,15 @@ def _params_from_layout(case, layout_name, dims, tensors: dict):
     return case.put("wts", block), words
 
 
-def _grad_compares(case, layout_name, dims, gw_off, grads: dict, fracs: dict, prefix: str):
+def _grad_compares(
+    case: Case,
+    layout_name: str,
+    dims: dict[str, int],
+    gw_off: int,
+    grads: dict[str, np.ndarray],
+    fracs: dict[str, int],
+    prefix: str,
+) -> None:
     for name, (off, shape) in es.layout(layout_name, **dims).items():
         case.compare(f"{prefix}d_{name}", "grd", gw_off + off, fracs[name], grads[name].reshape(shape), "bwd")
 
@@ -128,156 +155,119 @@ def _grad_compares(case, layout_name, dims, gw_off, grads: dict, fracs: dict, pr
 # ---------------------------------------------------------------- per-op cases
 
 
-def linear_case(n=17, i=48, o=40, seed=0) -> Case:
-    rng = np.random.default_rng(seed)
-    case = Case(f"linear_{n}x{i}x{o}")
-    x = q(rng.normal(0, 1, (n, i)), A)
-    wt = torch.tensor(rng.normal(0, 1 / math.sqrt(i), (o, i)))
-    bt = torch.tensor(rng.normal(0, 0.1, o))
-    w_off, w = _params_from_layout(case, "linear_params", dict(I=i, O=o), {"w": wt, "b": bt})
-    xt = _t(x, A).requires_grad_()
-    wq, bq = _t(w["w"], W).requires_grad_(), _t(w["b"], W).requires_grad_()
-    y = xt @ wq.T + bq
-    dy_f = rng.normal(0, 1e-3, (n, o))
+def _backward_from(y: torch.Tensor, dy_f: np.ndarray) -> tuple[np.ndarray, int]:
+    """Quantizes an upstream gradient at the frac its peak picks and back-propagates it through y."""
     g_out = pick_frac(np.abs(dy_f).max())
     dy = q(dy_f, g_out)
     y.backward(_t(dy, g_out))
-    fr = {
-        "d_out": g_out,
-        "d_in": pick_frac(xt.grad.abs().max()),
-        "d_w": pick_frac(wq.grad.abs().max()),
-        "d_b": pick_frac(bq.grad.abs().max()),
-    }
-    x_off = case.put("act", x)
-    y_off = case.reserve("act", n * o)
-    gy_off = case.put("grd", dy)
-    gx_off = case.reserve("grd", n * i)
-    gw_off = case.reserve("grd", es.layout_size("linear_params", I=i, O=o))
-    fr_off = case.put("aux", [fr[t] for t in es.op_tensors("LINEAR_BWD")])
-    dims = dict(n_tokens=n, in_dim=i, out_dim=o, x_off=x_off, w_off=w_off)
-    case.calls.append(dict(op="LINEAR_FWD", y_off=y_off, stats_off=case.stats_region("LINEAR_FWD"), **dims))
-    case.calls.append(
-        dict(
-            op="LINEAR_BWD",
-            gy_off=gy_off,
-            gx_off=gx_off,
-            gw_off=gw_off,
-            fracs_off=fr_off,
-            stats_off=case.stats_region("LINEAR_BWD"),
-            **dims,
-        )
-    )
-    case.compare("y", "act", y_off, A, y.detach().numpy(), "fwd")
-    case.compare("dx", "grd", gx_off, fr["d_in"], xt.grad.numpy(), "bwd")
-    _grad_compares(
-        case,
-        "linear_params",
-        dict(I=i, O=o),
-        gw_off,
-        {"w": wq.grad.numpy(), "b": bq.grad.numpy()},
-        {"w": fr["d_w"], "b": fr["d_b"]},
-        "",
-    )
+    return dy, g_out
+
+
+def _op_case(
+    name: str,
+    op: str,
+    x: np.ndarray,
+    dy_f: np.ndarray,
+    forward: Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor],
+    regs: dict[str, int],
+    params: tuple[str, dict[str, int], dict[str, torch.Tensor]] | None = None,
+    *,
+    y_name: str = "y",
+    input_grad: bool = True,
+    save_layout: str | None = None,
+    scratch_layout: str | None = None,
+    extra_fracs: Callable[[np.ndarray, int, dict[str, np.ndarray]], dict[str, int]] | None = None,
+) -> Case:
+    """One op on its own: {op}_FWD then {op}_BWD with the same registers, against float64 autograd of
+    forward(x, params) on the quantized x and parameters (weight format). params is (layout name, layout
+    dims, float tensors by layout entry); input_grad: the op returns dx; save_layout / scratch_layout:
+    the op's forward-save and backward-scratch regions; extra_fracs(dy, g_out, param words): fracs of
+    internal gradients the op also needs."""
+    case = Case(name)
+    regs = dict(regs)
+    w: dict[str, np.ndarray] = {}
+    if params is not None:
+        layout_name, layout_dims, tensors = params
+        regs["w_off"], w = _params_from_layout(case, layout_name, layout_dims, tensors)
+    pt = {k: _t(v, W).requires_grad_() for k, v in w.items()}
+    xt = _t(x, A).requires_grad_(input_grad)
+    y = forward(xt, pt)
+    dy, g_out = _backward_from(y, dy_f)
+    fr = {"d_out": g_out}
+    if input_grad:
+        fr["d_in"] = pick_frac(xt.grad.abs().max())
+    if extra_fracs is not None:
+        fr.update(extra_fracs(dy, g_out, w))
+    fr.update({f"d_{k}": pick_frac(v.grad.abs().max()) for k, v in pt.items()})
+    regs["x_off"] = case.put("act", x)
+    fwd = dict(y_off=case.reserve("act", y.numel()))
+    if save_layout is not None:
+        regs["save_off"] = case.reserve("act", es.layout_size(save_layout, **layout_dims))
+    bwd = dict(gy_off=case.put("grd", dy))
+    if input_grad:
+        bwd["gx_off"] = case.reserve("grd", x.size)
+    if params is not None:
+        bwd["gw_off"] = case.reserve("grd", es.layout_size(layout_name, **layout_dims))
+    if scratch_layout is not None:
+        bwd["gs_off"] = case.reserve("grd", es.layout_size(scratch_layout, **layout_dims))
+    bwd["fracs_off"] = case.put("aux", [fr[t] for t in es.op_tensors(f"{op}_BWD")])
+    for call_op, own in ((f"{op}_FWD", fwd), (f"{op}_BWD", bwd)):
+        case.calls.append(dict(op=call_op, **own, stats_off=case.stats_region(call_op), **regs))
+    case.compare(y_name, "act", fwd["y_off"], A, y.detach().numpy(), "fwd")
+    if input_grad:
+        case.compare("dx", "grd", bwd["gx_off"], fr["d_in"], xt.grad.numpy(), "bwd")
+    if params is not None:
+        grads = {k: v.grad.numpy() for k, v in pt.items()}
+        _grad_compares(case, layout_name, layout_dims, bwd["gw_off"], grads, {k: fr[f"d_{k}"] for k in pt}, "")
     return case
 
 
-def layernorm_case(n=13, d=64, seed=1) -> Case:
+def linear_case(n: int = 17, i: int = 48, o: int = 40, seed: int = 0) -> Case:
     rng = np.random.default_rng(seed)
-    case = Case(f"layernorm_{n}x{d}")
-    x = q(rng.normal(0.3, 1.5, (n, d)), A)
-    w_off, w = _params_from_layout(
-        case,
-        "ln_params",
-        dict(D=d),
-        {"w": torch.tensor(rng.normal(1, 0.2, d)), "b": torch.tensor(rng.normal(0, 0.2, d))},
+    x = q(rng.normal(0, 1, (n, i)), A)
+    tensors = {"w": torch.tensor(rng.normal(0, 1 / math.sqrt(i), (o, i))), "b": torch.tensor(rng.normal(0, 0.1, o))}
+    dy_f = rng.normal(0, 1e-3, (n, o))
+    return _op_case(
+        f"linear_{n}x{i}x{o}",
+        "LINEAR",
+        x,
+        dy_f,
+        lambda xt, p: xt @ p["w"].T + p["b"],
+        dict(n_tokens=n, in_dim=i, out_dim=o),
+        ("linear_params", dict(I=i, O=o), tensors),
     )
-    xt = _t(x, A).requires_grad_()
-    gq, bq = _t(w["w"], W).requires_grad_(), _t(w["b"], W).requires_grad_()
-    y = F.layer_norm(xt, (d,), gq, bq, eps=1e-6)
+
+
+def layernorm_case(n: int = 13, d: int = 64, seed: int = 1) -> Case:
+    rng = np.random.default_rng(seed)
+    x = q(rng.normal(0.3, 1.5, (n, d)), A)
+    tensors = {"w": torch.tensor(rng.normal(1, 0.2, d)), "b": torch.tensor(rng.normal(0, 0.2, d))}
     # an upstream gradient with a mean and a part along x: every term of the LN backward matters
     xn = (dq(x, A) - dq(x, A).mean(1, keepdims=True)) / dq(x, A).std(1, keepdims=True)
     dy_f = 1e-2 * (rng.normal(0, 1, (n, d)) + 0.5 + 0.5 * xn)
-    g_out = pick_frac(np.abs(dy_f).max())
-    dy = q(dy_f, g_out)
-    y.backward(_t(dy, g_out))
-    fr = {
-        "d_out": g_out,
-        "d_in": pick_frac(xt.grad.abs().max()),
-        "d_w": pick_frac(gq.grad.abs().max()),
-        "d_b": pick_frac(bq.grad.abs().max()),
-    }
-    x_off = case.put("act", x)
-    y_off = case.reserve("act", n * d)
-    gy_off = case.put("grd", dy)
-    gx_off = case.reserve("grd", n * d)
-    gw_off = case.reserve("grd", 2 * d)
-    fr_off = case.put("aux", [fr[t] for t in es.op_tensors("LAYERNORM_BWD")])
-    dims = dict(n_tokens=n, dim=d, x_off=x_off, w_off=w_off)
-    case.calls.append(dict(op="LAYERNORM_FWD", y_off=y_off, stats_off=case.stats_region("LAYERNORM_FWD"), **dims))
-    case.calls.append(
-        dict(
-            op="LAYERNORM_BWD",
-            gy_off=gy_off,
-            gx_off=gx_off,
-            gw_off=gw_off,
-            fracs_off=fr_off,
-            stats_off=case.stats_region("LAYERNORM_BWD"),
-            **dims,
-        )
+    return _op_case(
+        f"layernorm_{n}x{d}",
+        "LAYERNORM",
+        x,
+        dy_f,
+        lambda xt, p: F.layer_norm(xt, (d,), p["w"], p["b"], eps=1e-6),
+        dict(n_tokens=n, dim=d),
+        ("ln_params", dict(D=d), tensors),
     )
-    case.compare("y", "act", y_off, A, y.detach().numpy(), "fwd")
-    case.compare("dx", "grd", gx_off, fr["d_in"], xt.grad.numpy(), "bwd")
-    _grad_compares(
-        case,
-        "ln_params",
-        dict(D=d),
-        gw_off,
-        {"w": gq.grad.numpy(), "b": bq.grad.numpy()},
-        {"w": fr["d_w"], "b": fr["d_b"]},
-        "",
-    )
-    return case
 
 
-def gelu_case(n=16, d=96, seed=2) -> Case:
+def gelu_case(n: int = 16, d: int = 96, seed: int = 2) -> Case:
     rng = np.random.default_rng(seed)
-    case = Case(f"gelu_{n}x{d}")
     x = q(rng.normal(0, 2.5, (n, d)), A)
-    xt = _t(x, A).requires_grad_()
-    y = F.gelu(xt)
     dy_f = rng.normal(0, 1e-3, (n, d))
-    g_out = pick_frac(np.abs(dy_f).max())
-    dy = q(dy_f, g_out)
-    y.backward(_t(dy, g_out))
-    fr = {"d_out": g_out, "d_in": pick_frac(xt.grad.abs().max())}
-    x_off = case.put("act", x)
-    y_off = case.reserve("act", n * d)
-    gy_off = case.put("grd", dy)
-    gx_off = case.reserve("grd", n * d)
-    fr_off = case.put("aux", [fr[t] for t in es.op_tensors("GELU_BWD")])
-    dims = dict(n_tokens=n, dim=d, x_off=x_off)
-    case.calls.append(dict(op="GELU_FWD", y_off=y_off, stats_off=case.stats_region("GELU_FWD"), **dims))
-    case.calls.append(
-        dict(
-            op="GELU_BWD",
-            gy_off=gy_off,
-            gx_off=gx_off,
-            fracs_off=fr_off,
-            stats_off=case.stats_region("GELU_BWD"),
-            **dims,
-        )
-    )
-    case.compare("y", "act", y_off, A, y.detach().numpy(), "fwd")
-    case.compare("dx", "grd", gx_off, fr["d_in"], xt.grad.numpy(), "bwd")
-    return case
+    return _op_case(f"gelu_{n}x{d}", "GELU", x, dy_f, lambda xt, p: F.gelu(xt), dict(n_tokens=n, dim=d))
 
 
-def patch_case(cfg_name="onion_tiny", seed=3) -> Case:
+def patch_case(cfg_name: str = "onion_tiny", seed: int = 3) -> Case:
     cfg = get_config(cfg_name)
     rng = np.random.default_rng(seed)
     n, d = num_tokens(cfg), cfg["embed_dim"]
     i = patch_dim(cfg)
-    case = Case(f"patch_embed_{cfg_name}")
     patches = q(rng.normal(0, 1, (n - 1, i)), A)
     tensors = {
         "w": torch.tensor(rng.normal(0, 1 / math.sqrt(i), (d, i))),
@@ -285,51 +275,27 @@ def patch_case(cfg_name="onion_tiny", seed=3) -> Case:
         "cls": torch.tensor(rng.normal(0, 0.02, d)),
         "pos": torch.tensor(rng.normal(0, 0.02, (n, d))),
     }
-    dims = dict(N=n, D=d, I=i)
-    w_off, w = _params_from_layout(case, "patch_params", dims, tensors)
-    pt = {k: _t(v, W).requires_grad_() for k, v in w.items()}
-    emb = _t(patches, A) @ pt["w"].T + pt["b"]
-    y = torch.cat([pt["cls"][None], emb]) + pt["pos"]
     dy_f = rng.normal(0, 1e-3, (n, d))
-    g_out = pick_frac(np.abs(dy_f).max())
-    dy = q(dy_f, g_out)
-    y.backward(_t(dy, g_out))
-    fr = {"d_out": g_out, **{f"d_{k}": pick_frac(v.grad.abs().max()) for k, v in pt.items()}}
-    x_off = case.put("act", patches)
-    y_off = case.reserve("act", n * d)
-    gy_off = case.put("grd", dy)
-    gw_off = case.reserve("grd", es.layout_size("patch_params", **dims))
-    fr_off = case.put("aux", [fr[t] for t in es.op_tensors("PATCH_EMBED_BWD")])
-    regs = dict(n_tokens=n, dim=d, in_dim=i, x_off=x_off, w_off=w_off)
-    case.calls.append(dict(op="PATCH_EMBED_FWD", y_off=y_off, stats_off=case.stats_region("PATCH_EMBED_FWD"), **regs))
-    case.calls.append(
-        dict(
-            op="PATCH_EMBED_BWD",
-            gy_off=gy_off,
-            gw_off=gw_off,
-            fracs_off=fr_off,
-            stats_off=case.stats_region("PATCH_EMBED_BWD"),
-            **regs,
-        )
+
+    def forward(xt: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([p["cls"][None], xt @ p["w"].T + p["b"]]) + p["pos"]
+
+    return _op_case(
+        f"patch_embed_{cfg_name}",
+        "PATCH_EMBED",
+        patches,
+        dy_f,
+        forward,
+        dict(n_tokens=n, dim=d, in_dim=i),
+        ("patch_params", dict(N=n, D=d, I=i), tensors),
+        input_grad=False,
     )
-    case.compare("y", "act", y_off, A, y.detach().numpy(), "fwd")
-    _grad_compares(
-        case,
-        "patch_params",
-        dims,
-        gw_off,
-        {k: v.grad.numpy() for k, v in pt.items()},
-        {k: fr[f"d_{k}"] for k in pt},
-        "",
-    )
-    return case
 
 
-def head_case(cfg_name="onion_tiny", seed=4) -> Case:
+def head_case(cfg_name: str = "onion_tiny", seed: int = 4) -> Case:
     cfg = get_config(cfg_name)
     rng = np.random.default_rng(seed)
     n, d, c = num_tokens(cfg), cfg["embed_dim"], cfg["num_classes"]
-    case = Case(f"head_{cfg_name}")
     x = q(rng.normal(0, 1.5, (n, d)), A)
     tensors = {
         "ln_w": torch.tensor(rng.normal(1, 0.1, d)),
@@ -337,55 +303,33 @@ def head_case(cfg_name="onion_tiny", seed=4) -> Case:
         "w": torch.tensor(rng.normal(0, 1 / math.sqrt(d), (c, d))),
         "b": torch.tensor(rng.normal(0, 0.1, c)),
     }
-    dims = dict(D=d, O=c)
-    w_off, w = _params_from_layout(case, "head_params", dims, tensors)
-    pt = {k: _t(v, W).requires_grad_() for k, v in w.items()}
-    xt = _t(x, A).requires_grad_()
-    logits = F.layer_norm(xt[0], (d,), pt["ln_w"], pt["ln_b"], eps=1e-6) @ pt["w"].T + pt["b"]
     dy_f = rng.normal(0, 1e-2, c)
-    g_out = pick_frac(np.abs(dy_f).max())
-    dy = q(dy_f, g_out)
-    logits.backward(_t(dy, g_out))
-    fr = {
-        "d_out": g_out,
-        "d_in": pick_frac(xt.grad.abs().max()),
-        "d_ln": pick_frac(np.abs(dq(dy, g_out) @ dq(w["w"], W)).max()),
-        **{f"d_{k}": pick_frac(v.grad.abs().max()) for k, v in pt.items()},
-    }
-    x_off = case.put("act", x)
-    y_off = case.reserve("act", c)
-    save_off = case.reserve("act", es.layout_size("head_save", **dims))
-    gy_off = case.put("grd", dy)
-    gx_off = case.reserve("grd", n * d)
-    gw_off = case.reserve("grd", es.layout_size("head_params", **dims))
-    gs_off = case.reserve("grd", es.layout_size("head_scratch", **dims))
-    fr_off = case.put("aux", [fr[t] for t in es.op_tensors("HEAD_BWD")])
-    regs = dict(n_tokens=n, dim=d, out_dim=c, x_off=x_off, w_off=w_off, save_off=save_off)
-    case.calls.append(dict(op="HEAD_FWD", y_off=y_off, stats_off=case.stats_region("HEAD_FWD"), **regs))
-    case.calls.append(
-        dict(
-            op="HEAD_BWD",
-            gy_off=gy_off,
-            gx_off=gx_off,
-            gw_off=gw_off,
-            gs_off=gs_off,
-            fracs_off=fr_off,
-            stats_off=case.stats_region("HEAD_BWD"),
-            **regs,
-        )
+
+    def forward(xt: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
+        return F.layer_norm(xt[0], (d,), p["ln_w"], p["ln_b"], eps=1e-6) @ p["w"].T + p["b"]
+
+    def ln_out_frac(dy: np.ndarray, g_out: int, w: dict[str, np.ndarray]) -> dict[str, int]:
+        return {"d_ln": pick_frac(np.abs(dq(dy, g_out) @ dq(w["w"], W)).max())}
+
+    return _op_case(
+        f"head_{cfg_name}",
+        "HEAD",
+        x,
+        dy_f,
+        forward,
+        dict(n_tokens=n, dim=d, out_dim=c),
+        ("head_params", dict(D=d, O=c), tensors),
+        y_name="logits",
+        save_layout="head_save",
+        scratch_layout="head_scratch",
+        extra_fracs=ln_out_frac,
     )
-    case.compare("logits", "act", y_off, A, logits.detach().numpy(), "fwd")
-    case.compare("dx", "grd", gx_off, fr["d_in"], xt.grad.numpy(), "bwd")
-    _grad_compares(
-        case, "head_params", dims, gw_off, {k: v.grad.numpy() for k, v in pt.items()}, {k: fr[f"d_{k}"] for k in pt}, ""
-    )
-    return case
 
 
 # ---------------------------------------------------------------- a whole encoder layer
 
 
-def key_lists(n: int, r_a: float | None, rng) -> list[np.ndarray]:
+def key_lists(n: int, r_a: float | None, rng: np.random.Generator) -> list[np.ndarray]:
     """Per-query key lists: dense when r_a is None; else [CLS] row dense and ceil(r_a (n-1)) random
     keys plus [CLS] for every other query (the shape TA-selection produces: host.ta_selector's count)."""
     if r_a is None:
@@ -402,14 +346,16 @@ def csr(lists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return row_ptr, np.concatenate(lists).astype(np.int32)
 
 
-def keep_list(n: int, keep_ratio: float | None, rng) -> np.ndarray:
+def keep_list(n: int, keep_ratio: float | None, rng: np.random.Generator) -> np.ndarray:
     if keep_ratio is None:
         return np.arange(n)
     k = n_keep_tokens(n - 1, keep_ratio)
     return np.concatenate([[0], np.sort(rng.choice(np.arange(1, n), size=k, replace=False))]).astype(np.int32)
 
 
-def _block_reference(blk: Block, x: torch.Tensor, lists, keep, dz: torch.Tensor, heads: int):
+def _block_reference(
+    blk: Block, x: torch.Tensor, lists: list[np.ndarray], keep: np.ndarray, dz: torch.Tensor, heads: int
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Forward + autograd backward of one block with masked attention and a token gather, keeping
     every intermediate's value and gradient. Cross-checked against timm's own Block.forward."""
     n, d = x.shape
@@ -419,7 +365,7 @@ def _block_reference(blk: Block, x: torch.Tensor, lists, keep, dz: torch.Tensor,
         mask[i, torch.as_tensor(keys)] = True
     t = {}
 
-    def keep_grad(name, v):
+    def keep_grad(name: str, v: torch.Tensor) -> torch.Tensor:
         v.retain_grad()
         t[name] = v
         return v
@@ -446,7 +392,13 @@ def _block_reference(blk: Block, x: torch.Tensor, lists, keep, dz: torch.Tensor,
 
 
 def block_case(
-    cfg_name="onion_tiny", keep_ratio=0.7, r_a=0.3, sparse=True, seed=5, name=None, n_tokens: int | None = None
+    cfg_name: str = "onion_tiny",
+    keep_ratio: float | None = 0.7,
+    r_a: float | None = 0.3,
+    sparse: bool = True,
+    seed: int = 5,
+    name: str | None = None,
+    n_tokens: int | None = None,
 ) -> Case:
     """One encoder block: ATTN_FWD, MLP_FWD (gathering ceil(keep_ratio (N-1)) + 1 tokens unless
     keep_ratio is None), MLP_BWD, ATTN_BWD; sparse: per-query key lists of ceil(r_a (N-1)) + 1 keys.
@@ -498,7 +450,7 @@ def block_case(
     t, mask = _block_reference(blk, _t(x, A), lists, keep, _t(dz, g_z), h)
     mnp = mask.numpy()
 
-    def gmax(name, where=None):
+    def gmax(name: str, where: np.ndarray | None = None) -> float:
         g = t[name].grad.numpy()
         return float(np.abs(g[where] if where is not None else g).max())
 
@@ -539,49 +491,29 @@ def block_case(
     gs_off = case.reserve("grd", max(es.layout_size("attn_scratch", **dims), es.layout_size("mlp_scratch", **dims)))
     fa_off = case.put("aux", [fr_attn[tn] for tn in es.op_tensors("ATTN_BWD")])
     fm_off = case.put("aux", [fr_mlp[tn] for tn in es.op_tensors("MLP_BWD")])
-    attn_regs = dict(
-        flags=es.flag("SPARSE") if sparse else 0,
-        n_tokens=n,
-        dim=d,
-        heads=h,
-        x_off=x_off,
-        w_off=wa_off,
-        save_off=sa_off,
-        keys_off=keys_off,
-    )
-    gather = keep_ratio is not None
-    mlp_regs = dict(
-        flags=es.flag("GATHER") if gather else 0,
-        n_tokens=n,
-        n_keep=k,
-        dim=d,
-        mlp_dim=m,
-        w_off=wm_off,
-        save_off=sm_off,
-        keep_off=keep_off,
-    )
+    layer = dict(n_tokens=n, dim=d)  # both ops see the layer's full token count and width
+    attn_flags = es.flag("SPARSE") if sparse else 0
+    mlp_flags = es.flag("GATHER") if keep_ratio is not None else 0
+    attn_regs = dict(layer, flags=attn_flags, heads=h, x_off=x_off, w_off=wa_off, save_off=sa_off, keys_off=keys_off)
+    mlp_regs = dict(layer, flags=mlp_flags, n_keep=k, mlp_dim=m, w_off=wm_off, save_off=sm_off, keep_off=keep_off)
     case.calls += [
         dict(op="ATTN_FWD", y_off=x1_off, attn_off=attn_off, stats_off=case.stats_region("ATTN_FWD"), **attn_regs),
         dict(op="MLP_FWD", x_off=x1_off, y_off=z_off, stats_off=case.stats_region("MLP_FWD"), **mlp_regs),
-        dict(
-            op="MLP_BWD",
-            gy_off=dz_off,
-            gx_off=dx1_off,
-            gw_off=gwm_off,
-            gs_off=gs_off,
-            fracs_off=fm_off,
-            stats_off=case.stats_region("MLP_BWD"),
-            **mlp_regs,
-        ),
-        dict(
-            op="ATTN_BWD",
-            gy_off=dx1_off,
-            gx_off=dx_off,
-            gw_off=gwa_off,
-            gs_off=gs_off,
-            fracs_off=fa_off,
-            stats_off=case.stats_region("ATTN_BWD"),
-            **attn_regs,
+        *(
+            dict(
+                op=op,
+                gy_off=gy,
+                gx_off=gx,
+                gw_off=gw,
+                gs_off=gs_off,
+                fracs_off=fracs,
+                stats_off=case.stats_region(op),
+                **regs,
+            )
+            for op, gy, gx, gw, fracs, regs in (
+                ("MLP_BWD", dz_off, dx1_off, gwm_off, fm_off, mlp_regs),
+                ("ATTN_BWD", dx1_off, dx_off, gwa_off, fa_off, attn_regs),
+            )
         ),
     ]
     probs = t["probs"].detach().numpy()
@@ -648,7 +580,7 @@ def register_image(call: dict) -> np.ndarray:
     return img
 
 
-def run_case_csim(case: Case, backend=None) -> tuple[dict, list[dict]]:
+def run_case_csim(case: Case, backend: PortMemoryBackend | None = None) -> tuple[dict[str, np.ndarray], list[dict]]:
     """Runs a case through host.backends.csim; returns (memories after, counters per call)."""
     from host.backends.csim import CsimBackend
 
@@ -704,17 +636,7 @@ def write_case(case: Case, root: Path = GOLDEN_DIR) -> dict:
     refs = []
     for i, c in enumerate(case.compares):
         c.ref.astype(np.float64).tofile(d / f"ref_{i}.bin")
-        refs.append(
-            dict(
-                name=c.name,
-                port=c.port,
-                offset=c.offset,
-                frac=c.frac,
-                shape=list(c.ref.shape),
-                direction=c.direction,
-                file=f"ref_{i}.bin",
-            )
-        )
+        refs.append(dict(c.header(), file=f"ref_{i}.bin"))
     (d / "sizes.txt").write_text(
         " ".join(str(max(case.sizes[p], 1)) for p in PORTS) + f" {len(case.calls)} {calls.shape[1]}\n"
     )

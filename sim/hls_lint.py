@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -257,7 +258,7 @@ def check_tripcount_parameters(texts: dict[Path, str]) -> list[Finding]:
     return found
 
 
-def _functions(text: str):
+def _functions(text: str) -> Iterator[tuple[str, str, str, int, int]]:
     """(name, parameter text, body text, body start) of every function definition."""
     for m in re.finditer(r"\b([A-Za-z_]\w*)\s*\(", text):
         name = m.group(1)
@@ -442,7 +443,7 @@ def check_recursion(files: dict[Path, str]) -> list[Finding]:
     }
     found, state = [], {}
 
-    def visit(node, stack):
+    def visit(node: str, stack: list[str]) -> None:
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:

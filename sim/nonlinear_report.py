@@ -139,7 +139,9 @@ def measure(name: str, args: np.ndarray, fx: int, fo: int) -> Errors:
 # ---- input sweeps (shared with the test) --------------------------------------------------------
 
 
-def log_uniform_ints(rng: np.random.Generator, lo: float, hi: float, n: int, dtype=np.int64) -> np.ndarray:
+def log_uniform_ints(
+    rng: np.random.Generator, lo: float, hi: float, n: int, dtype: type[np.integer] = np.int64
+) -> np.ndarray:
     """n integers spread evenly in log space over [lo, hi] (0 < lo <= hi, hi exact in float64)."""
     values = np.floor(np.exp(rng.uniform(np.log(lo), np.log(hi), n)))
     return np.clip(values, lo, hi).astype(dtype)
@@ -164,20 +166,16 @@ def typical_sweeps(rng: np.random.Generator) -> list[tuple[str, int, int, str, n
     row_sum = np.concatenate([np.arange(1 << 15, 197 << 15, 61), rng.integers(1 << 15, 197 << 15, 50_000)])
     var16 = np.unique(np.concatenate([np.arange(1, 1 << 16), log_uniform_ints(rng, 1, 1e4 * 2**16, 100_000)]))
     var24 = log_uniform_ints(rng, 1e-5 * 2**24, 1e4 * 2**24, 200_000)
-    return [
-        ("exp", 10, 15, "x in [-32, 0], every word", softmax),
-        ("exp", 10, 16, "x in [-32, 0], every word", softmax),
-        ("reciprocal", 15, 16, "x in [1, 197]: every 61st word + 50k random", row_sum),
-        ("reciprocal", 15, 24, "x in [1, 197]: every 61st word + 50k random", row_sum),
-        ("rsqrt", 16, 16, "x in [2^-16, 1e4]: all x < 1, log-uniform above", var16),
-        ("rsqrt", 24, 20, "x in [1e-5, 1e4]: log-uniform", var24),
-        ("rsqrt", 24, 24, "x in [1e-5, 1e4]: log-uniform", var24),
-        ("gelu", 8, 8, "x in [-128, 128), every int16 word", gelu_dense),
-        ("gelu", 8, 12, "x in [-128, 128), every int16 word", gelu_dense),
-        ("gelu_grad", 8, 8, "x in [-128, 128), every int16 word", gelu_dense),
-        ("gelu_grad", 8, 12, "x in [-128, 128), every int16 word", gelu_dense),
-        ("gelu_grad", 8, 16, "x in [-128, 128), every int16 word", gelu_dense),
+    every_activation = "x in [-128, 128), every int16 word"
+    sweeps = [  # (function, fx, the fo values used, description, args)
+        ("exp", 10, (15, 16), "x in [-32, 0], every word", softmax),
+        ("reciprocal", 15, (16, 24), "x in [1, 197]: every 61st word + 50k random", row_sum),
+        ("rsqrt", 16, (16,), "x in [2^-16, 1e4]: all x < 1, log-uniform above", var16),
+        ("rsqrt", 24, (20, 24), "x in [1e-5, 1e4]: log-uniform", var24),
+        ("gelu", 8, (8, 12), every_activation, gelu_dense),
+        ("gelu_grad", 8, (8, 12, 16), every_activation, gelu_dense),
     ]
+    return [(name, fx, fo, what, args) for name, fx, fos, what, args in sweeps for fo in fos]
 
 
 def full_range_args(name: str, rng: np.random.Generator, n: int) -> np.ndarray:

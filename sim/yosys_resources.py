@@ -241,7 +241,7 @@ def yosys_version() -> str:
     return m.group(1) if m else "?"
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     d = default_geometry()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=d["ROWS"])

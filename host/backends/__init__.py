@@ -14,6 +14,11 @@ lazily (so a board without a compiler never builds the C-sim, and the C-sim neve
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from host.backends.base import PortMemoryBackend
+
 BACKENDS = ("auto", "csim", "pynq")
 
 
@@ -37,7 +42,7 @@ def resolve_kind(kind: str) -> str:
     return kind
 
 
-def open_backend(kind: str, words: dict[str, int]):
+def open_backend(kind: str, words: dict[str, int]) -> PortMemoryBackend:
     """A backend with memories of `words` per port; 'auto' picks pynq on a board, else csim."""
     kind = resolve_kind(kind)
     if kind == "pynq":

@@ -10,6 +10,8 @@ Everything the engine computes is decided by the driver.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from types import ModuleType
 
 from host import engine_spec
 from host.backends.base import PortMemoryBackend, Region, read_counter_registers
@@ -19,7 +21,7 @@ AP_START, AP_DONE = 0x1, 0x2
 DEFAULT_IP_NAME = "onion_engine_0"  # hw/scripts/vivado_bd.tcl; engine_spec.json overlay.ip overrides
 
 
-def _import_pynq():
+def _import_pynq() -> ModuleType:
     try:
         import pynq
     except ImportError as exc:
@@ -31,7 +33,13 @@ def _import_pynq():
 
 
 class PynqBackend(PortMemoryBackend):
-    def __init__(self, words: dict[str, int] | None = None, overlay=None, allocate=None, timeout_s: float = 10.0):
+    def __init__(
+        self,
+        words: dict[str, int] | None = None,
+        overlay: object | None = None,
+        allocate: Callable | None = None,
+        timeout_s: float = 10.0,
+    ):
         """overlay/allocate: injected by tests (a recording fake device); default: PYNQ's."""
         if overlay is None or allocate is None:
             pynq = _import_pynq()
@@ -66,7 +74,7 @@ class PynqBackend(PortMemoryBackend):
     def _read(self, name: str) -> int:
         return int(self.ip.read(engine_spec.register_offset(name)))
 
-    def call(self, op, **registers: int) -> int:
+    def call(self, op: str | int, **registers: int) -> int:
         self._register_values(registers)  # names and 32-bit ranges, as every backend
         plan = plan_call(op, registers, self.mem["aux"])
         for span in plan.flush + plan.invalidate:

@@ -32,7 +32,7 @@ def render(text: str, constants: dict[str, int], path: Path) -> str:
     return text[: match.start(2)] + body + text[match.end(2) :]
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     from host.cycle_model import constants
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 import numpy as np
 from scipy.special import erf
@@ -72,7 +73,7 @@ def gelu_grad_pos(t: np.ndarray) -> np.ndarray:
     return normal_cdf(t) + t * np.exp(-0.5 * t * t) / np.sqrt(2.0 * np.pi)
 
 
-def quadratic_segments(f) -> np.ndarray:
+def quadratic_segments(f: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Per segment, the quadratic through f at the three Chebyshev nodes (near-minimax); (S, 3).
 
     Newton divided differences (plain arithmetic, no LAPACK) keep the output identical everywhere.

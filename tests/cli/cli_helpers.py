@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 HOST = [sys.executable, str(REPO / "host" / "train_on_board.py")]
 TRAIN = [sys.executable, "-m", "model.train"]
@@ -27,6 +29,15 @@ HOST_TINY = [
     "csim",
 ]
 
+# bad input both trainers refuse the same way: (flags, words the one-line error names)
+_SHARED_BAD_INPUTS = [
+    (["--lr", "nan"], ["lr=nan", "finite"]),
+    (["--model", "vit_huge"], ["model='vit_huge'", "known"]),
+    (["--experiment", "../escape"], ["experiment='../escape'"]),
+    (["--resume"], ["--resume", "no checkpoint"]),
+    (["--data-dir", "/nonexistent/onion"], ["data_dir", "/nonexistent/onion"]),
+]
+
 
 def run(cmd: list[str], *args, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
@@ -44,6 +55,20 @@ def assert_user_error(proc: subprocess.CompletedProcess, *words: str) -> str:
     for word in words:
         assert word in err, (word, err)
     return err
+
+
+def bad_inputs(*own: tuple[list[str], list[str]]) -> pytest.MarkDecorator:
+    """Parametrizes a test over (flags, words): the bad input both trainers share, then the CLI's `own`."""
+    return pytest.mark.parametrize("flags, words", [*_SHARED_BAD_INPUTS, *own])
+
+
+def assert_refused_writing_nothing(tmp_path: Path, cmd: list[str], flags: list[str], words: list[str]) -> None:
+    """A run into tmp_path/runs with bad flags is a one-line user error naming `words`, and writes nothing
+    (neither the output folder nor an experiment name's escape from it)."""
+    out = tmp_path / "runs"
+    assert_user_error(run(cmd, "--output", out, *flags), *words)
+    assert not out.exists()
+    assert not (tmp_path / "escape").exists()
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -101,3 +126,12 @@ def interrupt_once_written(cmd: list, marker: Path, timeout: float = 300) -> tup
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     return proc.returncode, stderr
+
+
+def assert_ctrl_c_says_resume(cmd: list, marker: Path) -> str:
+    """Ctrl-C once `marker` exists: exit status 130 and a resume hint on stderr, no traceback; returns stderr."""
+    code, stderr = interrupt_once_written(cmd, marker)
+    assert code == 130, stderr
+    assert "Traceback" not in stderr
+    assert "interrupted; resume with:" in stderr and "--resume" in stderr
+    return stderr

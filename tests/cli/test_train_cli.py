@@ -8,31 +8,23 @@ from cli_helpers import (
     EXPORT,
     TRAIN,
     TRAIN_TINY,
+    assert_ctrl_c_says_resume,
+    assert_refused_writing_nothing,
     assert_user_error,
-    interrupt_once_written,
+    bad_inputs,
     make_image_folder,
     run,
     snapshot,
 )
 
 
-@pytest.mark.parametrize(
-    "flags, words",
-    [
-        (["--selector-blocks", "6,3"], ["selector_blocks=6,3", "ascending"]),
-        (["--lr", "nan"], ["lr=nan", "finite"]),
-        (["--model", "vit_huge"], ["model='vit_huge'", "known"]),
-        (["--experiment", "../escape"], ["experiment='../escape'"]),
-        (["--resume"], ["--resume", "no checkpoint"]),
-        (["--data-dir", "/nonexistent/onion"], ["data_dir", "/nonexistent/onion"]),
-        (["--token-keep", "0"], ["token_keep=0"]),
-        (["--config", "/nonexistent.yaml"], ["/nonexistent.yaml"]),
-    ],
+@bad_inputs(
+    (["--selector-blocks", "6,3"], ["selector_blocks=6,3", "ascending"]),
+    (["--token-keep", "0"], ["token_keep=0"]),
+    (["--config", "/nonexistent.yaml"], ["/nonexistent.yaml"]),
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, flags, words):
-    out = tmp_path / "runs"
-    assert_user_error(run(TRAIN, *TRAIN_TINY, "--output", out, *flags), *words)
-    assert not out.exists() and not (tmp_path / "escape").exists()
+    assert_refused_writing_nothing(tmp_path, [*TRAIN, *TRAIN_TINY], flags, words)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
@@ -111,7 +103,4 @@ def test_export_and_bench_errors(tmp_path):
 
 def test_ctrl_c_prints_the_resume_command(tmp_path):
     cmd = [*TRAIN, *TRAIN_TINY, "--epochs", "200", "--eval-every", "0", "--output", tmp_path, "--experiment", "c"]
-    code, stderr = interrupt_once_written(cmd, tmp_path / "c" / "last.pt")
-    assert code == 130, stderr
-    assert "Traceback" not in stderr
-    assert "interrupted; resume with:" in stderr and "model.train --resume" in stderr
+    assert "model.train --resume" in assert_ctrl_c_says_resume(cmd, tmp_path / "c" / "last.pt")

@@ -16,16 +16,8 @@ def test_torchvision_imports_after_shim():
 
 def test_vit_forward_backward_matches_shapes_and_grads():
     torch.manual_seed(0)
-    net = timm.create_model(
-        "vit_tiny_patch16_224",
-        pretrained=False,
-        img_size=32,
-        patch_size=4,
-        embed_dim=32,
-        depth=2,
-        num_heads=2,
-        num_classes=10,
-    )
+    shape = dict(img_size=32, patch_size=4, embed_dim=32, depth=2, num_heads=2, num_classes=10)
+    net = timm.create_model("vit_tiny_patch16_224", pretrained=False, **shape)
     x = torch.randn(2, 3, 32, 32)
     logits = net(x)
     assert logits.shape == (2, 10)

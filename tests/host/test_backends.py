@@ -30,6 +30,7 @@ import json  # noqa: E402
 
 import numpy as np  # noqa: E402
 from host_engine_fakes import FakeAllocator, FakeEngineIP, RecordingBackend  # noqa: E402
+from spec_reading import call_layout_dims  # noqa: E402
 
 from host import engine_spec  # noqa: E402
 from host.backends.csim import CsimBackend  # noqa: E402
@@ -115,23 +116,10 @@ def _expected_spans(op: str, regs: dict, aux: np.ndarray) -> tuple[set, set]:
     """The regions of one call from the raw JSON: sizes by op_regions, directions by dma.writes."""
     spec = _raw_spec()
     writes = set(spec["dma"]["writes"]) | (set(spec["dma"]["writes_in_forward"]) if op.endswith("_FWD") else set())
-    n = regs["n_tokens"]
-    sparse = regs.get("flags", 0) & spec["flags"]["SPARSE"]
-    z = int(aux[regs["keys_off"] + n]) if sparse else n * n
-    dims = dict(
-        N=n,
-        P=n - 1,
-        K=regs.get("n_keep", n),
-        D=regs.get("dim", 0),
-        H=regs.get("heads", 0),
-        M=regs.get("mlp_dim", 0),
-        I=regs.get("in_dim", 0),
-        O=regs.get("out_dim", 0),
-        Z=z,
-    )
+    dims, sparse, gather = call_layout_dims(op, regs, aux, spec["flags"])
     read, written = set(), set()
     for reg, (port, words) in engine_spec.op_regions(op, **dims).items():
-        if (reg == "keys_off" and not sparse) or (reg == "keep_off" and not regs.get("flags", 0) & 2):
+        if (reg == "keys_off" and not sparse) or (reg == "keep_off" and not gather):
             continue
         size = 4 if port == "aux" else 2
         (written if reg in writes else read).add((port, size * regs[reg], size * words))

@@ -71,18 +71,7 @@ def test_expected_shapes_match_timm_state_dict():
     ensure_torchvision_importable()  # the CPU torchvision shim, before timm is imported
     import timm
 
-    net = timm.create_model(
-        "vit_tiny_patch16_224",
-        pretrained=False,
-        img_size=16,
-        patch_size=4,
-        in_chans=1,
-        embed_dim=32,
-        depth=3,
-        num_heads=2,
-        mlp_ratio=2.0,
-        num_classes=10,
-    )
+    net = timm.create_model("vit_tiny_patch16_224", pretrained=False, **TINY)  # TINY: the shape kwargs timm takes
     assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == expected_shapes(TINY)
 
 

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 import pytest
+from spec_reading import call_layout_dims
 
 from host import engine_spec as es
 from host.backends.csim import CsimBackend
@@ -44,23 +45,8 @@ def bursts_of(first_byte: int, n_bytes: int, beat: int) -> tuple[int, int]:
 
 def expected_traffic(op: str, regs: dict, aux: np.ndarray) -> tuple[dict, int]:
     """{port: {rd_bytes, wr_bytes, rd_bursts, wr_bursts}} and the minimum bytes of one call."""
-    n = regs.get("n_tokens", 0)
-    flags = regs.get("flags", 0)
-    sparse = op.startswith("ATTN") and flags & es.flag("SPARSE")
-    gather = flags & es.flag("GATHER")
-    z = int(aux[regs["keys_off"] + n]) if sparse else n * n if op.startswith("ATTN") else 0
-    k = regs.get("n_keep", 0) if gather else n
-    dims = dict(
-        N=n,
-        P=n - 1,
-        K=k,
-        D=regs.get("dim", 0),
-        H=regs.get("heads", 0),
-        M=regs.get("mlp_dim", 0),
-        I=regs.get("in_dim", 0),
-        O=regs.get("out_dim", 0),
-        Z=z,
-    )
+    dims, sparse, gather = call_layout_dims(op, regs, aux, SPEC["flags"])
+    n = dims["N"]
     writes = set(SPEC["dma"]["writes"]) | (set(SPEC["dma"]["writes_in_forward"]) if not op.endswith("_BWD") else set())
     out = {p: dict(rd_bytes=0, wr_bytes=0, rd_bursts=0, wr_bursts=0) for p in es.ports()}
     minimum = 0

@@ -9,6 +9,7 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
+from cocotb.handle import HierarchyObject
 from cocotb.triggers import FallingEdge, ReadOnly
 
 OPMODES = (0b11_000_0101, 0b00_001_0101, 0b11_001_0101)  # C + M, PCIN + M, PCIN + M + C
@@ -21,7 +22,7 @@ def signed(value: int, bits: int) -> int:
 
 
 @cocotb.test()
-async def matches_ug579_arithmetic(dut):
+async def matches_ug579_arithmetic(dut: HierarchyObject) -> None:
     dut.OPMODE.value = OPMODES[0]  # before the first edge: the model stops on an OPMODE outside its subset
     cocotb.start_soon(Clock(dut.CLK, 10, unit="ns").start())
     rng = random.Random(7)

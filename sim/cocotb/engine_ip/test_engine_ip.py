@@ -7,11 +7,14 @@ base address 0 (so the word offsets in the registers are the memories' own indic
 Environment: ONION_ENGINE_IP_CASE (the .npz of linear_case.py), ONION_ENGINE_IP_PERIOD_NS.
 """
 
+from __future__ import annotations
+
 import os
 
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
+from cocotb.handle import HierarchyObject
 from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
@@ -33,7 +36,7 @@ async def write_register(axil: AxiLiteMaster, name: str, value: int) -> None:
 
 
 @cocotb.test()
-async def op_matches_csim(dut):
+async def op_matches_csim(dut: HierarchyObject) -> None:
     case = np.load(os.environ["ONION_ENGINE_IP_CASE"])
     period_ns = float(os.environ.get("ONION_ENGINE_IP_PERIOD_NS", "6.667"))
     period_ps = 2 * round(period_ns * 500)  # whole, even picoseconds (1 ps precision)

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from cocotb.handle import HierarchyObject
 
 
 def pack_lanes(words: np.ndarray) -> int:
@@ -24,7 +29,9 @@ def unpack_lanes(value: int, lanes: int) -> np.ndarray:
     return np.frombuffer(int(value).to_bytes(2 * lanes, "little"), dtype="<i2").astype(np.int16)
 
 
-def operand_beats(a: np.ndarray, b: np.ndarray, bias, rows: int, cols: int) -> tuple[list, list]:
+def operand_beats(
+    a: np.ndarray, b: np.ndarray, bias: ArrayLike | None, rows: int, cols: int
+) -> tuple[list[int], list[int]]:
     """A and B beats in the core's order: per n-tile, per k-tile: [bias], ROWS B beats, M A beats.
 
     Padding past N or K is zero (the core masks A lanes past K and ignores columns past N).
@@ -72,7 +79,7 @@ class JobResult:
     extra: dict = field(default_factory=dict)
 
 
-def idle_inputs(dut) -> None:
+def idle_inputs(dut: HierarchyObject) -> None:
     dut.start.value = 0
     dut.a_valid.value = 0
     dut.b_valid.value = 0
@@ -80,12 +87,12 @@ def idle_inputs(dut) -> None:
 
 
 async def run_job(
-    dut,
-    a,
-    b,
-    bias=None,
-    bias_lshift=0,
-    shift=0,
+    dut: HierarchyObject,
+    a: ArrayLike,
+    b: ArrayLike,
+    bias: ArrayLike | None = None,
+    bias_lshift: int = 0,
+    shift: int = 0,
     stalls: Stalls | None = None,
     max_cycles: int | None = None,
     abort_after: int | None = None,
@@ -159,7 +166,7 @@ async def run_job(
     return JobResult(c=c, sat_count=int(dut.sat_count.value), cycles=cycles, a_beats=len(a_beats), b_beats=len(b_beats))
 
 
-async def reset(dut, cycles: int = 2) -> None:
+async def reset(dut: HierarchyObject, cycles: int = 2) -> None:
     await FallingEdge(dut.clk)
     idle_inputs(dut)
     dut.rst.value = 1

@@ -31,7 +31,9 @@ def _q(t: torch.Tensor, kind: str) -> tuple[np.ndarray, int]:
     return words, frac
 
 
-def _bound(a, fa, b, fb, f_out, scale=1.0, fbias=None):
+def _bound(
+    a: np.ndarray, fa: int, b: np.ndarray, fb: int, f_out: int, scale: float = 1.0, fbias: int | None = None
+) -> np.ndarray:
     da, db = 2.0 ** -(fa + 1), 2.0 ** -(fb + 1)
     av = np.abs(a.astype(np.float64)) * 2.0**-fa
     bv = np.abs(b.astype(np.float64)) * 2.0**-fb
@@ -43,7 +45,18 @@ def _bound(a, fa, b, fb, f_out, scale=1.0, fbias=None):
     return err
 
 
-def _gemm_case(name, a_t, a_kind, b_t, b_kind, out_kind, ref_t, bias_t=None, scale_log2=0, out_frac=None):
+def _gemm_case(
+    name: str,
+    a_t: torch.Tensor,
+    a_kind: str,
+    b_t: torch.Tensor,
+    b_kind: str,
+    out_kind: str,
+    ref_t: torch.Tensor,
+    bias_t: torch.Tensor | None = None,
+    scale_log2: int = 0,
+    out_frac: int | None = None,
+) -> dict:
     """C = A B^T (* 2^-scale_log2) (+ bias) with A [M][K], B [N][K] given as float tensors."""
     a, fa = _q(a_t, a_kind)
     b, fb = _q(b_t, b_kind)
@@ -70,7 +83,7 @@ def _gemm_case(name, a_t, a_kind, b_t, b_kind, out_kind, ref_t, bias_t=None, sca
     return case
 
 
-def _crop(case, m=None, n=None):
+def _crop(case: dict, m: int | None = None, n: int | None = None) -> dict:
     """Keeps the first m rows / n columns of a product (the reduction K stays whole)."""
     m = min(m or case["a"].shape[0], case["a"].shape[0])
     n = min(n or case["b"].shape[0], case["b"].shape[0])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import cocotb
 import numpy as np
@@ -20,18 +21,21 @@ from sim.cocotb.mac_array import mac_reference as reference
 from sim.cocotb.mac_array.mac_driver import Stalls, idle_inputs, reset, run_job
 from sim.cocotb.mac_array.mac_vectors import load_cases
 
+if TYPE_CHECKING:
+    from cocotb.handle import HierarchyObject
 
-async def setup(dut):
+
+async def setup(dut: HierarchyObject) -> None:
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     idle_inputs(dut)
     await reset(dut)
 
 
-def expected(case):
+def expected(case: dict) -> tuple[np.ndarray, int]:
     return reference.gemm_ref(case["a"], case["b"], case.get("bias"), case["bias_lshift"], case["shift"])
 
 
-async def run_and_check(dut, case) -> dict:
+async def run_and_check(dut: HierarchyObject, case: dict) -> dict:
     stalls = Stalls(**case["stalls"]) if case.get("stalls") else Stalls()
     res = await run_job(dut, case["a"], case["b"], case.get("bias"), case["bias_lshift"], case["shift"], stalls)
     want, want_sat = expected(case)
@@ -45,7 +49,7 @@ async def run_and_check(dut, case) -> dict:
 
 
 @cocotb.test()
-async def gemm_cases(dut):
+async def gemm_cases(dut: HierarchyObject) -> None:
     """All cases of MAC_CASES, in order; results (and cycles) go to MAC_RESULTS."""
     await setup(dut)
     cases = load_cases(os.environ["MAC_CASES"])
@@ -68,7 +72,7 @@ async def gemm_cases(dut):
 
 
 @cocotb.test()
-async def reset_mid_tile(dut):
+async def reset_mid_tile(dut: HierarchyObject) -> None:
     """A reset in the middle of a tile (and in the middle of the result stream) leaves no trace."""
     await setup(dut)
     rng = np.random.default_rng(11)
@@ -94,7 +98,7 @@ async def reset_mid_tile(dut):
 
 
 @cocotb.test()
-async def rejects_bad_config(dut):
+async def rejects_bad_config(dut: HierarchyObject) -> None:
     """Out-of-range fields raise cfg_error and start nothing; the next good job still runs."""
     await setup(dut)
     max_m = int(dut.MAX_M.value)

@@ -5,6 +5,7 @@ results bit-exact against onion::gemm_model."""
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 import cocotb
 import numpy as np
@@ -14,8 +15,20 @@ from cocotb.triggers import FallingEdge, ReadOnly
 from sim.cocotb.mac_array import mac_reference as reference
 from sim.cocotb.mac_array.mac_driver import operand_beats, unpack_lanes
 
+if TYPE_CHECKING:
+    from cocotb.handle import HierarchyObject
 
-async def call(dut, a, b, bias, bias_lshift, shift, seed, refused=False):
+
+async def call(
+    dut: HierarchyObject,
+    a: np.ndarray,
+    b: np.ndarray,
+    bias: np.ndarray | None,
+    bias_lshift: int,
+    shift: int,
+    seed: int,
+    refused: bool = False,
+) -> tuple[np.ndarray | None, int]:
     """One blackbox call; returns (C, ap_return). A refused call takes no operands."""
     rows, cols = int(dut.ROWS.value), int(dut.COLS.value)
     rng = random.Random(seed)
@@ -73,7 +86,7 @@ async def call(dut, a, b, bias, bias_lshift, shift, seed, refused=False):
 
 
 @cocotb.test()
-async def blackbox_calls(dut):
+async def blackbox_calls(dut: HierarchyObject) -> None:
     cocotb.start_soon(Clock(dut.ap_clk, 10, unit="ns").start())
     for sig in ("ap_start", "ap_continue", "a_stream_empty_n", "b_stream_empty_n", "c_stream_full_n"):
         getattr(dut, sig).value = 0

@@ -1,9 +1,12 @@
 """cocotb bench for fixed_mul: random and corner operands against Python integers."""
 
+from __future__ import annotations
+
 import random
 
 import cocotb
 from cocotb.clock import Clock
+from cocotb.handle import HierarchyObject
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 
@@ -12,7 +15,7 @@ def expected(a: int, b: int) -> int:
 
 
 @cocotb.test()
-async def multiply_matches_python(dut):
+async def multiply_matches_python(dut: HierarchyObject) -> None:
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     rng = random.Random(7)
     cases = [(-32768, -32768), (32767, 32767), (0, 0), (1, -1)]
