@@ -255,6 +255,47 @@ class EngineDriver:
         self.mem.a_patches.array[:] = q.reshape(-1)
         return sat
 
+    # the registers a layer's forward and backward share: its shape and where its block lives
+    def _patch_regs(self) -> dict[str, int]:
+        return dict(n_tokens=self.N0, dim=self.D, in_dim=self.I, x_off=self.mem.a_patches.offset)
+
+    def _attn_regs(self, i: int, n: int, sparse: bool) -> dict[str, int]:
+        m = self.mem
+        return dict(
+            flags=es.flag("SPARSE") if sparse else 0,
+            n_tokens=n,
+            dim=self.D,
+            heads=self.H,
+            x_off=m.a_x[i].offset,
+            w_off=m.w_attn[i].offset,
+            save_off=m.a_attn_save[i].offset,
+            keys_off=m.x_keys[i].offset,
+        )
+
+    def _mlp_regs(self, i: int, n: int, k: int, gather: bool) -> dict[str, int]:
+        m = self.mem
+        return dict(
+            flags=es.flag("GATHER") if gather else 0,
+            n_tokens=n,
+            n_keep=k,
+            dim=self.D,
+            mlp_dim=self.M,
+            w_off=m.w_mlp[i].offset,
+            save_off=m.a_mlp_save[i].offset,
+            keep_off=m.x_keep[i].offset,
+        )
+
+    def _head_regs(self, n: int) -> dict[str, int]:
+        m = self.mem
+        return dict(
+            n_tokens=n,
+            dim=self.D,
+            out_dim=self.C,
+            x_off=m.a_x[self.depth].offset,
+            w_off=m.w_head.offset,
+            save_off=m.a_head_save.offset,
+        )
+
     def forward(
         self,
         patches: np.ndarray,
@@ -267,16 +308,8 @@ class EngineDriver:
         selector's key lists unless `dense_selectors`. Returns (logits, last attention map)."""
         m = self.mem
         sat_in = self.load_patches(patches)
-        n, d = self.N0, self.D
-        self._call(
-            "PATCH_EMBED_FWD",
-            n_tokens=n,
-            dim=d,
-            in_dim=self.I,
-            x_off=m.a_patches.offset,
-            y_off=m.a_x[0].offset,
-            w_off=m.w_patch.offset,
-        )
+        n = self.N0
+        self._call("PATCH_EMBED_FWD", **self._patch_regs(), y_off=m.a_x[0].offset, w_off=m.w_patch.offset)
         keys = None
         csr = csr_keys = None  # the checked CSR form of `keys`
         attn = None
@@ -288,19 +321,8 @@ class EngineDriver:
             if keys is not None and (csr is None or csr_keys is not keys):
                 csr, csr_keys = self._csr(n, keys), keys
             z = n * n if keys is None else self._write_keys(i, n, csr)
-            self._call(
-                "ATTN_FWD",
-                flags=es.flag("SPARSE") if keys is not None else 0,
-                n_tokens=n,
-                dim=d,
-                heads=self.H,
-                x_off=m.a_x[i].offset,
-                y_off=m.a_y[i].offset,
-                w_off=m.w_attn[i].offset,
-                save_off=m.a_attn_save[i].offset,
-                attn_off=m.a_attn_avg[i].offset,
-                keys_off=m.x_keys[i].offset,
-            )
+            regs = self._attn_regs(i, n, keys is not None)
+            self._call("ATTN_FWD", **regs, y_off=m.a_y[i].offset, attn_off=m.a_attn_avg[i].offset)
             blk.n, blk.keys, blk.csr = n, keys, csr if keys is not None else None
             attn = None
             if is_selector or i == self.depth - 1:
@@ -317,31 +339,11 @@ class EngineDriver:
                     m.x_keep[i].array[: keep.size] = keep
                     k, gather = int(keep.size), True
             blk.k, blk.gather = k, gather
-            self._call(
-                "MLP_FWD",
-                flags=es.flag("GATHER") if gather else 0,
-                n_tokens=n,
-                n_keep=k,
-                dim=d,
-                mlp_dim=self.M,
-                x_off=m.a_y[i].offset,
-                y_off=m.a_x[i + 1].offset,
-                w_off=m.w_mlp[i].offset,
-                save_off=m.a_mlp_save[i].offset,
-                keep_off=m.x_keep[i].offset,
-            )
+            regs = self._mlp_regs(i, n, k, gather)
+            self._call("MLP_FWD", **regs, x_off=m.a_y[i].offset, y_off=m.a_x[i + 1].offset)
             n = k
         self._n_last = n
-        self._call(
-            "HEAD_FWD",
-            n_tokens=n,
-            dim=d,
-            out_dim=self.C,
-            x_off=m.a_x[self.depth].offset,
-            y_off=m.a_logits.offset,
-            w_off=m.w_head.offset,
-            save_off=m.a_head_save.offset,
-        )
+        self._call("HEAD_FWD", **self._head_regs(n), y_off=m.a_logits.offset)
         logits = es.dequantize(m.a_logits.array, self.f_act).astype(np.float64)
         self.counters.saturations += sat_in
         return logits, attn
@@ -363,73 +365,29 @@ class EngineDriver:
             return {}
         return grads
 
-    def _grad_step(self, op: str, index: int, n: int, f: int, grads: dict, **regs) -> int:
-        """One backward op of the chain: d_out at g_a, d_in to g_b (then swapped), its weight
-        gradients read; returns the frac of d_in."""
+    def _grad_step(self, op: str, index: int, n: int, f: int, grads: dict, **regs: int) -> int:
+        """One backward op of the chain: d_out at g_a, d_in to g_b (then swapped), weight gradients
+        at g_w, scratch at g_s (each only if the op declares it; _call writes declared registers
+        only); reads the weight gradients; returns the frac of d_in."""
         m = self.mem
-        fr, f_in = self._backward_call(op, index, f, gy_off=m.g_a.offset, gw_off=m.g_w.offset, **regs)
+        grd = dict(gy_off=m.g_a.offset, gx_off=m.g_b.offset, gw_off=m.g_w.offset, gs_off=m.g_s.offset)
+        fr, f_in = self._backward_call(op, index, f, **grd, **regs)
         self._read_grads(op, index, n, fr, grads)
         m.g_a, m.g_b = m.g_b, m.g_a  # this op's d_in is the next op's d_out
         return f_in
 
     def _backward_ops(self, dlogits: np.ndarray, grads: dict) -> None:
-        m, d, n = self.mem, self.D, self._n_last
+        m, n = self.mem, self._n_last
         f = self._f_logits = self._grad_frac_for(dlogits)
         q, _ = es.quantize(dlogits, f)
         m.g_a.array[: self.C] = q
-        f = self._grad_step(
-            "HEAD_BWD",
-            0,
-            n,
-            f,
-            grads,
-            n_tokens=n,
-            dim=d,
-            out_dim=self.C,
-            x_off=m.a_x[self.depth].offset,
-            w_off=m.w_head.offset,
-            save_off=m.a_head_save.offset,
-            gx_off=m.g_b.offset,
-            gs_off=m.g_s.offset,
-        )
+        f = self._grad_step("HEAD_BWD", 0, n, f, grads, **self._head_regs(n))
         for i in reversed(range(self.depth)):
             blk = self._blocks[i]
-            f = self._grad_step(
-                "MLP_BWD",
-                i,
-                blk.n,
-                f,
-                grads,
-                flags=es.flag("GATHER") if blk.gather else 0,
-                n_tokens=blk.n,
-                n_keep=blk.k,
-                dim=d,
-                mlp_dim=self.M,
-                w_off=m.w_mlp[i].offset,
-                save_off=m.a_mlp_save[i].offset,
-                keep_off=m.x_keep[i].offset,
-                gx_off=m.g_b.offset,
-                gs_off=m.g_s.offset,
-            )
+            regs = self._mlp_regs(i, blk.n, blk.k, blk.gather)
+            f = self._grad_step("MLP_BWD", i, blk.n, f, grads, **regs)
             if blk.csr is not None:  # the forward's CSR lists are still in place, rewrite anyway
                 self._write_keys(i, blk.n, blk.csr)
-            f = self._grad_step(
-                "ATTN_BWD",
-                i,
-                blk.n,
-                f,
-                grads,
-                flags=es.flag("SPARSE") if blk.keys is not None else 0,
-                n_tokens=blk.n,
-                dim=d,
-                heads=self.H,
-                x_off=m.a_x[i].offset,
-                w_off=m.w_attn[i].offset,
-                save_off=m.a_attn_save[i].offset,
-                keys_off=m.x_keys[i].offset,
-                gx_off=m.g_b.offset,
-                gs_off=m.g_s.offset,
-            )
-        self._grad_step(
-            "PATCH_EMBED_BWD", 0, self.N0, f, grads, n_tokens=self.N0, dim=d, in_dim=self.I, x_off=m.a_patches.offset
-        )
+            regs = self._attn_regs(i, blk.n, blk.keys is not None)
+            f = self._grad_step("ATTN_BWD", i, blk.n, f, grads, **regs)
+        self._grad_step("PATCH_EMBED_BWD", 0, self.N0, f, grads, **self._patch_regs())
