@@ -22,8 +22,7 @@ TOLERANCE_POINTS = 2.0
 
 def run_one(backend: str, seed: int) -> dict:
     from host.digits import load_digits_split
-    from host.model_init import init_weights
-    from host.train_on_board import build_model, parse_args, resolve_settings
+    from host.train_on_board import build_model, fresh_weights, parse_args, resolve_settings
     from host.trainer import Trainer
 
     args = parse_args(
@@ -34,7 +33,7 @@ def run_one(backend: str, seed: int) -> dict:
     trainer = Trainer(
         model,
         config,
-        init_weights(config, seed=seed),
+        fresh_weights(args, config, seed),
         load_digits_split(config["img_size"]),
         settings,
         progress=False,

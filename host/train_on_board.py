@@ -382,13 +382,20 @@ def kept_tokens(trainer: Trainer, count: int = 4) -> tuple[np.ndarray, list[list
     return images, kept
 
 
+def fresh_weights(args: argparse.Namespace, config: dict, seed: int) -> dict[str, np.ndarray]:
+    """A new model's weights as this CLI starts them: pos_embed per --pos-embed-init, else the model's
+    default (host.model_configs.default_pos_embed_init)."""
+    from host.model_init import init_weights
+
+    return init_weights(config, seed, args.pos_embed_init or default_pos_embed_init(args.model))
+
+
 # ---------------------------------------------------------------------------------------------
 def train(args: argparse.Namespace, explicit: set[str], state: dict) -> int:
     from host.atomic_io import atomic_write_text
     from host.backends import resolve_kind
     from host.bundle import read_bundle, write_bundle
     from host.digits import load_digits_split
-    from host.model_init import init_weights
     from host.run_plots import plot_accuracy_vs_cost, plot_curves, plot_kept_patches
     from host.trainer import Trainer
 
@@ -419,8 +426,7 @@ def train(args: argparse.Namespace, explicit: set[str], state: dict) -> int:
         *arrays, _ = image_folder.load_split(args.data_dir, config["img_size"], config["in_chans"], scanned)
         data = tuple(arrays)
     model, kind = build_model(args.backend, config)
-    pos_init = args.pos_embed_init or default_pos_embed_init(args.model)
-    weights = bundle.weights if bundle is not None else init_weights(config, settings.seed, pos_init)
+    weights = bundle.weights if bundle is not None else fresh_weights(args, config, settings.seed)
 
     # 2. now the run folder
     out = run.run_dir
