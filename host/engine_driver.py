@@ -74,6 +74,7 @@ class EngineDriver:
         self._gacc_step_images = 1
         self.gacc_saturations = 0
         self._blocks = [_Block() for _ in range(self.depth)]
+        self._d_bufs = (self.mem.g_a, self.mem.g_b)  # (d_out, d_in) of the next backward op
         self._n_last = self.N0
 
     required_words = staticmethod(EngineMemory.required_words)
@@ -366,20 +367,23 @@ class EngineDriver:
         return grads
 
     def _grad_step(self, op: str, index: int, n: int, f: int, grads: dict, **regs: int) -> int:
-        """One backward op of the chain: d_out at g_a, d_in to g_b (then swapped), weight gradients
-        at g_w, scratch at g_s (each only if the op declares it; _call writes declared registers
-        only); reads the weight gradients; returns the frac of d_in."""
+        """One backward op of the chain: d_out and d_in in the two activation-gradient buffers (swapped
+        after the op: its d_in is the next op's d_out), weight gradients at g_w, scratch at g_s (each
+        only if the op declares it; _call writes declared registers only); reads the weight
+        gradients; returns the frac of d_in."""
         m = self.mem
-        grd = dict(gy_off=m.g_a.offset, gx_off=m.g_b.offset, gw_off=m.g_w.offset, gs_off=m.g_s.offset)
+        d_out, d_in = self._d_bufs
+        grd = dict(gy_off=d_out.offset, gx_off=d_in.offset, gw_off=m.g_w.offset, gs_off=m.g_s.offset)
         fr, f_in = self._backward_call(op, index, f, **grd, **regs)
         self._read_grads(op, index, n, fr, grads)
-        m.g_a, m.g_b = m.g_b, m.g_a  # this op's d_in is the next op's d_out
+        self._d_bufs = (d_in, d_out)
         return f_in
 
     def _backward_ops(self, dlogits: np.ndarray, grads: dict) -> None:
         m, n = self.mem, self._n_last
         f = self._f_logits = self._grad_frac_for(dlogits)
         q, _ = es.quantize(dlogits, f)
+        self._d_bufs = (m.g_a, m.g_b)  # d_out, d_in of the first op (HEAD_BWD)
         m.g_a.array[: self.C] = q
         f = self._grad_step("HEAD_BWD", 0, n, f, grads, **self._head_regs(n))
         for i in reversed(range(self.depth)):

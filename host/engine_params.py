@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from host import engine_spec as es
+from host.model_configs import num_tokens
 
 # engine parameter layouts -> timm state_dict names (per encoder block: prefixed "blocks.<i>.")
 _TIMM_NAMES = {
@@ -47,7 +48,7 @@ def param_names(layout: str, block: int | None = None) -> dict[str, str]:
 
 def timm_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """timm shapes that differ from the engine layout's (the patch conv, [CLS] and pos_embed)."""
-    d, p, n = config["embed_dim"], config["patch_size"], (config["img_size"] // config["patch_size"]) ** 2 + 1
+    d, p, n = config["embed_dim"], config["patch_size"], num_tokens(config)
     return {
         "patch_embed.proj.weight": (d, config["in_chans"], p, p),
         "cls_token": (1, 1, d),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from host.bundle import expected_shapes
-from host.model_configs import POS_EMBED_INITS
+from host.model_configs import POS_EMBED_INITS, num_tokens
 
 SINCOS_TEMPERATURE = 10000.0
 
@@ -24,10 +24,12 @@ def sincos_pos_embed(grid: int, dim: int, temperature: float = SINCOS_TEMPERATUR
 
 def initial_pos_embed(config: dict, how: str, rng: np.random.Generator | None = None) -> np.ndarray:
     """pos_embed [1, N, D] as `how` (POS_EMBED_INITS) starts it: sincos values for the patches
-    with a zero [CLS] row, or timm's trunc_normal(std .02)."""
-    n, d = (config["img_size"] // config["patch_size"]) ** 2 + 1, config["embed_dim"]
+    with a zero [CLS] row (no rng needed), or timm's trunc_normal(std .02) drawn from rng."""
+    n, d = num_tokens(config), config["embed_dim"]
     if how == "trunc_normal":
-        return _trunc_normal(rng or np.random.default_rng(), (1, n, d), 0.02)
+        if rng is None:  # a silent unseeded draw would make runs irreproducible
+            raise ValueError("pos_embed init trunc_normal: needs the caller's random generator")
+        return _trunc_normal(rng, (1, n, d), 0.02)
     if how == "sincos":
         grid = config["img_size"] // config["patch_size"]
         return np.concatenate([np.zeros((1, d)), sincos_pos_embed(grid, d)])[None]

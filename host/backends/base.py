@@ -67,12 +67,11 @@ def _counter_plan(spec_id: int) -> tuple[tuple[str, str | None, tuple[str, ...]]
     return tuple(plan)
 
 
-def read_counter_registers(words: dict[str, int] | Callable[[str], int]) -> dict:
-    """The counters of the last call from its output registers (`words[name]` or `words(name)`: one
-    32-bit word), as engine_spec.json "counters" declares them: {"status", "macs", "cycles",
-    "saturations", "elementwise_cycles", "min_axi_bytes", "axi": {port: {"rd_bytes", "wr_bytes",
-    "rd_bursts", "wr_bursts"}}}; a counter spread over _lo/_hi registers is joined, low word first."""
-    read = words.__getitem__ if isinstance(words, dict) else words
+def read_counter_registers(read: Callable[[str], int]) -> dict:
+    """The counters of the last call from its output registers (`read(name)`: one 32-bit word), as
+    engine_spec.json "counters" declares them: {"status", "macs", "cycles", "saturations",
+    "elementwise_cycles", "min_axi_bytes", "axi": {port: {"rd_bytes", "wr_bytes", "rd_bursts",
+    "wr_bursts"}}}; a counter spread over _lo/_hi registers is joined, low word first."""
     plan = counter_plan()
     out: dict = {"axi": {port: {} for port in dict.fromkeys(port for _, port, _ in plan if port)}}
     for key, port, regs in plan:
