@@ -11,7 +11,7 @@ APT_PKGS := iverilog yosys libsystemc-dev
 .PHONY: help setup test lint format check-generated demo train bench csim cocotb synth hls bd bitstream cosim clean
 
 help:
-	@echo "make demo   - train onion_micro on the embedded digits data through the engine (C-sim off the board)"
+	@echo "make demo   - train onion_tiny on the embedded digits data through the engine (C-sim off the board)"
 	@echo "make test   - the whole test suite: PyTorch reference, C-sim vs PyTorch, cocotb on Icarus + Verilator, host"
 	@echo "make setup  - create .venv with pinned dependencies (+ Debian iverilog, yosys)"
 	@echo "make train  - python -m model.train on the embedded default (PyTorch reference)"
@@ -45,7 +45,7 @@ check-generated: $(STAMP)
 	$(PY) -m hw.gen.nonlinear_tables --check
 	$(PY) -m hw.gen.mac_geometry --check
 
-# The demo's run folder is runs/onion_micro_digits_s0; --overwrite so that a second `make demo` starts afresh
+# The demo's run folder is runs/onion_tiny_digits_s0; --overwrite so that a second `make demo` starts afresh
 # (resume an interrupted one with: .venv/bin/python host/train_on_board.py --resume).
 demo: $(STAMP)
 	$(PY) host/train_on_board.py --overwrite

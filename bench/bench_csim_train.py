@@ -7,7 +7,12 @@ through host/trainer.py on the csim backend, the engine's GEMM built two ways si
 Both must end with bit-identical weights (checked here). For each: CPU seconds per training sample
 split into the engine's C++ (time inside the library calls) and the host's Python/numpy, at the
 demo's settings (dense warm-up, then Tri-Level/0.7), and the epoch time it implies. CPU time
-(time.thread_time), not wall time: the machine is shared. Writes docs/bench/csim_train.md (+ .json).
+(time.thread_time), not wall time: the machine is shared.
+
+Then the engine lanes (host/engine_lanes.py, the trainer's default of 2): the same two lanes run one
+after another (the board's order) and on one thread each (C-sim), wall time per sample side by side,
+weights bit-identical (checked here). Wall time needs free cores: the load average is printed with it.
+Writes docs/bench/csim_train.md (+ .json).
 
     .venv/bin/python -m bench csim_train [--quick]
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -98,6 +104,68 @@ def measure(lib: Path, samples: int, token_keep: float, attn_keep: float) -> dic
     }
 
 
+def measure_lanes(parallel: bool, samples: int, token_keep: float, attn_keep: float, lanes: int = 2) -> dict:
+    """Wall time per sample of `lanes` engine lanes, in turn or one thread each."""
+    from host.backends.csim import CsimBackend
+    from host.digits import load_digits_split
+    from host.engine_driver import EngineDriver
+    from host.engine_lanes import EngineLanes
+    from host.engine_model import EngineViT
+    from host.model_configs import get_config
+    from host.model_init import init_weights
+    from host.trainer import Trainer, TrainSettings
+
+    cfg = get_config(MODEL)
+    backends = [CsimBackend(words=EngineDriver.required_words(cfg), lane=k) for k in range(lanes)]
+    model = EngineLanes([EngineViT(EngineDriver(be, cfg)) for be in backends], parallel)
+    settings = TrainSettings(
+        epochs=1,
+        batch=8,
+        selector_blocks=[3, 6, 9],
+        token_keep=token_keep,
+        attn_keep=attn_keep,
+        keep_warmup_start=0.0,
+        keep_warmup_end=0.0,
+        max_samples_per_epoch=samples,
+        eval_samples=0,
+        engine_lanes=lanes,
+    )
+    data = load_digits_split(cfg["img_size"])
+    trainer = Trainer(model, cfg, init_weights(cfg, 0), data, settings, progress=False, log=lambda *_: None)
+    start_cpu, start_wall = time.process_time(), time.perf_counter()
+    trainer.train_epoch()
+    cpu, wall = time.process_time() - start_cpu, time.perf_counter() - start_wall
+    model.close()
+    return {
+        "samples": samples,
+        "wall_ms": 1e3 * wall / samples,
+        "cpu_ms": 1e3 * cpu / samples,
+        "weights": trainer.master,
+    }
+
+
+def lane_rows(samples: int) -> list[dict]:
+    rows = []
+    for phase, (r_t, r_a) in PHASES.items():
+        load = os.getloadavg()[0]
+        results = {how: measure_lanes(how == "one thread each", samples, r_t, r_a) for how in LANE_MODES}
+        a, b = (results[how]["weights"] for how in LANE_MODES)
+        same = all(np.array_equal(a[k], b[k]) for k in a)
+        for how, r in results.items():
+            r.pop("weights")
+            rows.append(dict(phase=phase, lanes=how, bit_identical=same, load_before=load, **r))
+        ratio = results[LANE_MODES[0]]["wall_ms"] / results[LANE_MODES[1]]["wall_ms"]
+        print(
+            f"{phase}: 2 lanes in turn {results[LANE_MODES[0]]['wall_ms']:.1f} ms/sample, one thread each "
+            f"{results[LANE_MODES[1]]['wall_ms']:.1f} ms/sample ({ratio:.2f}x wall), weights bit-identical: {same}",
+            flush=True,
+        )
+    return rows
+
+
+LANE_MODES = ("in turn (the board's order)", "one thread each")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench csim_train")
     p.add_argument("--quick", action="store_true", help="16 samples per measurement instead of 64")
@@ -120,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{results['packed']['cpu_ms']:.1f} ms/sample ({ratio:.1f}x), weights bit-identical: {same}",
             flush=True,
         )
+    lanes = lane_rows(samples * 2)
     train_examples = round(0.8 * 1437)  # r_e = 0.8 of the digits training split
     lines = [
         f"# C-sim training speed ({MODEL}, digits 32x32, batch 8; {'quick' if args.quick else 'full'} run)",
@@ -142,7 +211,23 @@ def main(argv: list[str] | None = None) -> None:
         "Epoch column: samples x ms/sample, training only (the demo also evaluates 360 test images "
         "per epoch, forward only). Both builds compute the same words; `tests/hw/test_gemm_equivalence.py` "
         "checks the GEMM kernel bit for bit against `gemm_model` on random jobs.",
+        "",
+        "## Engine lanes on two cores (the packed build)",
+        "",
+        f"The trainer's 2 engine lanes (host/engine_lanes.py), {samples * 2} samples per row: the board runs them "
+        "one after another, C-sim on one thread each. Wall time (it needs free cores: the 1-minute load "
+        f"average before each pair is shown; this machine has {os.cpu_count()} CPUs).",
+        "",
+        f"| phase | lanes run | wall ms / sample | CPU ms / sample (all threads) | epoch of {train_examples} samples "
+        "(wall) | load before | weights bit-identical |",
+        "|---|---|---:|---:|---:|---:|---|",
     ]
+    for r in lanes:
+        lines.append(
+            f"| {r['phase']} | {r['lanes']} | {r['wall_ms']:.1f} | {r['cpu_ms']:.1f} | "
+            f"{r['wall_ms'] * train_examples / 1e3:.0f} s | {r['load_before']:.2f} | {r['bit_identical']} |"
+        )
+    rows += lanes
     OUT_MD.parent.mkdir(parents=True, exist_ok=True)
     OUT_MD.write_text("\n".join(lines) + "\n")
     OUT_MD.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")

@@ -1,7 +1,8 @@
 """Fixed-point training through the engine vs the same model trained in float, same settings.
 
-For each seed: the board host's default run (host/train_on_board.py: onion_micro on the digits,
-Tri-Level/0.7 = R_T 0.7, R_A 0.3, r_e 0.8, 10 epochs) once through the engine's C-sim (16-bit
+For each seed: onion_micro on the digits with the recipe it was the demo with (host/train_on_board.py
+--model onion_micro, 10 epochs, lr 1e-3, 0.5 warm-up epochs, one engine lane; Tri-Level/0.7 = R_T 0.7,
+R_A 0.3, r_e 0.8) once through the engine's C-sim (16-bit
 fixed point, every forward and backward on the engine) and once with the numpy float twin
 (host/vit_float.py), with identical initial weights, sample order, schedules and optimizer.
 Writes docs/bench/host_accuracy.md and .json. Seeds: ONION_BENCH_SEEDS (default 3).
@@ -18,6 +19,11 @@ REPO = Path(__file__).resolve().parents[1]
 OUT_MD = REPO / "docs" / "bench" / "host_accuracy.md"
 OUT_JSON = REPO / "docs" / "bench" / "host_accuracy.json"
 TOLERANCE_POINTS = 2.0
+# onion_micro's recipe from when it was the demo model (the CLI's defaults are onion_tiny's now)
+ONION_MICRO_RECIPE = [
+    *("--model", "onion_micro", "--epochs", "10"),
+    *("--lr", "1e-3", "--warmup-epochs", "0.5", "--engine-lanes", "1"),
+]
 
 
 def run_one(backend: str, seed: int) -> dict:
@@ -25,11 +31,9 @@ def run_one(backend: str, seed: int) -> dict:
     from host.train_on_board import build_model, fresh_weights, parse_args, resolve_settings
     from host.trainer import Trainer
 
-    args = parse_args(
-        ["--model", "onion_micro", "--epochs", "10", "--backend", backend, "--seed", str(seed), "--no-progress"]
-    )
+    args = parse_args([*ONION_MICRO_RECIPE, "--backend", backend, "--seed", str(seed), "--no-progress"])
     config, settings = resolve_settings(args, None)
-    model, kind = build_model(backend, config)
+    model, kind = build_model(backend, config, settings.engine_lanes)
     trainer = Trainer(
         model,
         config,

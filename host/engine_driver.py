@@ -104,6 +104,13 @@ class EngineDriver:
                 region.array[span] = q.reshape(-1)
         return saturated
 
+    def copy_weights(self, source: EngineDriver) -> None:
+        """The weight words `source` holds (same config, another lane): a copy, not a second quantize."""
+        if source.cfg != self.cfg:
+            raise ValueError("copy_weights: the source driver has another model config")
+        for (mine, _), (theirs, _) in zip(self.mem.param_regions(), source.mem.param_regions()):
+            mine.array[:] = theirs.array
+
     def _read_grads(self, op: str, index: int, n: int, fr: dict[str, int], grads: dict[str, np.ndarray]) -> None:
         """The weight gradients one backward op wrote at gw_off (not while accumulating: the engine
         sums those, read once per step)."""
@@ -182,6 +189,11 @@ class EngineDriver:
         self._gacc_images, self._gacc_step_images = 0, max(1, int(n_images))
         self._gacc_fracs = {}
         self.gacc_saturations = 0
+
+    @property
+    def step_images(self) -> int:
+        """Images whose weight gradients were accumulated since begin_grad_step."""
+        return self._gacc_images
 
     def _gacc_regs(self, op: str, index: int, rel: np.ndarray, count: int, flags: int) -> dict:
         """Registers and frac-table half for accumulating this op's parameter gradients."""

@@ -13,6 +13,17 @@ def decays(name: str, shape: tuple) -> bool:
     return len(shape) > 1 and name not in ("cls_token", "pos_embed")
 
 
+def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float) -> float:
+    """Scale `grads` in place so that their global L2 norm is at most `max_norm`, as
+    torch.nn.utils.clip_grad_norm_ (timm's --clip-grad, mode norm); returns the norm before clipping."""
+    total = float(np.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads.values())))
+    scale = max_norm / (total + 1e-6)  # torch's epsilon
+    if scale < 1.0:
+        for g in grads.values():
+            g *= np.float32(scale)
+    return total
+
+
 class AdamW:
     def __init__(
         self,

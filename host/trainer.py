@@ -22,9 +22,9 @@ from host import schedules
 from host.atomic_io import atomic_savez, atomic_write_text
 from host.example_selector import ExampleSelector, scaled_interval
 from host.loss import cross_entropy
-from host.optim import AdamW
+from host.optim import AdamW, clip_grad_norm
 from host.ta_selector import Selection
-from host.validation import check_fraction, check_keep_ratio, check_non_negative, check_positive
+from host.validation import check_fraction, check_keep_ratio, check_lanes, check_non_negative, check_positive
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -43,6 +43,8 @@ class TrainSettings:
     warmup_epochs: float = 1.0
     weight_decay: float = 0.05
     smoothing: float = 0.1
+    clip_grad: float | None = None  # max global L2 norm of a step's mean gradient (timm's --clip-grad)
+    engine_lanes: int = 1  # engine contexts a step's samples are dealt to (host/engine_lanes.py)
     token_keep: float = 0.7
     attn_keep: float = 0.3
     example_keep: float = 0.8
@@ -63,6 +65,9 @@ class TrainSettings:
             check_positive(name, getattr(self, name))
         for name in ("min_lr", "warmup_lr", "warmup_epochs", "weight_decay"):
             check_non_negative(name, getattr(self, name))
+        if self.clip_grad is not None:
+            check_positive("clip_grad", self.clip_grad)
+        check_lanes(self.engine_lanes)
         for name in ("smoothing", "keep_warmup_start", "keep_warmup_end"):
             check_fraction(name, getattr(self, name))
         if self.keep_warmup_start > self.keep_warmup_end:
@@ -80,6 +85,24 @@ class TrainSettings:
         if self.example_interval:
             return int(self.example_interval)
         return scaled_interval(self.epochs)
+
+
+@dataclass
+class _StepItem:
+    position: int  # in the epoch's order
+    index: int  # training example
+    keep_t: float
+    keep_a: float
+    on_engine: bool
+
+
+@dataclass
+class _SampleOutcome:
+    loss: float
+    correct: bool
+    macs: int
+    saturations: int
+    cls_attn_var: float
 
 
 class Trainer:
@@ -100,6 +123,9 @@ class Trainer:
         run_meta: dict | None = None,
     ):
         settings.validate()
+        lanes = len(getattr(model, "lanes", [model]))
+        if hasattr(model, "begin_grad_step") and lanes != settings.engine_lanes:
+            raise ValueError(f"engine_lanes={settings.engine_lanes}: the model has {lanes} lane(s)")
         self.model, self.config, self.s = model, config, settings
         self.x_train, self.y_train, self.x_test, self.y_test = data
         self.master = {k: np.array(v, dtype=np.float32) for k, v in weights.items()}
@@ -118,6 +144,7 @@ class Trainer:
         self.history: list[dict] = []
         self.run_meta = dict(run_meta or {})  # the CLI's settings, stored in every checkpoint
         self._bar = None  # one progress bar over the whole run (fit)
+        self._grads_acc: dict | None = None  # the step's summed per-sample gradients (float twin)
         if settings.masks == "recorded":
             self._check_recorded()
         self.model.load_weights(self.master)
@@ -174,57 +201,38 @@ class Trainer:
             self.model.reset_counters()
         start = time.perf_counter()
         loss_sum, correct, macs, sats = 0.0, 0, 0, 0
-        grads_acc, in_batch = None, 0
         rec_idx, rec_ok, rec_var = [], [], []
         keep_t = keep_a = 1.0
         bar = self._bar
-        for j, index in enumerate(order):
-            progress = (done_before + j) / total
-            keep_t = schedules.keep_ratio(s.token_keep, progress, s.keep_warmup_start, s.keep_warmup_end)
-            keep_a = schedules.keep_ratio(s.attn_keep, progress, s.keep_warmup_start, s.keep_warmup_end)
-            res = self.model.forward(self.x_train[index], self._selection(index, keep_t, keep_a))
-            label = int(self.y_train[index])
-            loss, dlogits = cross_entropy(res.logits, label, s.smoothing)
-            if not np.isfinite(loss):  # stop before a NaN step reaches the weights or a checkpoint
-                raise FloatingPointError(
-                    f"training loss is {loss} at epoch {epoch + 1}, sample {j + 1} "
-                    f"(example {int(index)}); no checkpoint was written for this epoch "
-                    f"(lower --lr?)"
-                )
-            # an engine model sums the step's weight gradients itself (int32 accumulators): one read
-            # per step; other models (the float twin) return per-sample gradients summed here
-            on_engine = hasattr(self.model, "begin_grad_step")
-            if on_engine and in_batch == 0:
-                self.model.begin_grad_step(min(s.batch, len(order) - j))
-            grads = (
-                self.model.backward(res, dlogits, accumulate=True) if on_engine else self.model.backward(res, dlogits)
-            )
-            macs += res.macs
-            sats += res.saturations
-            loss_sum += loss
-            ok = int(np.argmax(res.logits)) == label
-            correct += ok
-            rec_idx.append(index), rec_ok.append(ok), rec_var.append(res.cls_attn_var)
+        # an engine model sums the step's weight gradients itself (int32 accumulators): one read per
+        # step; other models (the float twin) return per-sample gradients summed here
+        on_engine = hasattr(self.model, "begin_grad_step")
+        for first in range(0, len(order), s.batch):
+            items = []
+            for j in range(first, min(first + s.batch, len(order))):
+                progress = (done_before + j) / total
+                keep_t = schedules.keep_ratio(s.token_keep, progress, s.keep_warmup_start, s.keep_warmup_end)
+                keep_a = schedules.keep_ratio(s.attn_keep, progress, s.keep_warmup_start, s.keep_warmup_end)
+                items.append(_StepItem(j, int(order[j]), keep_t, keep_a, on_engine))
+            self._grads_acc = None
             if on_engine:
-                pass  # summed on the engine
-            elif grads_acc is None:
-                grads_acc = {k: np.array(v, dtype=np.float64) for k, v in grads.items()}
-            else:
-                for k, v in grads.items():
-                    grads_acc[k] += v
-            in_batch += 1
-            if in_batch == s.batch or j == len(order) - 1:
-                if on_engine:
-                    grads_acc = self.model.read_accumulated_grads()
-                self._step(grads_acc, in_batch, (done_before + j + 1) / total)
-                grads_acc, in_batch = None, 0
+                self.model.begin_grad_step(len(items))
+            for item, out in zip(items, self._map_samples(self._train_sample, items)):
+                macs += out.macs
+                sats += out.saturations
+                loss_sum += out.loss
+                correct += out.correct
+                rec_idx.append(item.index), rec_ok.append(out.correct), rec_var.append(out.cls_attn_var)
+            grads_acc = self.model.read_accumulated_grads() if on_engine else self._grads_acc
+            done = first + len(items)
+            self._step(grads_acc, len(items), (done_before + done) / total)
             if bar is not None:
-                bar.update()
-                if j % 50 == 0:
+                bar.update(len(items))
+                if first // s.batch % max(1, 50 // s.batch) == 0:
                     bar.set_postfix(
                         epoch=f"{epoch + 1}/{s.epochs}",
-                        loss=f"{loss_sum / (j + 1):.3f}",
-                        acc=f"{correct / (j + 1):.3f}",
+                        loss=f"{loss_sum / done:.3f}",
+                        acc=f"{correct / done:.3f}",
                     )
         self.selector.record(rec_idx, rec_ok, rec_var)
         swapped = self.selector.end_epoch(epoch + 1)
@@ -251,12 +259,47 @@ class Trainer:
         self.history.append(entry)
         return entry
 
+    def _map_samples(self, fn: Callable, items: list) -> list:
+        """fn(model, item) for each item: over the lanes of an EngineLanes model, else in order."""
+        mapper = getattr(self.model, "map_samples", None)
+        return mapper(fn, items) if mapper is not None else [fn(self.model, item) for item in items]
+
+    def _train_sample(self, model: object, item: _StepItem) -> _SampleOutcome:
+        """One training sample on `model` (the model or one of its lanes): forward, loss, backward."""
+        res = model.forward(self.x_train[item.index], self._selection(item.index, item.keep_t, item.keep_a))
+        label = int(self.y_train[item.index])
+        loss, dlogits = cross_entropy(res.logits, label, self.s.smoothing)
+        if not np.isfinite(loss):  # stop before a NaN step reaches the weights or a checkpoint
+            raise FloatingPointError(
+                f"training loss is {loss} at epoch {self.epoch + 1}, sample {item.position + 1} "
+                f"(example {item.index}); no checkpoint was written for this epoch "
+                f"(lower --lr?)"
+            )
+        if item.on_engine:
+            model.backward(res, dlogits, accumulate=True)  # summed on the engine
+        else:  # per-sample gradients (the float twin: one model, samples in order), summed here
+            grads = model.backward(res, dlogits)
+            if self._grads_acc is None:
+                self._grads_acc = {k: np.array(v, dtype=np.float64) for k, v in grads.items()}
+            else:
+                for k, v in grads.items():
+                    self._grads_acc[k] += v
+        return _SampleOutcome(
+            loss=float(loss),
+            correct=int(np.argmax(res.logits)) == label,
+            macs=res.macs,
+            saturations=res.saturations,
+            cls_attn_var=res.cls_attn_var,
+        )
+
     def _lr(self, progress: float) -> float:
         s = self.s
         return schedules.cosine_lr(s.lr, progress, s.warmup_epochs / s.epochs, s.min_lr, s.warmup_lr)
 
     def _step(self, grads_acc: dict, n: int, progress: float) -> None:
         grads = {k: (v / n).astype(np.float32) for k, v in grads_acc.items()}
+        if self.s.clip_grad is not None:
+            clip_grad_norm(grads, self.s.clip_grad)
         self.opt.step(grads, lr=self._lr(progress))
         self.model.load_weights(self.master)  # re-quantised on the engine side
 
@@ -264,13 +307,11 @@ class Trainer:
         n = len(self.y_test) if self.s.eval_samples is None else min(self.s.eval_samples, len(self.y_test))
         if n == 0:
             return float("nan")
-        correct = 0
-        for i in range(n):
-            res = self.model.forward(
-                self.x_test[i], self._selection(None, self.s.token_keep, self.s.attn_keep), train=False
-            )
-            correct += int(np.argmax(res.logits)) == int(self.y_test[i])
-        return correct / n
+        return sum(self._map_samples(self._test_sample, list(range(n)))) / n
+
+    def _test_sample(self, model: object, i: int) -> bool:
+        res = model.forward(self.x_test[i], self._selection(None, self.s.token_keep, self.s.attn_keep), train=False)
+        return int(np.argmax(res.logits)) == int(self.y_test[i])
 
     # ---------------------------------------------------------------------------------------
     def checkpoint(self) -> None:

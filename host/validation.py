@@ -26,6 +26,18 @@ def check_finite(name: str, value: object) -> float:
     return value
 
 
+MAX_ENGINE_LANES = 8  # a lane costs a copy of every engine region (and, in C-sim, a thread)
+
+
+def check_lanes(lanes: object, name: str = "engine_lanes") -> int:
+    """Engine lanes (host/engine_lanes.py): an int in 1..MAX_ENGINE_LANES."""
+    import numbers
+
+    if isinstance(lanes, bool) or not isinstance(lanes, numbers.Integral) or not 1 <= lanes <= MAX_ENGINE_LANES:
+        raise ValueError(f"{name}={lanes!r}: expected an int in 1..{MAX_ENGINE_LANES}")
+    return int(lanes)
+
+
 def check_positive(name: str, value: object) -> float:
     value = check_finite(name, value)
     if value <= 0:

@@ -42,8 +42,9 @@ def resolve_kind(kind: str) -> str:
     return kind
 
 
-def open_backend(kind: str, words: dict[str, int]) -> PortMemoryBackend:
-    """A backend with memories of `words` per port; 'auto' picks pynq on a board, else csim."""
+def open_backend(kind: str, words: dict[str, int], lane: int = 0) -> PortMemoryBackend:
+    """A backend with memories of `words` per port; 'auto' picks pynq on a board, else csim.
+    `lane` (csim only): which library instance (host/engine_lanes.py)."""
     kind = resolve_kind(kind)
     if kind == "pynq":
         from host.backends.pynq_backend import PynqBackend
@@ -52,6 +53,17 @@ def open_backend(kind: str, words: dict[str, int]) -> PortMemoryBackend:
     else:
         from host.backends.csim import CsimBackend
 
-        backend = CsimBackend(words=words)
+        backend = CsimBackend(words=words, lane=lane)
     backend.kind = kind
     return backend
+
+
+def open_lane_backends(kind: str, words: dict[str, int], lanes: int) -> tuple[list[PortMemoryBackend], bool]:
+    """(one backend per lane, whether the lanes may run at once). C-sim: a backend and library
+    instance per lane, run in parallel. The board has one engine: one backend with room for every
+    lane's regions, shared, the lanes run one after another."""
+    kind = resolve_kind(kind)
+    if kind == "pynq":
+        shared = open_backend(kind, {port: n * lanes for port, n in words.items()})
+        return [shared] * lanes, False
+    return [open_backend(kind, words, lane) for lane in range(lanes)], True

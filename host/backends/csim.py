@@ -6,11 +6,18 @@ uint32 image indexed by byte offset / 4, laid out as hw/spec/engine_spec.json de
 Building: `build_library()` compiles hw/src/csim_entry.cpp with the flags of the spec's
 "csim_build" section (the one list of flags; sim/ reads the same) into build/csim/, cached by a
 hash of sources, headers and flags. `CsimBackend(lib_path=...)` loads a given library instead.
+
+Lanes (host/engine_lanes.py): `CsimBackend(lane=k)` loads its own copy of the library, a separate
+dlopen instance with its own static on-chip buffers, so lanes run on separate threads (ctypes
+releases the GIL during a call). The build's -fno-gnu-unique keeps the statics of inline and
+template functions per instance instead of merged process-wide.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -44,16 +51,29 @@ def build_library(force: bool = False) -> Path:
     )
 
 
+def lane_library(lane: int) -> Path:
+    """The library of C-sim lane `lane`: the build itself for lane 0, a copy of it for the others."""
+    lib = build_library()
+    if lane == 0:
+        return lib
+    copy = lib.with_name(f"{lib.stem}-lane{lane}{lib.suffix}")
+    if not copy.exists():  # a new file (not a link): dlopen would hand back the loaded instance
+        tmp = copy.with_name(f"{copy.name}.{os.getpid()}.tmp")
+        shutil.copyfile(lib, tmp)
+        os.replace(tmp, copy)
+    return copy
+
+
 class CsimBackend(PortMemoryBackend):
     """The engine on the CPU. Memories are numpy arrays; `call` runs one op synchronously."""
 
     kind = "csim"
 
-    def __init__(self, words: dict[str, int] | None = None, lib_path: str | Path | None = None):
+    def __init__(self, words: dict[str, int] | None = None, lib_path: str | Path | None = None, lane: int = 0):
         spec = engine_spec.load_spec()
         self.mem = {port: np.zeros(n, dtype=dtype) for port, (n, dtype) in self._port_words(words).items()}
         self._init_common()
-        self._lib = ctypes.CDLL(str(lib_path or build_library()))
+        self._lib = ctypes.CDLL(str(lib_path or lane_library(lane)))
         fn = getattr(self._lib, spec["csim_build"]["entry"])
         fn.restype = ctypes.c_int
         fn.argtypes = [ctypes.c_void_p] * 5

@@ -32,6 +32,7 @@ HOST_TINY = [
 # bad input both trainers refuse the same way: (flags, words the one-line error names)
 _SHARED_BAD_INPUTS = [
     (["--lr", "nan"], ["lr=nan", "finite"]),
+    (["--clip-grad", "0"], ["clip_grad=0", "positive"]),
     (["--model", "vit_huge"], ["model='vit_huge'", "known"]),
     (["--experiment", "../escape"], ["experiment='../escape'"]),
     (["--resume"], ["--resume", "no checkpoint"]),

@@ -72,7 +72,7 @@ def test_run_refuse_strict_resume_overwrite(tmp_path):
     assert_user_error(run(HOST, *HOST_TINY, "--selector-blocks", "2,1", "--output", out, "--experiment", "r"))
     # resume: explicit flags that contradict the stored settings are refused, naming the field
     for flags, field in (
-        (["--lr", "0.5"], "lr=0.001"),
+        (["--lr", "0.5"], "lr=0.0005"),
         (["-b", "2"], "batch_size=8"),
         (["--token-keep", "0.5"], "token_keep=0.7"),
         (["--epochs", "3"], "epochs=1"),
@@ -83,7 +83,7 @@ def test_run_refuse_strict_resume_overwrite(tmp_path):
     assert snapshot(run_dir) == before
 
     # --resume --output DIR works for a run with non-default settings; agreeing flags are fine
-    again = run(HOST, "--resume", "--output", run_dir, "--lr", "0.001", "--no-progress")
+    again = run(HOST, "--resume", "--output", run_dir, "--lr", "0.0005", "--no-progress")
     assert again.returncode == 0, again.stderr
     assert "resumed after epoch 1 of 1" in again.stdout
 
@@ -181,5 +181,6 @@ def test_report_runs_and_help_shows_real_defaults():
         else:
             assert_user_error(other, flags[0])
     helptext = " ".join(run(HOST, "--help").stdout.split())
-    assert "(default: onion_micro)" in helptext and "(default: 0.7)" in helptext
+    assert "(default: onion_tiny)" in helptext and "(default: 0.7)" in helptext
+    assert "(default: 14)" in helptext and "(default: 2)" in helptext  # epochs, engine lanes: the demo recipe
     assert "(default 0.7) (default" not in helptext and "(default: None)" not in helptext
