@@ -3,8 +3,8 @@
 A lane is one EngineViT on its own driver: its own memory regions, its own gradient exponents (the
 per-op frac tables the driver adapts from one sample to the next) and its own int32 weight-gradient
 accumulators. Sample j of a step goes to lane j % L; each lane runs its samples in order, and the
-step's gradient is the sum of the lanes' accumulators (all fixed at the fracs of the whole step, so
-the sum is exact).
+step's gradient is the sum of the lanes' accumulators, each dequantized at its own lane's fracs
+(sized for the whole step's images) and added in float64, which is exact.
 
 The number of lanes belongs to the training recipe (``TrainSettings.engine_lanes``), not to where it
 runs: the board's one engine runs the lanes one after another, C-sim runs each lane on its own
@@ -16,7 +16,7 @@ the same bits (tests/host/test_engine_lanes.py); on two CPU cores C-sim trains ~
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TypeVar
 
 import numpy as np
@@ -68,13 +68,17 @@ class EngineLanes:
         n = len(self.lanes)
         dealt = [list(range(k, len(items), n)) for k in range(n)]
 
+        errors = np.geterr()  # np.errstate is per thread: the lanes run under the caller's
+
         def run_lane(k: int) -> list[Result]:
-            return [fn(self.lanes[k], items[j]) for j in dealt[k]]
+            with np.errstate(**errors):
+                return [fn(self.lanes[k], items[j]) for j in dealt[k]]
 
         if self._pool is None:
             per_lane = [run_lane(k) for k in range(n)]
         else:
             futures = [self._pool.submit(run_lane, k) for k in range(n) if dealt[k]]
+            wait(futures)  # no lane is still running when an error (or Ctrl-C's unwinding) leaves here
             per_lane = [f.result() for f in futures]
         out: list[Result] = [None] * len(items)  # type: ignore[list-item]
         for k, results in enumerate(per_lane):

@@ -334,11 +334,12 @@ class Trainer:
         with np.load(path, allow_pickle=False) as z:
             state = {k: z[k] for k in z.files}
         saved = json.loads(state["settings"].tobytes().decode())
-        if saved["epochs"] != self.s.epochs or saved["seed"] != self.s.seed:
-            raise ValueError(
-                f"resume: checkpoint was for epochs={saved['epochs']} seed={saved['seed']}, "
-                f"this run has epochs={self.s.epochs} seed={self.s.seed}"
-            )
+        saved.setdefault("engine_lanes", 1)  # checkpoints from before lanes: one engine
+        for key in ("epochs", "seed", "engine_lanes"):
+            if saved[key] != getattr(self.s, key):
+                raise ValueError(
+                    f"resume: checkpoint was for {key}={saved[key]}, this run has {key}={getattr(self.s, key)}"
+                )
         for k in self.master:
             self.master[k][...] = state["w:" + k]
         self.opt.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("opt:")})

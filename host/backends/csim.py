@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +58,10 @@ def lane_library(lane: int) -> Path:
     if lane == 0:
         return lib
     copy = lib.with_name(f"{lib.stem}-lane{lane}{lib.suffix}")
-    if not copy.exists():  # a new file (not a link): dlopen would hand back the loaded instance
-        tmp = copy.with_name(f"{copy.name}.{os.getpid()}.tmp")
+    built = lib.stat()
+    if not copy.exists() or copy.stat().st_mtime < built.st_mtime or copy.stat().st_size != built.st_size:
+        # a new file (not a link: dlopen would hand back the loaded instance), refreshed after a rebuild
+        tmp = copy.with_name(f"{copy.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         shutil.copyfile(lib, tmp)
         os.replace(tmp, copy)
     return copy
