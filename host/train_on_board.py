@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--example-swap", type=int, default=None, help="examples per swap (default 5%%)")
     g = p.add_argument_group("optimisation (the names of python -m model.train)")
-    g.add_argument("--epochs", type=int, default=14, help="training epochs")
+    g.add_argument("--epochs", type=int, default=13, help="training epochs")
     g.add_argument("-b", "--batch-size", type=int, default=8, help="samples per AdamW step (gradient accumulation)")
     g.add_argument("--lr", type=float, default=5e-4, help="peak AdamW learning rate (cosine schedule)")
     g.add_argument("--min-lr", type=float, default=1e-5, help="learning rate at the end of the cosine")

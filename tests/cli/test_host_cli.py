@@ -182,5 +182,5 @@ def test_report_runs_and_help_shows_real_defaults():
             assert_user_error(other, flags[0])
     helptext = " ".join(run(HOST, "--help").stdout.split())
     assert "(default: onion_tiny)" in helptext and "(default: 0.7)" in helptext
-    assert "(default: 14)" in helptext and "(default: 2)" in helptext  # epochs, engine lanes: the demo recipe
+    assert "(default: 13)" in helptext and "(default: 2)" in helptext  # epochs, engine lanes: the demo recipe
     assert "(default 0.7) (default" not in helptext and "(default: None)" not in helptext
