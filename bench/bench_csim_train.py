@@ -49,18 +49,14 @@ def build_libraries() -> dict[str, Path]:
     }
 
 
-def measure(lib: Path, samples: int, token_keep: float, attn_keep: float) -> dict:
-    from host.backends.csim import CsimBackend
+def one_epoch_trainer(model: object, samples: int, token_keep: float, attn_keep: float, lanes: int = 1) -> object:
+    """A Trainer of one epoch of `samples` onion_tiny digits at fixed keep ratios (no keep warm-up, no
+    evaluation), batch 8, from seed-0 weights: what every row of this benchmark times."""
     from host.digits import load_digits_split
-    from host.engine_driver import EngineDriver
-    from host.engine_model import EngineViT
-    from host.model_configs import get_config
     from host.model_init import init_weights
     from host.trainer import Trainer, TrainSettings
 
-    cfg = get_config(MODEL)
-    backend = CsimBackend(words=EngineDriver.required_words(cfg), lib_path=lib)
-    model = EngineViT(EngineDriver(backend, cfg))
+    cfg = model.cfg
     settings = TrainSettings(
         epochs=1,
         batch=8,
@@ -71,16 +67,21 @@ def measure(lib: Path, samples: int, token_keep: float, attn_keep: float) -> dic
         keep_warmup_end=0.0,
         max_samples_per_epoch=samples,
         eval_samples=0,
+        engine_lanes=lanes,
     )
-    trainer = Trainer(
-        model,
-        cfg,
-        init_weights(cfg, 0),
-        load_digits_split(cfg["img_size"]),
-        settings,
-        progress=False,
-        log=lambda *_: None,
-    )
+    data = load_digits_split(cfg["img_size"])
+    return Trainer(model, cfg, init_weights(cfg, 0), data, settings, progress=False, log=lambda *_: None)
+
+
+def measure(lib: Path, samples: int, token_keep: float, attn_keep: float) -> dict:
+    from host.backends.csim import CsimBackend
+    from host.engine_driver import EngineDriver
+    from host.engine_model import EngineViT
+    from host.model_configs import get_config
+
+    cfg = get_config(MODEL)
+    backend = CsimBackend(words=EngineDriver.required_words(cfg), lib_path=lib)
+    trainer = one_epoch_trainer(EngineViT(EngineDriver(backend, cfg)), samples, token_keep, attn_keep)
     engine_s = [0.0]
     entry = backend._entry
 
@@ -107,31 +108,15 @@ def measure(lib: Path, samples: int, token_keep: float, attn_keep: float) -> dic
 def measure_lanes(parallel: bool, samples: int, token_keep: float, attn_keep: float, lanes: int = 2) -> dict:
     """Wall time per sample of `lanes` engine lanes, in turn or one thread each."""
     from host.backends.csim import CsimBackend
-    from host.digits import load_digits_split
     from host.engine_driver import EngineDriver
     from host.engine_lanes import EngineLanes
     from host.engine_model import EngineViT
     from host.model_configs import get_config
-    from host.model_init import init_weights
-    from host.trainer import Trainer, TrainSettings
 
     cfg = get_config(MODEL)
     backends = [CsimBackend(words=EngineDriver.required_words(cfg), lane=k) for k in range(lanes)]
     model = EngineLanes([EngineViT(EngineDriver(be, cfg)) for be in backends], parallel)
-    settings = TrainSettings(
-        epochs=1,
-        batch=8,
-        selector_blocks=[3, 6, 9],
-        token_keep=token_keep,
-        attn_keep=attn_keep,
-        keep_warmup_start=0.0,
-        keep_warmup_end=0.0,
-        max_samples_per_epoch=samples,
-        eval_samples=0,
-        engine_lanes=lanes,
-    )
-    data = load_digits_split(cfg["img_size"])
-    trainer = Trainer(model, cfg, init_weights(cfg, 0), data, settings, progress=False, log=lambda *_: None)
+    trainer = one_epoch_trainer(model, samples, token_keep, attn_keep, lanes)
     start_cpu, start_wall = time.process_time(), time.perf_counter()
     trainer.train_epoch()
     cpu, wall = time.process_time() - start_cpu, time.perf_counter() - start_wall
