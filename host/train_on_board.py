@@ -63,8 +63,6 @@ OUTPUTS = (
 # Flags that say where and how to run, not what to train: never stored, never compared on resume.
 RUN_CONTROL = ("resume", "overwrite", "output", "experiment", "progress", "report", "json")
 SETTINGS_FORMAT = 1
-# Settings added after format 1: a checkpoint without them trained with these values.
-LEGACY_SETTINGS = {"clip_grad": None, "engine_lanes": 1}
 DEFAULT_ENGINE_LANES = 2  # C-sim on two cores: ~1.6x (python -m bench csim_train)
 
 
@@ -224,8 +222,10 @@ def resolve_run(args: argparse.Namespace, explicit: set[str]) -> Run:
     if args.resume is not None:
         run.checkpoint = locate_checkpoint(args, explicit)
         meta = read_checkpoint_meta(run.checkpoint)
-        saved = {**LEGACY_SETTINGS, **meta["args"]}
-        meta["settings"] = {**LEGACY_SETTINGS, **meta["settings"]}
+        from host.trainer import SETTINGS_ADDED_LATER  # same names as their flags' dests
+
+        saved = {**SETTINGS_ADDED_LATER, **meta["args"]}
+        meta["settings"] = {**SETTINGS_ADDED_LATER, **meta["settings"]}
         current = {k: v for k, v in vars(args).items() if k not in RUN_CONTROL and not k.startswith("_")}
         cli_support.check_against_checkpoint(saved, current, explicit - set(RUN_CONTROL), str(run.checkpoint))
         for key, value in saved.items():

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from host.vit_float import FloatViT
 
 
+# Settings added after the first checkpoints: what a checkpoint without them trained with.
+SETTINGS_ADDED_LATER = {"clip_grad": None, "engine_lanes": 1}
+
+
 @dataclass
 class TrainSettings:
     epochs: int = 6
@@ -333,8 +337,7 @@ class Trainer:
     def resume(self, path: Path) -> None:
         with np.load(path, allow_pickle=False) as z:
             state = {k: z[k] for k in z.files}
-        saved = json.loads(state["settings"].tobytes().decode())
-        saved.setdefault("engine_lanes", 1)  # checkpoints from before lanes: one engine
+        saved = {**SETTINGS_ADDED_LATER, **json.loads(state["settings"].tobytes().decode())}
         for key in ("epochs", "seed", "engine_lanes"):
             if saved[key] != getattr(self.s, key):
                 raise ValueError(

@@ -181,3 +181,24 @@ def test_two_lanes_resume_where_they_stopped(tmp_path):
     one_lane = Trainer(lanes(1, True), TINY, init_weights(TINY, 0), data(), settings(1), progress=False)
     with pytest.raises(ValueError, match="engine_lanes=2, this run has engine_lanes=1"):
         one_lane.resume(tmp_path / "cut" / "checkpoint.npz")
+
+
+def test_a_checkpoint_from_before_lanes_resumes_on_one_lane(tmp_path):
+    """Checkpoints written before clip_grad and engine_lanes existed trained with one engine, no clipping."""
+    import json
+
+    first = Trainer(lanes(1, True), TINY, init_weights(TINY, 0), data(), settings(1), run_dir=tmp_path, progress=False)
+    first.train_epoch()
+    first.checkpoint()
+    with np.load(tmp_path / "checkpoint.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    stored = json.loads(arrays["settings"].tobytes().decode())
+    del stored["engine_lanes"], stored["clip_grad"]
+    arrays["settings"] = np.frombuffer(json.dumps(stored).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "old.npz", **arrays)
+    resumed = Trainer(lanes(1, True), TINY, init_weights(TINY, 0), data(), settings(1), progress=False)
+    resumed.resume(tmp_path / "old.npz")
+    assert resumed.epoch == 1
+    two = Trainer(lanes(2, True), TINY, init_weights(TINY, 0), data(), settings(2), progress=False)
+    with pytest.raises(ValueError, match="engine_lanes=1, this run has engine_lanes=2"):
+        two.resume(tmp_path / "old.npz")
