@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from host_fixtures import TINY
+from host_fixtures import TINY, small_run
 
 from host.backends.csim import CsimBackend
 from host.engine_driver import EngineDriver
@@ -14,7 +14,7 @@ from host.engine_lanes import EngineLanes
 from host.engine_model import EngineViT
 from host.model_init import init_weights
 from host.ta_selector import Selection
-from host.trainer import Trainer, TrainSettings
+from host.trainer import Trainer
 
 
 def data():
@@ -25,21 +25,9 @@ def data():
 
 
 def settings(lanes):
-    return TrainSettings(
-        epochs=2,
-        batch=5,  # odd: the lanes get unequal shares
-        lr=2e-3,
-        selector_blocks=[1, 2],
-        token_keep=0.7,
-        attn_keep=0.5,
-        example_keep=0.8,
-        example_interval=1,
-        example_swap=2,
-        warmup_epochs=0.5,
-        max_samples_per_epoch=11,  # the last step has a single sample: lane 1 idle
-        eval_samples=6,
-        engine_lanes=lanes,
-    )
+    # 2 epochs; batch 5 (odd: the lanes get unequal shares), 11 samples (the last step has a single
+    # sample: lane 1 idle)
+    return small_run(epochs=2, batch=5, max_samples_per_epoch=11, eval_samples=6, engine_lanes=lanes)
 
 
 def lanes(n, parallel):

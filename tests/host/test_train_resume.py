@@ -5,14 +5,14 @@ import json
 
 import numpy as np
 import pytest
-from host_fixtures import TINY
+from host_fixtures import TINY, small_run
 
 from host.backends.csim import CsimBackend
 from host.bundle import BundleError, write_bundle
 from host.engine_driver import EngineDriver
 from host.engine_model import EngineViT
 from host.model_init import init_weights
-from host.trainer import Trainer, TrainSettings
+from host.trainer import Trainer
 
 
 def data():
@@ -22,27 +22,10 @@ def data():
     return x[:30], y[:30], x[30:], y[30:]
 
 
-def settings():
-    return TrainSettings(
-        epochs=3,
-        batch=4,
-        lr=2e-3,
-        selector_blocks=[1, 2],
-        token_keep=0.7,
-        attn_keep=0.5,
-        example_keep=0.8,
-        example_interval=1,
-        example_swap=2,
-        warmup_epochs=0.5,
-        max_samples_per_epoch=10,
-        eval_samples=5,
-    )
-
-
 def trainer(run_dir):
     model = EngineViT(EngineDriver(CsimBackend(words=EngineDriver.required_words(TINY)), TINY))
     return Trainer(
-        model, TINY, init_weights(TINY, 0), data(), settings(), run_dir=run_dir, progress=False, log=lambda *_: None
+        model, TINY, init_weights(TINY, 0), data(), small_run(), run_dir=run_dir, progress=False, log=lambda *_: None
     )
 
 
@@ -132,7 +115,7 @@ def test_trainer_recorded_masks_must_cover_the_training_set(tmp_path):
     # replay path still refuses masks that do not cover every training example
     tokens = np.tile(np.arange(0, 17, 2), (3, 1)).astype(np.int16)  # [CLS] + 8 patches, 3 samples
     model = EngineViT(EngineDriver(CsimBackend(words=EngineDriver.required_words(TINY)), TINY))
-    s = settings()
+    s = small_run()
     s.masks, s.selector_blocks = "recorded", [1]
     with pytest.raises(ValueError, match="no recorded masks for"):
         Trainer(
