@@ -107,15 +107,10 @@ def measure(lib: Path, samples: int, token_keep: float, attn_keep: float) -> dic
 
 def measure_lanes(parallel: bool, samples: int, token_keep: float, attn_keep: float, lanes: int = 2) -> dict:
     """Wall time per sample of `lanes` engine lanes, in turn or one thread each."""
-    from host.backends.csim import CsimBackend
-    from host.engine_driver import EngineDriver
     from host.engine_lanes import EngineLanes
-    from host.engine_model import EngineViT
     from host.model_configs import get_config
 
-    cfg = get_config(MODEL)
-    backends = [CsimBackend(words=EngineDriver.required_words(cfg), lane=k) for k in range(lanes)]
-    model = EngineLanes([EngineViT(EngineDriver(be, cfg)) for be in backends], parallel)
+    model = EngineLanes.open("csim", get_config(MODEL), lanes, parallel)
     trainer = one_epoch_trainer(model, samples, token_keep, attn_keep, lanes)
     start_cpu, start_wall = time.process_time(), time.perf_counter()
     trainer.train_epoch()

@@ -41,12 +41,13 @@ class EngineLanes:
         self._pool = ThreadPoolExecutor(len(self.lanes), "engine-lane") if parallel and len(self.lanes) > 1 else None
 
     @classmethod
-    def open(cls, kind: str, config: dict, lanes: int) -> EngineLanes:
-        """L lanes on backend `kind` (host.backends.open_lane_backends decides whether they run at once)."""
+    def open(cls, kind: str, config: dict, lanes: int, parallel: bool | None = None) -> EngineLanes:
+        """L lanes on backend `kind`. host.backends.open_lane_backends says whether they can run at
+        once; parallel=False runs them in turn anyway (the board's order, for comparisons)."""
         from host.backends import open_lane_backends
 
-        backends, parallel = open_lane_backends(kind, EngineDriver.required_words(config), check_lanes(lanes))
-        return cls([EngineViT(EngineDriver(be, config)) for be in backends], parallel)
+        backends, can = open_lane_backends(kind, EngineDriver.required_words(config), check_lanes(lanes))
+        return cls([EngineViT(EngineDriver(be, config)) for be in backends], can and parallel is not False)
 
     @property
     def kind(self) -> str:
@@ -107,7 +108,7 @@ class EngineLanes:
         return self.lanes[0].backward(*args, **kwargs)
 
     def begin_grad_step(self, n_images: int) -> None:
-        for lane in self.lanes:  # every lane at the whole step's accumulator fracs
+        for lane in self.lanes:  # each lane's accumulator fracs sized for the whole step's images
             lane.begin_grad_step(n_images)
 
     def read_accumulated_grads(self) -> dict[str, np.ndarray]:

@@ -31,8 +31,7 @@ def settings(lanes):
 
 
 def lanes(n, parallel):
-    backends = [CsimBackend(words=EngineDriver.required_words(TINY), lane=k) for k in range(n)]
-    return EngineLanes([EngineViT(EngineDriver(be, TINY)) for be in backends], parallel)
+    return EngineLanes.open("csim", TINY, n, parallel)
 
 
 def trained(model, lanes_setting):
