@@ -97,7 +97,6 @@ class _StepItem:
     index: int  # training example
     keep_t: float
     keep_a: float
-    on_engine: bool
 
 
 @dataclass
@@ -127,8 +126,11 @@ class Trainer:
         run_meta: dict | None = None,
     ):
         settings.validate()
+        # an engine model sums a step's weight gradients itself (int32 accumulators, one read per
+        # step); other models (the float twin) return per-sample gradients, summed here
+        self._on_engine = hasattr(model, "begin_grad_step")
         lanes = len(getattr(model, "lanes", [model]))
-        if hasattr(model, "begin_grad_step") and lanes != settings.engine_lanes:
+        if self._on_engine and lanes != settings.engine_lanes:
             raise ValueError(f"engine_lanes={settings.engine_lanes}: the model has {lanes} lane(s)")
         self.model, self.config, self.s = model, config, settings
         self.x_train, self.y_train, self.x_test, self.y_test = data
@@ -208,18 +210,15 @@ class Trainer:
         rec_idx, rec_ok, rec_var = [], [], []
         keep_t = keep_a = 1.0
         bar = self._bar
-        # an engine model sums the step's weight gradients itself (int32 accumulators): one read per
-        # step; other models (the float twin) return per-sample gradients summed here
-        on_engine = hasattr(self.model, "begin_grad_step")
         for first in range(0, len(order), s.batch):
             items = []
             for j in range(first, min(first + s.batch, len(order))):
                 progress = (done_before + j) / total
                 keep_t = schedules.keep_ratio(s.token_keep, progress, s.keep_warmup_start, s.keep_warmup_end)
                 keep_a = schedules.keep_ratio(s.attn_keep, progress, s.keep_warmup_start, s.keep_warmup_end)
-                items.append(_StepItem(j, int(order[j]), keep_t, keep_a, on_engine))
+                items.append(_StepItem(j, int(order[j]), keep_t, keep_a))
             self._grads_acc = None
-            if on_engine:
+            if self._on_engine:
                 self.model.begin_grad_step(len(items))
             for item, out in zip(items, self._map_samples(self._train_sample, items)):
                 macs += out.macs
@@ -227,7 +226,7 @@ class Trainer:
                 loss_sum += out.loss
                 correct += out.correct
                 rec_idx.append(item.index), rec_ok.append(out.correct), rec_var.append(out.cls_attn_var)
-            grads_acc = self.model.read_accumulated_grads() if on_engine else self._grads_acc
+            grads_acc = self.model.read_accumulated_grads() if self._on_engine else self._grads_acc
             done = first + len(items)
             self._step(grads_acc, len(items), (done_before + done) / total)
             if bar is not None:
@@ -279,7 +278,7 @@ class Trainer:
                 f"(example {item.index}); no checkpoint was written for this epoch "
                 f"(lower --lr?)"
             )
-        if item.on_engine:
+        if self._on_engine:
             model.backward(res, dlogits, accumulate=True)  # summed on the engine
         else:  # per-sample gradients (the float twin: one model, samples in order), summed here
             grads = model.backward(res, dlogits)
